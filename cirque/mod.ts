@@ -1,0 +1,16 @@
+/**
+ * `@cirque/cirque`: the umbrella package. Re-exports the stable API of every
+ * Cirque package; import the single packages (`@cirque/lb`, `@cirque/cache`, …)
+ * to pay only for what you use.
+ *
+ * @example
+ * ```ts
+ * import { HttpPeer } from "@cirque/cirque";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new HttpPeer("[::1]:80").addr.transport, "tcp");
+ * ```
+ *
+ * @module
+ */
+export * from "@cirque/core";

@@ -1,0 +1,107 @@
+/**
+ * The upstream connector contract: send one HTTP request to a peer, get its
+ * response head and a streamed body back.
+ *
+ * Implementations: `H1Connector` (our own HTTP/1.1 over `Deno.connect` /
+ * `Deno.connectTls` with a connection pool) and `FetchConnector` (`fetch` +
+ * `Deno.createHttpClient`, for HTTP/2 upstreams).
+ *
+ * @module
+ */
+
+import type { HttpPeer } from "./peer.ts";
+
+/**
+ * Header fields in order, names as written. Names compare case-insensitively;
+ * repeated names are repeated entries.
+ */
+export type HeaderPairs = [name: string, value: string][];
+
+/** The request head sent upstream. */
+export interface RequestHead {
+  /** Request method, e.g. `GET`. */
+  method: string;
+  /** Origin-form target: path and query, e.g. `/a?b=1`. */
+  path: string;
+  /** Fields in order. The connector adds `Host` only when absent. */
+  headers: HeaderPairs;
+}
+
+/** A request body: bytes, a stream, or none. */
+export type RequestBody = Uint8Array | ReadableStream<Uint8Array> | null;
+
+/** Timing of one upstream exchange, in milliseconds since the request started. */
+export interface ExchangeTiming {
+  /** Time until a connection was ready (0 for a reused one). */
+  connected: number;
+  /** Time until the response head was parsed. */
+  responseHead: number;
+}
+
+/** A response head from an upstream and its body. */
+export interface UpstreamResponse {
+  /** Status code. */
+  status: number;
+  /** Reason phrase as sent. */
+  statusText: string;
+  /** Fields in order, as sent (hop-by-hop fields included; the proxy strips them). */
+  headers: HeaderPairs;
+  /**
+   * The body, streamed with back-pressure, or `null` when the response has none
+   * (HEAD, 1xx, 204, 304). The connection returns to the pool once it is read
+   * to the end; cancelling it discards the connection.
+   */
+  body: ReadableStream<Uint8Array> | null;
+  /** Trailer fields of a chunked body; resolves after the body ends (empty if none). */
+  trailers: Promise<HeaderPairs>;
+  /** Whether the request went over a pooled (reused) connection. */
+  reused: boolean;
+  /** Timing of the exchange. */
+  timing: ExchangeTiming;
+}
+
+/** Options of one {@linkcode Connector.request} call. */
+export interface RequestOptions {
+  /** Aborts the exchange: pending connect, write, read and body stream. */
+  signal?: AbortSignal;
+  /**
+   * Called for each interim (1xx other than 101) response, e.g. 103 Early Hints.
+   * `100 Continue` is consumed unless this is set.
+   */
+  onInformational?: (status: number, headers: HeaderPairs) => void;
+}
+
+/** Anything that can carry a request to an {@linkcode HttpPeer}. */
+export interface Connector {
+  /**
+   * Sends `head` and `body` to `peer` and resolves with the response head once
+   * it has arrived. Rejects with a `ProxyError`.
+   */
+  request(
+    peer: HttpPeer,
+    head: RequestHead,
+    body: RequestBody,
+    options?: RequestOptions,
+  ): Promise<UpstreamResponse>;
+  /** Closes idle connections and releases resources. */
+  close(): Promise<void>;
+}
+
+/**
+ * Returns the first value of header `name` (case-insensitive), or `null`.
+ *
+ * @example
+ * ```ts
+ * import { getHeader } from "@cirque/core/connector";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(getHeader([["Content-Type", "text/plain"]], "content-type"), "text/plain");
+ * ```
+ */
+export function getHeader(headers: HeaderPairs, name: string): string | null {
+  const lower = name.toLowerCase();
+  for (const [k, v] of headers) {
+    if (k.length === lower.length && k.toLowerCase() === lower) return v;
+  }
+  return null;
+}

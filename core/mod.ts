@@ -1,0 +1,19 @@
+/**
+ * `@cirque/core`: errors, peers, the upstream connector contract, connection
+ * pooling and the server lifecycle that every other Cirque package builds on.
+ *
+ * @example
+ * ```ts
+ * import { HttpPeer, ProxyError } from "@cirque/core";
+ * import assert from "node:assert/strict";
+ *
+ * const peer = new HttpPeer("127.0.0.1:8080");
+ * assert.equal(peer.authority, "127.0.0.1:8080");
+ * assert.equal(new ProxyError("INTERNAL", "x").source, "internal");
+ * ```
+ *
+ * @module
+ */
+export * from "./error.ts";
+export * from "./peer.ts";
+export * from "./connector.ts";
