@@ -69,6 +69,14 @@ export interface RequestOptions {
    * `100 Continue` is consumed unless this is set.
    */
   onInformational?: (status: number, headers: HeaderPairs) => void;
+  /**
+   * Awaited once a connection is ready and before the request head is written,
+   * with whether the connection was reused from the pool. The head may still be
+   * changed in it (the proxy runs `connectedToUpstream` and
+   * `upstreamRequestFilter` here). If it throws, the connection goes back to the
+   * pool untouched and `request` rejects with that error.
+   */
+  beforeSend?: (reused: boolean) => void | Promise<void>;
 }
 
 /** Anything that can carry a request to an {@linkcode HttpPeer}. */

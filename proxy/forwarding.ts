@@ -1,0 +1,255 @@
+/**
+ * Hop-by-hop field removal (RFC 9110 §7.6.1) and the forwarding fields
+ * `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` and `Via`.
+ *
+ * @module
+ */
+
+import type { HeaderMap } from "@cirque/core/http-header";
+
+/** Fields that are always hop-by-hop. */
+export const HOP_BY_HOP: readonly string[] = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+];
+
+/**
+ * Removes hop-by-hop fields from `headers`: the fixed list, and every field
+ * named in `Connection`. With `keepUpgrade` (tunnelling an upgrade), `Upgrade`
+ * stays and `Connection` is reset to `upgrade`.
+ *
+ * @example
+ * ```ts
+ * import { stripHopByHop } from "@cirque/proxy/forwarding";
+ * import { HeaderMap } from "@cirque/core/http-header";
+ * import assert from "node:assert/strict";
+ *
+ * const h = new HeaderMap([["Connection", "close, X-Secret"], ["X-Secret", "1"], ["Accept", "*"]]);
+ * stripHopByHop(h);
+ * assert.deepEqual(h.pairs, [["Accept", "*"]]);
+ * ```
+ */
+export function stripHopByHop(headers: HeaderMap, keepUpgrade = false): void {
+  const pairs = headers.pairs;
+  // Fast path: nothing hop-by-hop present (the common case for responses).
+  let any = false;
+  for (let i = 0; i < pairs.length; i++) {
+    if (isHopName(pairs[i]![0])) {
+      any = true;
+      break;
+    }
+  }
+  if (!any) return;
+  let named: Set<string> | null = null;
+  for (const value of headers.getAll("connection")) {
+    for (const token of value.split(",")) {
+      const t = token.trim().toLowerCase();
+      if (t !== "" && t !== "close" && t !== "keep-alive" && t !== "upgrade") {
+        (named ??= new Set()).add(t);
+      }
+    }
+  }
+  let w = 0;
+  for (let r = 0; r < pairs.length; r++) {
+    const p = pairs[r]!;
+    const lower = p[0].toLowerCase();
+    const drop = (HOP_BY_HOP.includes(lower) && !(keepUpgrade && lower === "upgrade")) ||
+      (named !== null && named.has(lower));
+    if (!drop) pairs[w++] = p;
+  }
+  pairs.length = w;
+  if (keepUpgrade && headers.has("upgrade")) headers.set("Connection", "upgrade");
+}
+
+function isHopName(name: string): boolean {
+  switch (name.length) {
+    case 2:
+      return (name.charCodeAt(0) | 0x20) === 0x74 && (name.charCodeAt(1) | 0x20) === 0x65;
+    case 7:
+    case 10:
+    case 16:
+    case 17:
+      return HOP_BY_HOP.includes(name.toLowerCase());
+    default:
+      return false;
+  }
+}
+
+/** Options for the forwarding fields. */
+export interface ForwardingOptions {
+  /**
+   * Set `X-Forwarded-For`.
+   * @default {true}
+   */
+  xForwardedFor?: boolean;
+  /**
+   * Set `X-Forwarded-Proto` (`http` or `https`).
+   * @default {true}
+   */
+  xForwardedProto?: boolean;
+  /**
+   * Set `X-Forwarded-Host` from the request's Host.
+   * @default {true}
+   */
+  xForwardedHost?: boolean;
+  /**
+   * Pseudonym appended to `Via` (`1.1 <via>`), or `false` for none.
+   * @default {"cirque"}
+   */
+  via?: string | false;
+  /**
+   * Addresses or CIDR ranges of proxies in front of us. From a trusted peer the
+   * incoming `X-Forwarded-*` fields are kept (and the client address appended
+   * to `X-Forwarded-For`); from anyone else they are replaced.
+   * @default {[]}
+   */
+  trustedProxies?: string[];
+}
+
+/** The client facts the forwarding fields need. */
+export interface ForwardingFacts {
+  /** Client IP (no port, no brackets). */
+  clientIp: string;
+  /** Whether the client used TLS. */
+  tls: boolean;
+  /** The Host (or HTTP/2 authority) the client asked for. */
+  host: string;
+  /** `1.0`, `1.1` or `2`. */
+  version: string;
+}
+
+/**
+ * Applies forwarding fields per {@linkcode ForwardingOptions}. Build once, call
+ * per request.
+ *
+ * @example
+ * ```ts
+ * import { forwardingFilter } from "@cirque/proxy/forwarding";
+ * import { HeaderMap } from "@cirque/core/http-header";
+ * import assert from "node:assert/strict";
+ *
+ * const apply = forwardingFilter({ trustedProxies: ["10.0.0.0/8"] });
+ * const h = new HeaderMap([["X-Forwarded-For", "1.2.3.4"]]);
+ * apply(h, { clientIp: "10.1.2.3", tls: false, host: "a.test", version: "1.1" });
+ * assert.equal(h.get("x-forwarded-for"), "1.2.3.4, 10.1.2.3");
+ * const spoofed = new HeaderMap([["X-Forwarded-For", "1.2.3.4"]]);
+ * apply(spoofed, { clientIp: "192.0.2.9", tls: true, host: "a.test", version: "2" });
+ * assert.equal(spoofed.get("x-forwarded-for"), "192.0.2.9");
+ * assert.equal(spoofed.get("via"), "2 cirque");
+ * ```
+ */
+export function forwardingFilter(
+  options: ForwardingOptions = {},
+): (headers: HeaderMap, facts: ForwardingFacts) => void {
+  const xff = options.xForwardedFor ?? true;
+  const xfp = options.xForwardedProto ?? true;
+  const xfh = options.xForwardedHost ?? true;
+  const via = options.via ?? "cirque";
+  const trusted = (options.trustedProxies ?? []).map(parseCidr);
+  return function applyForwarding(headers: HeaderMap, facts: ForwardingFacts): void {
+    const trust = trusted.length > 0 && trusted.some((c) => cidrContains(c, facts.clientIp));
+    if (xff) {
+      const prior = trust ? headers.getAll("x-forwarded-for").join(", ") : "";
+      headers.set("X-Forwarded-For", prior === "" ? facts.clientIp : `${prior}, ${facts.clientIp}`);
+    }
+    if (xfp && !(trust && headers.has("x-forwarded-proto"))) {
+      headers.set("X-Forwarded-Proto", facts.tls ? "https" : "http");
+    }
+    if (xfh && !(trust && headers.has("x-forwarded-host")) && facts.host !== "") {
+      headers.set("X-Forwarded-Host", facts.host);
+    }
+    if (via !== false) {
+      const prior = headers.getAll("via").join(", ");
+      const mine = `${facts.version === "2" ? "2" : facts.version} ${via}`;
+      headers.set("Via", prior === "" ? mine : `${prior}, ${mine}`);
+    }
+  };
+}
+
+/** A parsed address range. */
+interface Cidr {
+  bytes: Uint8Array;
+  bits: number;
+}
+
+function parseCidr(text: string): Cidr {
+  const slash = text.indexOf("/");
+  const addr = slash < 0 ? text : text.slice(0, slash);
+  const bytes = parseIp(addr);
+  if (bytes === null) {
+    throw new TypeError(`Cannot parse trusted proxy: "${text}" is not an IP address or CIDR`);
+  }
+  const max = bytes.length * 8;
+  const bits = slash < 0 ? max : Number(text.slice(slash + 1));
+  if (!Number.isInteger(bits) || bits < 0 || bits > max) {
+    throw new RangeError(`Cannot parse trusted proxy: prefix of "${text}" is not 0-${max}`);
+  }
+  return { bytes, bits };
+}
+
+function cidrContains(c: Cidr, ip: string): boolean {
+  const b = parseIp(ip);
+  if (b === null || b.length !== c.bytes.length) return false;
+  let bits = c.bits;
+  for (let i = 0; bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((b[i]! & mask) !== (c.bytes[i]! & mask)) return false;
+  }
+  return true;
+}
+
+/** Parses an IPv4 or IPv6 address into 4 or 16 bytes, or `null`. */
+export function parseIp(text: string): Uint8Array | null {
+  if (text.startsWith("[") && text.endsWith("]")) text = text.slice(1, -1);
+  if (text.includes(":")) return parseIpv6(text);
+  const parts = text.split(".");
+  if (parts.length !== 4) return null;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i]!;
+    if (!/^[0-9]{1,3}$/.test(p) || Number(p) > 255) return null;
+    out[i] = Number(p);
+  }
+  return out;
+}
+
+function parseIpv6(text: string): Uint8Array | null {
+  const zone = text.indexOf("%");
+  if (zone >= 0) text = text.slice(0, zone);
+  const halves = text.split("::");
+  if (halves.length > 2) return null;
+  const groups = (s: string): number[] | null => {
+    if (s === "") return [];
+    const out: number[] = [];
+    const parts = s.split(":");
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (i === parts.length - 1 && p.includes(".")) {
+        const v4 = parseIp(p);
+        if (v4 === null) return null;
+        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return null;
+        out.push(parseInt(p, 16));
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (head === null || tail === null) return null;
+  const fill = 8 - head.length - tail.length;
+  if (halves.length === 2 ? fill < 1 : fill !== 0) return null;
+  const all = [...head, ...new Array<number>(fill).fill(0), ...tail];
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    out[i * 2] = all[i]! >> 8;
+    out[i * 2 + 1] = all[i]! & 0xff;
+  }
+  return out;
+}

@@ -1,0 +1,610 @@
+/**
+ * {@linkcode HttpProxy}: runs a {@linkcode ProxyHttp} for each request.
+ *
+ * The engine is transport-neutral: a transport builds a {@linkcode Session},
+ * calls {@linkcode HttpProxy.process}, writes the {@linkcode ProxyOutcome} it
+ * gets back, then calls `outcome.finish()`, which runs `logging` exactly once.
+ * {@linkcode HttpProxy.handle} is that transport for web `Request`/`Response`
+ * (Deno.serve, Hono, tests).
+ *
+ * @module
+ */
+
+import type { Connector, RequestBody, RequestHead } from "@cirque/core/connector";
+import { ProxyError, toProxyError } from "@cirque/core/error";
+import { HeaderMap, RequestHeader, ResponseHeader } from "@cirque/core/http-header";
+import { forwardingFilter, type ForwardingOptions, stripHopByHop } from "./forwarding.ts";
+import type { BodyFilterResult, FailToProxy, FilterResult, ProxyHttp } from "./proxy_http.ts";
+import { type BodyReader, type Endpoint, Session, splitResponse } from "./session.ts";
+
+/** Options of {@linkcode HttpProxy}. */
+export interface HttpProxyOptions {
+  /** Carries requests upstream. Required until the default H1 connector is wired in. */
+  connector: Connector;
+  /**
+   * Upstream attempts per request at most (first try included).
+   * @default {16}
+   */
+  maxRetries?: number;
+  /**
+   * Bytes of request body kept to replay on a retry.
+   * @default {65536}
+   */
+  retryBufferSize?: number;
+  /** Forwarding fields (`X-Forwarded-*`, `Via`). */
+  forwarding?: ForwardingOptions;
+  /**
+   * Where failed requests are logged (unless `suppressErrorLog` says no).
+   * @default {console.error}
+   */
+  errorLog?: (line: string, error: ProxyError) => void;
+}
+
+/** What the engine hands the transport to write. */
+export interface ProxyOutcome {
+  /** The response head (hop-by-hop fields removed). */
+  head: ResponseHeader;
+  /**
+   * The body, or `null`. Pull it at the client's pace; cancel it if the client
+   * goes away. Errors mid-body must abort the downstream connection, never end
+   * the response cleanly.
+   */
+  body: ReadableStream<Uint8Array> | null;
+  /**
+   * Call once the response is written (or failed): runs `logging`. Pass the
+   * downstream error if the client went away. Idempotent.
+   */
+  finish(error?: ProxyError | null): Promise<void>;
+}
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * The default status for an error that ends a request: connect errors and
+ * invalid upstream responses → 502, upstream timeouts → 504, downstream errors
+ * → 400 (0, no response, when the client is gone), internal → 500.
+ *
+ * @example
+ * ```ts
+ * import { defaultErrorStatus } from "@cirque/proxy";
+ * import { ProxyError } from "@cirque/core/error";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(defaultErrorStatus(new ProxyError("CONNECT_REFUSED", "x", { source: "upstream" })), 502);
+ * assert.equal(defaultErrorStatus(new ProxyError("READ_TIMEOUT", "x", { source: "upstream" })), 504);
+ * ```
+ */
+export function defaultErrorStatus(error: ProxyError, clientGone = false): number {
+  if (error.source === "downstream") {
+    if (clientGone) return 0;
+    switch (error.code) {
+      case "CONNECTION_CLOSED":
+      case "ABORTED":
+      case "WRITE_TIMEOUT":
+        return 0;
+      case "READ_TIMEOUT":
+        return 408;
+      case "RESPONSE_TOO_LARGE":
+        return 413;
+      default:
+        return 400;
+    }
+  }
+  if (error.source === "upstream") {
+    switch (error.code) {
+      case "CONNECT_TIMEOUT":
+      case "READ_TIMEOUT":
+      case "WRITE_TIMEOUT":
+        return 504;
+      default:
+        return 502;
+    }
+  }
+  return 500;
+}
+
+/** A plain error response with `Cache-Control: private, no-store`. */
+export function errorResponse(status: number): { head: ResponseHeader; body: Uint8Array } {
+  const head = new ResponseHeader(status);
+  const body = new TextEncoder().encode(`${status} ${head.statusText}\n`);
+  head.headers.pairs.push(
+    ["Content-Type", "text/plain; charset=utf-8"],
+    ["Content-Length", String(body.byteLength)],
+    ["Cache-Control", "private, no-store"],
+  );
+  return { head, body };
+}
+
+function isConnectError(e: ProxyError): boolean {
+  return e.code === "CONNECT_REFUSED" || e.code === "CONNECT_TIMEOUT" ||
+    e.code === "CONNECT_ERROR" || e.code === "TLS_HANDSHAKE";
+}
+
+/** Marks errors thrown by user phases so the retry logic never retries them. */
+class PhaseError extends Error {
+  constructor(readonly inner: unknown) {
+    super("phase failed");
+  }
+}
+
+function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    pull(c) {
+      c.enqueue(bytes);
+      c.close();
+    },
+  });
+}
+
+/**
+ * Runs a {@linkcode ProxyHttp} for every request.
+ *
+ * @example In-process: a proxy in front of a local origin
+ * ```ts
+ * import { HttpProxy } from "@cirque/proxy";
+ * import { HttpPeer } from "@cirque/core/peer";
+ * import type { Connector } from "@cirque/core/connector";
+ * import assert from "node:assert/strict";
+ *
+ * // A stand-in connector that answers every request itself.
+ * const connector: Connector = {
+ *   request: (_peer, head) =>
+ *     Promise.resolve({
+ *       status: 200, statusText: "OK", headers: [["Content-Length", "2"]],
+ *       body: new Response(head.path === "/" ? "hi" : "no").body, trailers: Promise.resolve([]),
+ *       reused: false, timing: { connected: 0, responseHead: 0 },
+ *     }),
+ *   close: () => Promise.resolve(),
+ * };
+ * const proxy = new HttpProxy({
+ *   newCtx: () => ({}),
+ *   upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
+ * }, { connector });
+ * const res = await proxy.handle(new Request("http://example.test/"));
+ * assert.equal(await res.text(), "hi");
+ * ```
+ */
+export class HttpProxy<Ctx> {
+  readonly #p: ProxyHttp<Ctx>;
+  readonly #connector: Connector;
+  readonly #maxRetries: number;
+  readonly #retryBufferSize: number;
+  readonly #forward: ReturnType<typeof forwardingFilter>;
+  readonly #errorLog: (line: string, error: ProxyError) => void;
+
+  /** Creates a proxy service around `proxy`'s phases. */
+  constructor(proxy: ProxyHttp<Ctx>, options: HttpProxyOptions) {
+    this.#p = proxy;
+    this.#connector = options.connector;
+    this.#maxRetries = options.maxRetries ?? 16;
+    if (!(this.#maxRetries >= 1)) {
+      throw new RangeError(`Cannot create HttpProxy: maxRetries ${this.#maxRetries} is below 1`);
+    }
+    this.#retryBufferSize = options.retryBufferSize ?? 64 * 1024;
+    this.#forward = forwardingFilter(options.forwarding);
+    this.#errorLog = options.errorLog ?? ((line) => console.error(line));
+  }
+
+  /** The connector requests go through. */
+  get connector(): Connector {
+    return this.#connector;
+  }
+
+  /**
+   * The in-process entry: a `(Request, info) => Promise<Response>` handler for
+   * `Deno.serve`, Hono or tests.
+   */
+  handle = async (
+    request: Request,
+    info?: Deno.ServeHandlerInfo<Deno.Addr>,
+  ): Promise<Response> => {
+    const session = sessionFromRequest(request, info);
+    const outcome = await this.process(session);
+    const { head, body } = outcome;
+    let out: ReadableStream<Uint8Array> | null = null;
+    if (body !== null && !NULL_BODY_STATUS.has(head.status)) {
+      const reader = body.getReader();
+      out = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          try {
+            const r = await reader.read();
+            if (r.done) {
+              c.close();
+              void outcome.finish(null);
+            } else {
+              session.bodyBytesSent += r.value.byteLength;
+              c.enqueue(r.value);
+            }
+          } catch (e) {
+            const err = toProxyError(e, "upstream");
+            c.error(err);
+            void outcome.finish(err);
+          }
+        },
+        cancel(reason) {
+          reader.cancel(reason).catch(() => {});
+          void outcome.finish(
+            new ProxyError("CONNECTION_CLOSED", "client closed the connection mid-response", {
+              source: "downstream",
+              cause: reason,
+            }),
+          );
+        },
+      }, { highWaterMark: 0 });
+    } else {
+      body?.cancel().catch(() => {});
+      if (info?.completed) {
+        info.completed.then(
+          () => outcome.finish(null),
+          (e) => outcome.finish(toProxyError(e, "downstream")),
+        );
+      } else queueMicrotask(() => void outcome.finish(null));
+    }
+    return new Response(out, {
+      status: head.status,
+      statusText: head.statusText,
+      headers: head.headers.pairs,
+    });
+  };
+
+  /** Runs every phase for `session` and returns what to send. Never rejects. */
+  async process(session: Session): Promise<ProxyOutcome> {
+    const p = this.#p;
+    let ctx: Ctx;
+    try {
+      ctx = p.newCtx();
+    } catch (e) {
+      return this.#fail(session, toProxyError(e), undefined as Ctx);
+    }
+    let finished = false;
+    const finish = async (error: ProxyError | null = null): Promise<void> => {
+      if (finished) return;
+      finished = true;
+      session.timing.end = performance.now();
+      if (error !== null && !(p.suppressErrorLog?.(session, ctx, error) ?? false)) {
+        this.#logError(session, error);
+      }
+      try {
+        await p.logging?.(session, error, ctx);
+      } catch (e) {
+        console.error("cirque: logging phase failed:", e);
+      }
+    };
+    try {
+      let answer: FilterResult = await p.earlyRequestFilter?.(session, ctx);
+      if (answer === undefined || answer.kind === "continue") {
+        answer = await p.requestFilter?.(session, ctx);
+      }
+      if (answer !== undefined && answer.kind === "respond") {
+        session.discardBody();
+        const { head, body } = splitResponse(answer.response);
+        await p.responseFilter?.(session, head, ctx);
+        return this.#respond(session, ctx, head, body, finish);
+      }
+      return await this.#proxy(session, ctx, finish);
+    } catch (e) {
+      const err = toProxyError(e instanceof PhaseError ? e.inner : e);
+      return this.#fail(session, err, ctx, finish);
+    }
+  }
+
+  async #proxy(
+    session: Session,
+    ctx: Ctx,
+    finish: (e?: ProxyError | null) => Promise<void>,
+  ): Promise<ProxyOutcome> {
+    const p = this.#p;
+    const retry = new RetryBody(session, this.#retryBufferSize, p, ctx);
+    let lastError: ProxyError | null = null;
+    for (let attempt = 0; attempt < this.#maxRetries; attempt++) {
+      session.attempts = attempt + 1;
+      const peer = await p.upstreamPeer(session, ctx);
+      session.upstreamPeer = peer;
+      const up = this.#upstreamRequest(session);
+      let reused = false;
+      const head: RequestHead = {
+        get method() {
+          return up.method;
+        },
+        get path() {
+          return up.path;
+        },
+        get headers() {
+          return up.headers.pairs;
+        },
+      };
+      try {
+        const res = await this.#connector.request(peer, head, retry.stream(), {
+          signal: session.signal,
+          beforeSend: async (wasReused) => {
+            reused = wasReused;
+            session.upstreamReused = wasReused;
+            session.timing.upstreamConnected = performance.now();
+            try {
+              await p.connectedToUpstream?.(session, wasReused, peer, ctx);
+              await p.upstreamRequestFilter?.(session, up, ctx);
+            } catch (e) {
+              throw new PhaseError(e);
+            }
+          },
+        });
+        session.timing.upstreamResponse = performance.now();
+        const headers = new HeaderMap(res.headers.slice());
+        stripHopByHop(headers);
+        const resHead = new ResponseHeader(res.status, headers, res.statusText);
+        try {
+          await p.upstreamResponseFilter?.(session, resHead, ctx);
+          await p.responseFilter?.(session, resHead, ctx);
+        } catch (e) {
+          res.body?.cancel().catch(() => {});
+          throw new PhaseError(e);
+        }
+        const body = up.method === "HEAD" ? (res.body?.cancel().catch(() => {}), null) : res.body;
+        return this.#respond(session, ctx, resHead, body, finish);
+      } catch (e) {
+        if (e instanceof PhaseError) throw e;
+        let err = toProxyError(e, "upstream");
+        if (session.signal.aborted) {
+          throw new ProxyError("CONNECTION_CLOSED", "client went away", {
+            source: "downstream",
+            cause: err,
+          });
+        }
+        if (isConnectError(err)) {
+          // The connector guarantees nothing was sent for these.
+          err.retryable = false;
+          err = p.failToConnect?.(session, peer, ctx, err) ?? err;
+        } else {
+          const body = retry.truncated ? false : true;
+          err.retryable = reused && body &&
+            (IDEMPOTENT.has(session.req.method) || session.retryNonIdempotent);
+          err = p.errorWhileProxy?.(peer, session, err, ctx, reused) ?? err;
+        }
+        lastError = err;
+        if (!err.retryable) break;
+      }
+    }
+    throw lastError ?? new ProxyError("INTERNAL", "no upstream attempt was made");
+  }
+
+  #upstreamRequest(session: Session): RequestHeader {
+    const up = session.req.clone();
+    stripHopByHop(up.headers);
+    if (up.version === "2" && !up.headers.has("host") && up.authority !== null) {
+      up.headers.pairs.unshift(["Host", up.authority]);
+    }
+    this.#forward(up.headers, {
+      clientIp: session.clientIp,
+      tls: session.downstream.tls,
+      host: session.req.host,
+      version: session.req.version,
+    });
+    return up;
+  }
+
+  #respond(
+    session: Session,
+    ctx: Ctx,
+    head: ResponseHeader,
+    body: ReadableStream<Uint8Array> | null,
+    finish: (e?: ProxyError | null) => Promise<void>,
+  ): ProxyOutcome {
+    session.status = head.status;
+    const filter = this.#p.responseBodyFilter;
+    if (filter !== undefined && body !== null) {
+      head.headers.delete("content-length");
+      body = filteredBody(body, (chunk, eos) => filter(session, chunk, eos, ctx));
+    }
+    return { head, body, finish };
+  }
+
+  async #fail(
+    session: Session,
+    error: ProxyError,
+    ctx: Ctx,
+    finish?: (e?: ProxyError | null) => Promise<void>,
+  ): Promise<ProxyOutcome> {
+    session.discardBody(error);
+    const clientGone = session.signal.aborted;
+    let decision: FailToProxy;
+    try {
+      decision = this.#p.failToProxy
+        ? await this.#p.failToProxy(session, error, ctx)
+        : { status: defaultErrorStatus(error, clientGone) };
+    } catch (e) {
+      console.error("cirque: failToProxy phase failed:", e);
+      decision = { status: 500 };
+    }
+    const done = finish ?? ((e?: ProxyError | null) => {
+      if (e) this.#logError(session, e);
+      return Promise.resolve();
+    });
+    const finishWithError = (e?: ProxyError | null) => done(e ?? error);
+    session.status = decision.status;
+    if (decision.response !== undefined) {
+      const { head, body } = splitResponse(decision.response);
+      return { head, body, finish: finishWithError };
+    }
+    const { head, body } = errorResponse(decision.status === 0 ? 502 : decision.status);
+    return {
+      head,
+      body: decision.status === 0 ? null : bytesStream(body),
+      finish: finishWithError,
+    };
+  }
+
+  #logError(session: Session, error: ProxyError): void {
+    const peer = session.upstreamPeer ? ` peer=${session.upstreamPeer.address}` : "";
+    this.#errorLog(
+      `cirque: ${session.summary}: ${error.code} (${error.source}) ${error.message}${peer} attempts=${session.attempts}`,
+      error,
+    );
+  }
+}
+
+/** Replays the request body across attempts, up to the retry buffer size. */
+class RetryBody<Ctx> {
+  readonly #session: Session;
+  readonly #limit: number;
+  readonly #p: ProxyHttp<Ctx>;
+  readonly #ctx: Ctx;
+  readonly #chunks: Uint8Array[] = [];
+  #size = 0;
+  #generation = 0;
+  #eos = false;
+  truncated = false;
+
+  constructor(session: Session, limit: number, p: ProxyHttp<Ctx>, ctx: Ctx) {
+    this.#session = session;
+    this.#limit = limit;
+    this.#p = p;
+    this.#ctx = ctx;
+  }
+
+  /** A fresh body stream for one attempt, or null when there is no body. */
+  stream(): RequestBody {
+    const s = this.#session;
+    if (s.isBodyDone && this.#chunks.length === 0 && this.#p.requestBodyFilter === undefined) {
+      return null;
+    }
+    if (this.truncated) {
+      throw new ProxyError("INTERNAL", "request body can no longer be replayed");
+    }
+    const gen = ++this.#generation;
+    let i = 0;
+    return new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        if (gen !== this.#generation) {
+          c.error(new ProxyError("INTERNAL", "stale request body reader"));
+          return;
+        }
+        if (i < this.#chunks.length) {
+          c.enqueue(this.#chunks[i++]!);
+          return;
+        }
+        if (this.#eos) {
+          c.close();
+          return;
+        }
+        let chunk: Uint8Array | null;
+        try {
+          chunk = await s.readBody();
+        } catch (e) {
+          throw new ProxyError("CONNECTION_CLOSED", "client request body failed", {
+            source: "downstream",
+            cause: e,
+          });
+        }
+        const filter = this.#p.requestBodyFilter;
+        if (filter !== undefined) {
+          let r: BodyFilterResult | void;
+          try {
+            r = await filter(s, chunk, chunk === null, this.#ctx);
+          } catch (e) {
+            throw new PhaseError(e);
+          }
+          if (r && "chunk" in r && r.chunk !== undefined) chunk = r.chunk;
+          if (r && r.delay) await new Promise((ok) => setTimeout(ok, r.delay));
+          if (chunk !== null && chunk.byteLength > 0) this.#keep(chunk);
+          if (s.isBodyDone) this.#eos = true;
+        } else if (chunk !== null) {
+          this.#keep(chunk);
+        } else this.#eos = true;
+        i = this.#chunks.length;
+        if (chunk !== null && chunk.byteLength > 0) c.enqueue(chunk);
+        if (this.#eos) c.close();
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  #keep(chunk: Uint8Array): void {
+    if (this.truncated) return;
+    if (this.#size + chunk.byteLength > this.#limit) {
+      this.truncated = true;
+      this.#session.retryBufferTruncated = true;
+      this.#chunks.length = 0;
+      return;
+    }
+    this.#size += chunk.byteLength;
+    this.#chunks.push(chunk);
+  }
+}
+
+function filteredBody(
+  body: ReadableStream<Uint8Array>,
+  filter: (
+    chunk: Uint8Array | null,
+    eos: boolean,
+  ) => Promise<BodyFilterResult | void> | BodyFilterResult | void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let done = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      // Loop until something is enqueued or the stream is closed.
+      while (true) {
+        if (done) {
+          c.close();
+          return;
+        }
+        const r = await reader.read();
+        let chunk: Uint8Array | null = r.done ? null : r.value;
+        const out = await filter(chunk, r.done);
+        if (out && out.chunk !== undefined) chunk = out.chunk;
+        if (out && out.delay) await new Promise((ok) => setTimeout(ok, out.delay));
+        if (r.done) done = true;
+        if (chunk !== null && chunk.byteLength > 0) {
+          c.enqueue(chunk);
+          if (done) c.close();
+          return;
+        }
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+function endpoint(addr: Deno.Addr | undefined): Endpoint | null {
+  if (addr === undefined) return null;
+  if (addr.transport === "tcp" || addr.transport === "udp") {
+    return { hostname: addr.hostname, port: addr.port };
+  }
+  if (addr.transport === "unix" || addr.transport === "unixpacket") {
+    return { hostname: addr.path, port: 0 };
+  }
+  return null;
+}
+
+/** Builds a {@linkcode Session} from a web `Request` (Deno.serve, Hono, tests). */
+export function sessionFromRequest(
+  request: Request,
+  info?: Deno.ServeHandlerInfo<Deno.Addr>,
+): Session {
+  const url = request.url;
+  const schemeEnd = url.indexOf("://");
+  const pathStart = url.indexOf("/", schemeEnd + 3);
+  const path = pathStart < 0 ? "/" : url.slice(pathStart);
+  const authority = url.slice(schemeEnd + 3, pathStart < 0 ? url.length : pathStart);
+  const headers = HeaderMap.fromHeaders(request.headers);
+  // Deno.serve's HTTP/2 requests carry no Host field; the authority is in the URL.
+  const version = headers.has("host") ? "1.1" : "2";
+  const req = new RequestHeader(request.method, path, headers, version, authority);
+  let body: BodyReader | null = null;
+  if (request.body !== null) {
+    const reader = request.body.getReader();
+    body = {
+      read: async () => {
+        const r = await reader.read();
+        return r.done ? null : r.value;
+      },
+      cancel: (reason) => void reader.cancel(reason).catch(() => {}),
+    };
+  }
+  return new Session(req, body, {
+    clientAddr: endpoint(info?.remoteAddr),
+    tls: url.startsWith("https:"),
+  }, request.signal);
+}

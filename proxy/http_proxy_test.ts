@@ -1,0 +1,423 @@
+import assert from "node:assert/strict";
+import type {
+  Connector,
+  RequestBody,
+  RequestHead,
+  RequestOptions,
+  UpstreamResponse,
+} from "@cirque/core/connector";
+import { ProxyError } from "@cirque/core/error";
+import { HttpPeer } from "@cirque/core/peer";
+import { HttpProxy, type ProxyHttp } from "./mod.ts";
+
+interface Seen {
+  peer: string;
+  method: string;
+  path: string;
+  headers: [string, string][];
+  body: string;
+}
+
+type Script = (
+  peer: HttpPeer,
+  head: RequestHead,
+  seen: Seen,
+) => Partial<UpstreamResponse> & { reused?: boolean } | ProxyError | "error-after-send";
+
+/** A connector that follows a script and records what it was asked to send. */
+class ScriptedConnector implements Connector {
+  seen: Seen[] = [];
+  constructor(readonly script: Script) {}
+  async request(
+    peer: HttpPeer,
+    head: RequestHead,
+    body: RequestBody,
+    options: RequestOptions = {},
+  ): Promise<UpstreamResponse> {
+    const record: Seen = { peer: peer.address, method: "", path: "", headers: [], body: "" };
+    const pre = this.script(peer, head, record);
+    if (
+      pre instanceof ProxyError && (pre.code.startsWith("CONNECT") || pre.code === "TLS_HANDSHAKE")
+    ) throw pre;
+    const reused = !(pre instanceof ProxyError) && pre !== "error-after-send" &&
+      pre.reused === true;
+    await options.beforeSend?.(
+      pre instanceof ProxyError || pre === "error-after-send" ? true : reused,
+    );
+    record.method = head.method;
+    record.path = head.path;
+    record.headers = head.headers.map(([k, v]) => [k, v]);
+    if (body instanceof ReadableStream) record.body = await new Response(body).text();
+    else if (body instanceof Uint8Array) record.body = new TextDecoder().decode(body);
+    this.seen.push(record);
+    if (pre instanceof ProxyError) throw pre;
+    if (pre === "error-after-send") {
+      throw new ProxyError("CONNECTION_CLOSED", "upstream closed", { source: "upstream" });
+    }
+    return {
+      status: 200,
+      statusText: "OK",
+      headers: [],
+      body: null,
+      trailers: Promise.resolve([]),
+      reused,
+      timing: { connected: 0, responseHead: 0 },
+      ...pre,
+    };
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const quiet = { errorLog: () => {} };
+const textBody = (s: string) => new Response(s).body!;
+
+Deno.test("phases run in Pingora's order, each once, and logging last", async () => {
+  const calls: string[] = [];
+  const connector = new ScriptedConnector(() => ({ body: textBody("hello") }));
+  const proxy: ProxyHttp<{ id: number }> = {
+    newCtx: () => (calls.push("newCtx"), { id: 1 }),
+    earlyRequestFilter: () => void calls.push("earlyRequestFilter"),
+    requestFilter: () => void calls.push("requestFilter"),
+    upstreamPeer: () => (calls.push("upstreamPeer"), new HttpPeer("127.0.0.1:2")),
+    connectedToUpstream: () => void calls.push("connectedToUpstream"),
+    upstreamRequestFilter: () => void calls.push("upstreamRequestFilter"),
+    upstreamResponseFilter: () => void calls.push("upstreamResponseFilter"),
+    responseFilter: () => void calls.push("responseFilter"),
+    responseBodyFilter: (_s, _c, eos) => void calls.push(`responseBodyFilter(${eos})`),
+    logging: (_s, err) => void calls.push(`logging(${err?.code ?? "ok"})`),
+  };
+  const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+    new Request("http://a.test/x"),
+  );
+  assert.equal(await res.text(), "hello");
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(calls, [
+    "newCtx",
+    "earlyRequestFilter",
+    "requestFilter",
+    "upstreamPeer",
+    "connectedToUpstream",
+    "upstreamRequestFilter",
+    "upstreamResponseFilter",
+    "responseFilter",
+    "responseBodyFilter(false)",
+    "responseBodyFilter(true)",
+    "logging(ok)",
+  ]);
+});
+
+Deno.test("a requestFilter answer skips the upstream but still runs responseFilter and logging", async () => {
+  const calls: string[] = [];
+  const connector = new ScriptedConnector(() => ({}));
+  const proxy: ProxyHttp<null> = {
+    newCtx: () => null,
+    requestFilter: (s) => s.respond(403, "no\n", { "X-Why": "test" }),
+    upstreamPeer: () => (calls.push("upstreamPeer"), new HttpPeer("127.0.0.1:2")),
+    responseFilter: (_s, head) => void head.headers.set("X-Filtered", "1"),
+    logging: (s, err) => void calls.push(`logging(${s.status},${err?.code ?? "ok"})`),
+  };
+  const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+    new Request("http://a.test/x"),
+  );
+  assert.equal(res.status, 403);
+  assert.equal(res.headers.get("x-why"), "test");
+  assert.equal(res.headers.get("x-filtered"), "1");
+  assert.equal(await res.text(), "no\n");
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(calls, ["logging(403,ok)"]);
+  assert.equal(connector.seen.length, 0);
+});
+
+Deno.test("failover: failToConnect marks the error retryable and upstreamPeer picks the next backend", async () => {
+  const peers: string[] = [];
+  const logged: (string | null)[] = [];
+  const connector = new ScriptedConnector((peer) =>
+    peer.address === "127.0.0.1:1"
+      ? new ProxyError("CONNECT_REFUSED", "refused", { source: "upstream" })
+      : { body: textBody("from b") }
+  );
+  const proxy: ProxyHttp<{ tries: number }> = {
+    newCtx: () => ({ tries: 0 }),
+    upstreamPeer: (_s, ctx) => {
+      const addr = ctx.tries++ === 0 ? "127.0.0.1:1" : "127.0.0.1:2";
+      peers.push(addr);
+      return new HttpPeer(addr);
+    },
+    failToConnect: (_s, _p, _c, e) => {
+      e.retryable = true;
+      return e;
+    },
+    logging: (_s, e) => void logged.push(e?.code ?? null),
+  };
+  const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+    new Request("http://a.test/"),
+  );
+  assert.equal(await res.text(), "from b");
+  assert.deepEqual(peers, ["127.0.0.1:1", "127.0.0.1:2"]);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(logged, [null]);
+});
+
+Deno.test("connect errors are not retried by default and map to 502; connect timeouts to 504", async () => {
+  for (
+    const [code, status] of [["CONNECT_REFUSED", 502], ["CONNECT_TIMEOUT", 504], [
+      "TLS_HANDSHAKE",
+      502,
+    ]] as const
+  ) {
+    let calls = 0;
+    const errors: string[] = [];
+    const connector = new ScriptedConnector(() =>
+      new ProxyError(code, "x", { source: "upstream", retryable: true })
+    );
+    const proxy: ProxyHttp<null> = {
+      newCtx: () => null,
+      upstreamPeer: () => (calls++, new HttpPeer("127.0.0.1:1")),
+      logging: (_s, e) => void errors.push(e!.code),
+    };
+    const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+      new Request("http://a.test/"),
+    );
+    assert.equal(res.status, status, code);
+    assert.equal(res.headers.get("cache-control"), "private, no-store");
+    assert.match(await res.text(), new RegExp(`^${status} `));
+    assert.equal(calls, 1);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.deepEqual(errors, [code]);
+  }
+});
+
+Deno.test("upstream read timeout maps to 504, invalid response to 502, phase errors to 500", async () => {
+  const cases: [ProxyError | "throw", number][] = [
+    [new ProxyError("READ_TIMEOUT", "slow", { source: "upstream" }), 504],
+    [new ProxyError("INVALID_RESPONSE", "bad", { source: "upstream" }), 502],
+    ["throw", 500],
+  ];
+  for (const [err, status] of cases) {
+    const connector = new ScriptedConnector(() => err === "throw" ? {} : err);
+    const proxy: ProxyHttp<null> = {
+      newCtx: () => null,
+      upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+      upstreamResponseFilter: () => {
+        if (err === "throw") throw new Error("bug in filter");
+      },
+    };
+    const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+      new Request("http://a.test/"),
+    );
+    assert.equal(res.status, status);
+    await res.body?.cancel();
+  }
+});
+
+Deno.test("an idempotent request on a reused connection is retried after an error; a POST is not", async () => {
+  for (const [method, expectAttempts] of [["GET", 2], ["POST", 1]] as const) {
+    let n = 0;
+    const connector = new ScriptedConnector(() =>
+      n++ === 0 ? "error-after-send" : { body: textBody("ok") }
+    );
+    let attempts = 0;
+    const proxy: ProxyHttp<null> = {
+      newCtx: () => null,
+      upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+      logging: (s) => void (attempts = s.attempts),
+    };
+    const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+      new Request("http://a.test/", { method, body: method === "POST" ? "data" : null }),
+    );
+    assert.equal(res.status, expectAttempts === 2 ? 200 : 502, method);
+    await res.text();
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(attempts, expectAttempts, method);
+    assert.equal(connector.seen.length, expectAttempts);
+  }
+});
+
+Deno.test("retries stop at maxRetries", async () => {
+  const connector = new ScriptedConnector(() => "error-after-send");
+  let peers = 0;
+  const proxy: ProxyHttp<null> = {
+    newCtx: () => null,
+    upstreamPeer: () => (peers++, new HttpPeer("127.0.0.1:1")),
+  };
+  const res = await new HttpProxy(proxy, { connector, maxRetries: 3, ...quiet }).handle(
+    new Request("http://a.test/"),
+  );
+  assert.equal(res.status, 502);
+  await res.body?.cancel();
+  assert.equal(peers, 3);
+});
+
+Deno.test("a retried request replays the request body; beyond the retry buffer it is not retried", async () => {
+  for (const [size, expectAttempts] of [[1000, 2], [70_000, 1]] as const) {
+    let n = 0;
+    const connector = new ScriptedConnector(() =>
+      n++ === 0 ? "error-after-send" : { body: textBody("ok") }
+    );
+    const proxy: ProxyHttp<null> = {
+      newCtx: () => null,
+      upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+    };
+    const body = "x".repeat(size);
+    const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+      new Request("http://a.test/", { method: "PUT", body }),
+    );
+    await res.body?.cancel();
+    assert.equal(connector.seen.length, expectAttempts, `size ${size}`);
+    for (const s of connector.seen) assert.equal(s.body.length, size);
+    assert.equal(res.status, expectAttempts === 2 ? 200 : 502);
+  }
+});
+
+Deno.test("hop-by-hop fields are stripped both ways and forwarding fields are set", async () => {
+  const connector = new ScriptedConnector(() => ({
+    headers: [
+      ["Connection", "close, X-Up-Secret"],
+      ["X-Up-Secret", "s"],
+      ["Keep-Alive", "timeout=5"],
+      ["Transfer-Encoding", "chunked"],
+      ["Content-Type", "text/plain"],
+    ],
+    body: textBody("x"),
+  }));
+  const proxy: ProxyHttp<null> = {
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+  };
+  const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+    new Request("http://a.test/p?q=1", {
+      headers: {
+        "Connection": "X-Secret",
+        "X-Secret": "1",
+        "Keep-Alive": "5",
+        "TE": "trailers",
+        "Upgrade": "h2c",
+        "Proxy-Connection": "keep-alive",
+        "X-Forwarded-For": "6.6.6.6",
+        "Accept": "*/*",
+        "Host": "a.test",
+      },
+    }),
+    { remoteAddr: { transport: "tcp", hostname: "192.0.2.1", port: 5555 } } as never,
+  );
+  await res.text();
+  const sent = new Map(connector.seen[0]!.headers.map(([k, v]) => [k.toLowerCase(), v]));
+  for (const h of ["connection", "x-secret", "keep-alive", "te", "upgrade", "proxy-connection"]) {
+    assert.equal(sent.has(h), false, `request ${h}`);
+  }
+  assert.equal(sent.get("accept"), "*/*");
+  assert.equal(sent.get("x-forwarded-for"), "192.0.2.1");
+  assert.equal(sent.get("x-forwarded-proto"), "http");
+  assert.equal(sent.get("x-forwarded-host"), "a.test");
+  assert.equal(sent.get("via"), "1.1 cirque");
+  assert.equal(connector.seen[0]!.path, "/p?q=1");
+  for (const h of ["connection", "x-up-secret", "keep-alive"]) {
+    assert.equal(res.headers.has(h), false, `response ${h}`);
+  }
+  assert.equal(res.headers.get("content-type"), "text/plain");
+});
+
+Deno.test("upstreamRequestFilter changes what is sent, per attempt on a fresh copy", async () => {
+  let n = 0;
+  const connector = new ScriptedConnector(() =>
+    n++ === 0 ? "error-after-send" : { body: textBody("ok") }
+  );
+  const proxy: ProxyHttp<null> = {
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+    upstreamRequestFilter: (_s, up) => {
+      up.headers.append("X-Added", "1");
+      up.path = "/rewritten";
+    },
+  };
+  const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+    new Request("http://a.test/orig"),
+  );
+  await res.text();
+  assert.equal(connector.seen.length, 2);
+  for (const s of connector.seen) {
+    assert.equal(s.path, "/rewritten");
+    assert.equal(s.headers.filter(([k]) => k === "X-Added").length, 1);
+  }
+});
+
+Deno.test("responseBodyFilter rewrites the body and drops Content-Length", async () => {
+  const connector = new ScriptedConnector(() => ({
+    headers: [["Content-Length", "5"]],
+    body: textBody("hello"),
+  }));
+  const proxy: ProxyHttp<{ buf: string }> = {
+    newCtx: () => ({ buf: "" }),
+    upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+    responseBodyFilter: (_s, chunk, eos, ctx) => {
+      if (chunk) ctx.buf += new TextDecoder().decode(chunk);
+      return { chunk: eos ? new TextEncoder().encode(ctx.buf.toUpperCase() + "!") : null };
+    },
+  };
+  const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+    new Request("http://a.test/"),
+  );
+  assert.equal(res.headers.get("content-length"), null);
+  assert.equal(await res.text(), "HELLO!");
+});
+
+Deno.test("a client that cancels the response cancels the upstream body and logs a downstream error", async () => {
+  let cancelled = false;
+  const upstreamBody = new ReadableStream<Uint8Array>({
+    pull(c) {
+      c.enqueue(new Uint8Array(1024));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const connector = new ScriptedConnector(() => ({ body: upstreamBody }));
+  const logged: (string | null)[] = [];
+  const proxy: ProxyHttp<null> = {
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+    logging: (_s, e) => void logged.push(e ? `${e.source}:${e.code}` : null),
+  };
+  const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+    new Request("http://a.test/"),
+  );
+  const reader = res.body!.getReader();
+  await reader.read();
+  await reader.cancel("client gone");
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(cancelled, true);
+  assert.deepEqual(logged, ["downstream:CONNECTION_CLOSED"]);
+});
+
+Deno.test("failToProxy can send a custom error page", async () => {
+  const connector = new ScriptedConnector(() =>
+    new ProxyError("CONNECT_REFUSED", "x", { source: "upstream" })
+  );
+  const proxy: ProxyHttp<null> = {
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+    failToProxy: () => ({ status: 503, response: new Response("maintenance", { status: 503 }) }),
+  };
+  const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+    new Request("http://a.test/"),
+  );
+  assert.equal(res.status, 503);
+  assert.equal(await res.text(), "maintenance");
+});
+
+Deno.test("HTTP/2-style requests without Host get Host from the authority upstream", async () => {
+  const connector = new ScriptedConnector(() => ({}));
+  const proxy: ProxyHttp<null> = {
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+  };
+  const h = new HttpProxy(proxy, { connector, ...quiet });
+  // A Request built without a Host header looks like Deno.serve's HTTP/2 requests.
+  const res = await h.handle(new Request("https://h2.test:8443/x"));
+  await res.body?.cancel();
+  const sent = connector.seen[0]!.headers;
+  assert.deepEqual(sent.find(([k]) => k.toLowerCase() === "host"), ["Host", "h2.test:8443"]);
+  assert.equal(new Map(sent.map(([k, v]) => [k.toLowerCase(), v])).get("via"), "2 cirque");
+});

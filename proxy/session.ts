@@ -1,0 +1,185 @@
+/**
+ * {@linkcode Session}: one downstream request as every phase sees it,
+ * whichever transport carried it.
+ *
+ * @module
+ */
+
+import type { HttpPeer } from "@cirque/core/peer";
+import { HeaderMap, type RequestHeader, ResponseHeader } from "@cirque/core/http-header";
+import type { Respond } from "./proxy_http.ts";
+
+/** A network endpoint. */
+export interface Endpoint {
+  /** IP address or unix path. */
+  hostname: string;
+  /** Port, 0 for unix sockets. */
+  port: number;
+}
+
+/** Facts about the downstream connection. */
+export interface DownstreamInfo {
+  /** The client's address. */
+  clientAddr: Endpoint | null;
+  /** Our listening address. */
+  serverAddr: Endpoint | null;
+  /** Whether the client connected over TLS. */
+  tls: boolean;
+  /** Negotiated ALPN protocol, if TLS. */
+  alpn: string | null;
+  /** SNI the client sent, if TLS. */
+  sni: string | null;
+}
+
+/** Pull-based reader of the downstream request body. */
+export interface BodyReader {
+  /** The next chunk, or `null` at the end. Rejects if the client went away. */
+  read(): Promise<Uint8Array | null>;
+  /** Stops reading; the rest of the body is discarded. */
+  cancel(reason?: unknown): void;
+}
+
+/** Per-request timing, in milliseconds (`performance.now()` clock). */
+export interface SessionTiming {
+  /** When the request head was parsed. */
+  start: number;
+  /** When the upstream connection was ready (last attempt), or 0. */
+  upstreamConnected: number;
+  /** When the upstream response head arrived, or 0. */
+  upstreamResponse: number;
+  /** When the response was fully sent or failed, or 0. */
+  end: number;
+}
+
+const EMPTY_READER: BodyReader = { read: () => Promise.resolve(null), cancel: () => {} };
+
+/**
+ * One request flowing through the proxy.
+ *
+ * @example Answer from a filter
+ * ```ts
+ * import { Session } from "@cirque/proxy";
+ * import { RequestHeader } from "@cirque/core/http-header";
+ * import assert from "node:assert/strict";
+ *
+ * const session = new Session(new RequestHeader("GET", "/admin", [["Host", "x"]]));
+ * const answer = session.respond(403, "forbidden\n");
+ * assert.equal(answer.kind, "respond");
+ * assert.equal(answer.response.status, 403);
+ * ```
+ */
+export class Session {
+  /** The request head; filters may change it before it is forwarded. */
+  readonly req: RequestHeader;
+  /** The request as it arrived (before any filter ran). */
+  readonly originalReq: RequestHeader;
+  /** The downstream connection. */
+  readonly downstream: DownstreamInfo;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal;
+  /** Timing of this request. */
+  readonly timing: SessionTiming;
+  /** Request body bytes read from the client. */
+  bodyBytesRead = 0;
+  /** Response body bytes sent to the client (as far as the transport reports). */
+  bodyBytesSent = 0;
+  /** The peer of the last upstream attempt. */
+  upstreamPeer: HttpPeer | null = null;
+  /** Whether the last upstream attempt used a pooled connection. */
+  upstreamReused = false;
+  /** Upstream attempts made (1 + retries). */
+  attempts = 0;
+  /** Status sent to the client, once known; 0 until then. */
+  status = 0;
+  /** Allow retries of non-idempotent requests after bytes were sent (default off). */
+  retryNonIdempotent = false;
+  /** Whether the request body outgrew the retry buffer. */
+  retryBufferTruncated = false;
+  /** Free-form per-request tags for logs (route name, …). */
+  readonly tags: Map<string, string> = new Map();
+  #body: BodyReader;
+  #bodyDone = false;
+
+  /** Creates a session; transports call this, tests may too. */
+  constructor(
+    req: RequestHeader,
+    body: BodyReader | null = null,
+    downstream: Partial<DownstreamInfo> = {},
+    signal: AbortSignal = new AbortController().signal,
+  ) {
+    this.req = req;
+    this.originalReq = req.clone();
+    this.#body = body ?? EMPTY_READER;
+    this.#bodyDone = body === null;
+    this.downstream = {
+      clientAddr: downstream.clientAddr ?? null,
+      serverAddr: downstream.serverAddr ?? null,
+      tls: downstream.tls ?? false,
+      alpn: downstream.alpn ?? null,
+      sni: downstream.sni ?? null,
+    };
+    this.signal = signal;
+    this.timing = { start: performance.now(), upstreamConnected: 0, upstreamResponse: 0, end: 0 };
+  }
+
+  /** The client IP, or `""`. */
+  get clientIp(): string {
+    return this.downstream.clientAddr?.hostname ?? "";
+  }
+
+  /** Whether the request has no (more) body to read. */
+  get isBodyDone(): boolean {
+    return this.#bodyDone;
+  }
+
+  /** Reads the next request body chunk (`null` at the end). */
+  async readBody(): Promise<Uint8Array | null> {
+    if (this.#bodyDone) return null;
+    const chunk = await this.#body.read();
+    if (chunk === null) this.#bodyDone = true;
+    else this.bodyBytesRead += chunk.byteLength;
+    return chunk;
+  }
+
+  /** Discards the rest of the request body. */
+  discardBody(reason?: unknown): void {
+    if (this.#bodyDone) return;
+    this.#bodyDone = true;
+    this.#body.cancel(reason);
+  }
+
+  /** `"GET /path, Host: example.com"`, for logs. */
+  get summary(): string {
+    return `${this.req.method} ${this.req.path}, Host: ${this.req.host}`;
+  }
+
+  /**
+   * Builds a `{ kind: "respond" }` answer for a filter to return.
+   * A string body gets `Content-Type: text/plain; charset=utf-8` unless set.
+   */
+  respond(
+    status: number,
+    body: BodyInit | null = null,
+    headers: HeadersInit = {},
+  ): Respond {
+    const h = new Headers(headers);
+    if (typeof body === "string" && !h.has("content-type")) {
+      h.set("content-type", "text/plain; charset=utf-8");
+    }
+    return { kind: "respond", response: new Response(body, { status, headers: h }) };
+  }
+}
+
+/** Turns a web `Response` into a head and a body stream (used for filter answers). */
+export function splitResponse(
+  response: Response,
+): { head: ResponseHeader; body: ReadableStream<Uint8Array> | null } {
+  return {
+    head: new ResponseHeader(
+      response.status,
+      HeaderMap.fromHeaders(response.headers),
+      response.statusText || undefined,
+    ),
+    body: response.body,
+  };
+}
