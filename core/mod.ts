@@ -18,3 +18,4 @@ export * from "./error.ts";
 export * from "./peer.ts";
 export * from "./connector.ts";
 export * from "./http_header.ts";
+export * from "./deadline.ts";

@@ -361,6 +361,8 @@ export class HttpProxy<Ctx> {
             (IDEMPOTENT.has(session.req.method) || session.retryNonIdempotent);
           err = p.errorWhileProxy?.(peer, session, err, ctx, reused) ?? err;
         }
+        // A failure on the client's side (bad body, client gone) is never retried.
+        if (err.source === "downstream") err.retryable = false;
         lastError = err;
         if (!err.retryable) break;
       }
@@ -491,10 +493,12 @@ class RetryBody<Ctx> {
         try {
           chunk = await s.readBody();
         } catch (e) {
-          throw new ProxyError("CONNECTION_CLOSED", "client request body failed", {
-            source: "downstream",
-            cause: e,
-          });
+          throw e instanceof ProxyError
+            ? e
+            : new ProxyError("CONNECTION_CLOSED", "client request body failed", {
+              source: "downstream",
+              cause: e,
+            });
         }
         const filter = this.#p.requestBodyFilter;
         if (filter !== undefined) {

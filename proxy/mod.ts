@@ -26,3 +26,4 @@ export * from "./proxy_http.ts";
 export * from "./session.ts";
 export * from "./http_proxy.ts";
 export * from "./forwarding.ts";
+export * from "./hono.ts";

@@ -163,8 +163,12 @@ export class Session {
     headers: HeadersInit = {},
   ): Respond {
     const h = new Headers(headers);
-    if (typeof body === "string" && !h.has("content-type")) {
-      h.set("content-type", "text/plain; charset=utf-8");
+    if (typeof body === "string") {
+      if (!h.has("content-type")) h.set("content-type", "text/plain; charset=utf-8");
+      body = new TextEncoder().encode(body);
+    }
+    if (body instanceof Uint8Array && !h.has("content-length")) {
+      h.set("content-length", String(body.byteLength));
     }
     return { kind: "respond", response: new Response(body, { status, headers: h }) };
   }

@@ -1,0 +1,99 @@
+/**
+ * Coarse, shared deadlines for socket waits: one timer per
+ * {@linkcode DeadlineSweeper}, not one per request (as Pingora's
+ * pingora-timeout does), so arming a deadline costs a field write.
+ *
+ * @module
+ */
+
+/** Something a deadline can expire. */
+export interface Expirable {
+  /** Absolute expiry time (`Date.now()` clock), or 0 when disarmed. */
+  deadline: number;
+  /** Called once when the deadline has passed; should abort the wait (close the socket). */
+  expire(): void;
+}
+
+/**
+ * Checks registered {@linkcode Expirable}s every `resolution` milliseconds and
+ * expires those past their deadline. A wait bounded by `t` ms thus ends
+ * between `t` and `t + resolution` ms after it began.
+ *
+ * @example
+ * ```ts
+ * import { DeadlineSweeper } from "@cirque/core/deadline";
+ * import assert from "node:assert/strict";
+ *
+ * let now = 1000;
+ * const sweeper = new DeadlineSweeper({ now: () => now, resolution: 0 });
+ * let expired = false;
+ * const item = { deadline: 0, expire: () => { expired = true; } };
+ * sweeper.add(item);
+ * item.deadline = now + 50;
+ * now += 60;
+ * sweeper.sweep();
+ * assert.equal(expired, true);
+ * sweeper.close();
+ * ```
+ */
+export class DeadlineSweeper {
+  readonly #items = new Set<Expirable>();
+  readonly #now: () => number;
+  readonly #resolution: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * `resolution` is the sweep period in ms (0: never sweep on a timer; call
+   * {@linkcode DeadlineSweeper.sweep} yourself). `now` is the clock.
+   */
+  constructor(options: { resolution?: number; now?: () => number } = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#resolution = options.resolution ?? 250;
+  }
+
+  /** The clock this sweeper uses. */
+  now(): number {
+    return this.#now();
+  }
+
+  /** Watches `item` until {@linkcode DeadlineSweeper.delete}. */
+  add(item: Expirable): void {
+    this.#items.add(item);
+    if (this.#timer === undefined && this.#resolution > 0) {
+      const timer = setInterval(() => this.sweep(), this.#resolution);
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
+    }
+  }
+
+  /** Stops watching `item`. */
+  delete(item: Expirable): void {
+    this.#items.delete(item);
+    if (this.#items.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /** Expires every item past its deadline (disarming it first). */
+  sweep(): void {
+    const now = this.#now();
+    for (const item of this.#items) {
+      if (item.deadline !== 0 && item.deadline <= now) {
+        item.deadline = 0;
+        try {
+          item.expire();
+        } catch {
+          // An expire hook must not stop the sweep.
+        }
+      }
+    }
+  }
+
+  /** Stops the timer; items are forgotten. */
+  close(): void {
+    this.#items.clear();
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
