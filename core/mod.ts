@@ -17,3 +17,9 @@
 export * from "./error.ts";
 export * from "./peer.ts";
 export * from "./connector.ts";
+export * from "./service.ts";
+export * from "./http_service.ts";
+export * from "./server.ts";
+export * from "./server_conf.ts";
+export * from "./cli.ts";
+export * as config from "./config.ts";
