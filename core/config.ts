@@ -1,0 +1,881 @@
+/**
+ * A small schema-validating YAML loader.
+ *
+ * A schema is plain data built with {@linkcode object}, {@linkcode string},
+ * {@linkcode number}, {@linkcode integer}, {@linkcode boolean},
+ * {@linkcode oneOf}, {@linkcode arrayOf} and {@linkcode mapOf}; fields are
+ * required unless wrapped in {@linkcode optional} or
+ * {@linkcode withDefault}. {@linkcode parseConfig} and
+ * {@linkcode loadConfig} check a YAML document against it and return the
+ * typed value, or throw one {@linkcode ConfigError} listing **every** problem,
+ * each naming the file, line, column and key path:
+ *
+ * ```text
+ * cirque.yaml:14:13: upstreams[2].weight: expected integer ≥ 1, found "heavy"
+ * cirque.yaml:3:1: grace_period_secs: unknown key (did you mean "grace_period_seconds"?)
+ * ```
+ *
+ * Object fields are camelCase in TypeScript and snake_case in YAML
+ * (`gracePeriodSeconds` ↔ `grace_period_seconds`) unless the object says
+ * `{ keys: "as-is" }`. Map keys ({@linkcode mapOf}) are kept as written.
+ * Unknown keys are errors. Scalars are taken as YAML 1.2 types them: `8080`
+ * is a number, `"8080"` a string, and neither is converted into the other.
+ *
+ * @example Define a schema and parse a document
+ * ```ts
+ * import * as cfg from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = cfg.object({
+ *   listen: cfg.string(),
+ *   upstreams: cfg.arrayOf(cfg.object({
+ *     address: cfg.string(),
+ *     weight: cfg.withDefault(cfg.integer({ min: 1 }), 1),
+ *   })),
+ * });
+ * const conf = cfg.parseConfig("listen: 0.0.0.0:8080\nupstreams:\n  - address: 10.0.0.1:80\n", schema);
+ * assert.deepEqual(conf, { listen: "0.0.0.0:8080", upstreams: [{ address: "10.0.0.1:80", weight: 1 }] });
+ *
+ * assert.throws(
+ *   () => cfg.parseConfig("listen: x\nupstreams:\n  - address: a\n    weight: heavy\n", schema, { file: "cirque.yaml" }),
+ *   { message: 'cirque.yaml:4:13: upstreams[0].weight: expected integer ≥ 1, found "heavy"' },
+ * );
+ * ```
+ *
+ * @module
+ */
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import type { Document, Node as YamlNode } from "yaml";
+
+/** The kinds of schema {@linkcode validate} understands. */
+export type SchemaKind =
+  | "string"
+  | "number"
+  | "boolean"
+  | "enum"
+  | "array"
+  | "map"
+  | "object";
+
+/**
+ * What every schema carries. `T` is the type a valid value parses to.
+ *
+ * Schemas are plain data; build them with the functions of this module.
+ */
+export interface Schema<T = unknown> {
+  /** Which kind of value this schema accepts. */
+  readonly kind: SchemaKind;
+  /** Set by {@linkcode optional}: the field may be absent. */
+  readonly optional?: boolean;
+  /** Set by {@linkcode withDefault}: the value used when the field is absent. */
+  readonly default?: T;
+  /** Replaces the generated "expected …" text in error messages. */
+  readonly description?: string;
+  /**
+   * An extra check run once the value has the right type. Return a message
+   * (for example `"expected host:port"`) to report a problem, or `undefined`.
+   */
+  check?(value: T): string | undefined;
+  /** Type-level only: the parsed type. Never set at run time. */
+  readonly "~type"?: T;
+}
+
+/** The parsed type of a schema. */
+export type Infer<S> = S extends Schema<infer T> ? T : never;
+
+/** Options shared by every schema builder. */
+export interface SchemaOptions<T> {
+  /** Replaces the generated "expected …" text in error messages. */
+  description?: string;
+  /** An extra check; return a message to report a problem. */
+  check?(value: T): string | undefined;
+}
+
+/** A string. */
+export interface StringSchema extends Schema<string> {
+  /** Always `"string"`. */
+  readonly kind: "string";
+  /** The string must match this pattern. */
+  readonly pattern?: RegExp;
+  /** The string must have at least this many characters. */
+  readonly minLength?: number;
+}
+
+/** Options of {@linkcode string}. */
+export interface StringOptions extends SchemaOptions<string> {
+  /** The string must match this pattern. */
+  pattern?: RegExp;
+  /**
+   * The string must have at least this many characters.
+   * @default {0}
+   */
+  minLength?: number;
+}
+
+/** A number, optionally an integer, optionally bounded. */
+export interface NumberSchema extends Schema<number> {
+  /** Always `"number"`. */
+  readonly kind: "number";
+  /** Whether only integers are accepted. */
+  readonly integer: boolean;
+  /** Smallest accepted value (inclusive). */
+  readonly min?: number;
+  /** Largest accepted value (inclusive). */
+  readonly max?: number;
+}
+
+/** Options of {@linkcode number} and {@linkcode integer}. */
+export interface NumberOptions extends SchemaOptions<number> {
+  /** Smallest accepted value (inclusive). */
+  min?: number;
+  /** Largest accepted value (inclusive). */
+  max?: number;
+}
+
+/** `true` or `false`. */
+export interface BooleanSchema extends Schema<boolean> {
+  /** Always `"boolean"`. */
+  readonly kind: "boolean";
+}
+
+/** One of a fixed set of strings. */
+export interface EnumSchema<V extends string = string> extends Schema<V> {
+  /** Always `"enum"`. */
+  readonly kind: "enum";
+  /** The accepted values. */
+  readonly values: readonly V[];
+}
+
+/** A YAML sequence whose items all match one schema. */
+export interface ArraySchema<I extends Schema = Schema> extends Schema<Infer<I>[]> {
+  /** Always `"array"`. */
+  readonly kind: "array";
+  /** The schema of every item. */
+  readonly items: I;
+  /** The list must have at least this many items. */
+  readonly minItems?: number;
+}
+
+/** Options of {@linkcode arrayOf}. */
+export interface ArrayOptions<T> extends SchemaOptions<T> {
+  /**
+   * The list must have at least this many items.
+   * @default {0}
+   */
+  minItems?: number;
+}
+
+/** A YAML map with free-form string keys whose values all match one schema. */
+export interface MapSchema<V extends Schema = Schema> extends Schema<Record<string, Infer<V>>> {
+  /** Always `"map"`. */
+  readonly kind: "map";
+  /** The schema of every value. */
+  readonly values: V;
+}
+
+/** The fields of an {@linkcode ObjectSchema}, by TypeScript name. */
+export type Fields = { readonly [key: string]: Schema };
+
+type OptionalKeys<F extends Fields> = {
+  [K in keyof F]: F[K] extends { readonly optional: true } ? K : never;
+}[keyof F];
+
+/** The parsed type of an object schema's fields. */
+export type InferFields<F extends Fields> =
+  & { -readonly [K in Exclude<keyof F, OptionalKeys<F>>]: Infer<F[K]> }
+  & { -readonly [K in OptionalKeys<F>]?: Infer<F[K]> };
+
+/** How TypeScript field names map to YAML keys. */
+export type KeyCase = "snake_case" | "as-is";
+
+/** A YAML map with a fixed set of known keys. */
+export interface ObjectSchema<F extends Fields = Fields> extends Schema<InferFields<F>> {
+  /** Always `"object"`. */
+  readonly kind: "object";
+  /** The known fields, by TypeScript name. */
+  readonly fields: F;
+  /** How field names map to YAML keys. */
+  readonly keys: KeyCase;
+}
+
+/** Options of {@linkcode object}. */
+export interface ObjectOptions<T> extends SchemaOptions<T> {
+  /**
+   * How TypeScript field names map to YAML keys: `"snake_case"` turns
+   * `gracePeriodSeconds` into `grace_period_seconds`.
+   * @default {"snake_case"}
+   */
+  keys?: KeyCase;
+}
+
+function common<T>(options: SchemaOptions<T>): SchemaOptions<T> {
+  const out: SchemaOptions<T> = {};
+  if (options.description !== undefined) out.description = options.description;
+  if (options.check !== undefined) out.check = options.check;
+  return out;
+}
+
+/**
+ * A string schema.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, string } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseConfig('"hi"', string({ minLength: 1 })), "hi");
+ * ```
+ */
+export function string(options: StringOptions = {}): StringSchema {
+  const schema: { -readonly [K in keyof StringSchema]: StringSchema[K] } = {
+    kind: "string",
+    ...common(options),
+  };
+  if (options.pattern !== undefined) schema.pattern = options.pattern;
+  if (options.minLength !== undefined) schema.minLength = options.minLength;
+  return schema;
+}
+
+function numeric(integer: boolean, options: NumberOptions): NumberSchema {
+  const schema: { -readonly [K in keyof NumberSchema]: NumberSchema[K] } = {
+    kind: "number",
+    integer,
+    ...common(options),
+  };
+  if (options.min !== undefined) schema.min = options.min;
+  if (options.max !== undefined) schema.max = options.max;
+  return schema;
+}
+
+/**
+ * A number schema (integers and decimals).
+ *
+ * @example
+ * ```ts
+ * import { number, parseConfig } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseConfig("0.5", number({ min: 0, max: 1 })), 0.5);
+ * ```
+ */
+export function number(options: NumberOptions = {}): NumberSchema {
+  return numeric(false, options);
+}
+
+/**
+ * An integer schema.
+ *
+ * @example
+ * ```ts
+ * import { integer, parseConfig } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseConfig("8080", integer({ min: 1, max: 65535 })), 8080);
+ * assert.throws(() => parseConfig("1.5", integer()), /expected integer, found 1.5/);
+ * ```
+ */
+export function integer(options: NumberOptions = {}): NumberSchema {
+  return numeric(true, options);
+}
+
+/**
+ * A boolean schema (`true` or `false`; YAML 1.2 does not read `yes` as true).
+ *
+ * @example
+ * ```ts
+ * import { boolean, parseConfig } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseConfig("true", boolean()), true);
+ * ```
+ */
+export function boolean(options: SchemaOptions<boolean> = {}): BooleanSchema {
+  return { kind: "boolean", ...common(options) };
+}
+
+/**
+ * A schema accepting one of a fixed set of strings.
+ *
+ * @example
+ * ```ts
+ * import { oneOf, parseConfig } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * const algo = oneOf(["round_robin", "random"]);
+ * assert.equal(parseConfig("random", algo), "random");
+ * assert.throws(() => parseConfig("rr", algo), /expected one of "round_robin", "random", found "rr"/);
+ * ```
+ */
+export function oneOf<const V extends string>(
+  values: readonly V[],
+  options: SchemaOptions<V> = {},
+): EnumSchema<V> {
+  return { kind: "enum", values, ...common(options) };
+}
+
+/**
+ * A list schema.
+ *
+ * @example
+ * ```ts
+ * import { arrayOf, parseConfig, string } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseConfig("[a, b]", arrayOf(string())), ["a", "b"]);
+ * ```
+ */
+export function arrayOf<I extends Schema>(
+  items: I,
+  options: ArrayOptions<Infer<I>[]> = {},
+): ArraySchema<I> {
+  const schema: { -readonly [K in keyof ArraySchema<I>]: ArraySchema<I>[K] } = {
+    kind: "array",
+    items,
+    ...common(options),
+  };
+  if (options.minItems !== undefined) schema.minItems = options.minItems;
+  return schema;
+}
+
+/**
+ * A map schema: free-form string keys (kept as written), one value schema.
+ *
+ * @example
+ * ```ts
+ * import { integer, mapOf, parseConfig } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseConfig("a: 1\nB-2: 2", mapOf(integer())), { a: 1, "B-2": 2 });
+ * ```
+ */
+export function mapOf<V extends Schema>(
+  values: V,
+  options: SchemaOptions<Record<string, Infer<V>>> = {},
+): MapSchema<V> {
+  return { kind: "map", values, ...common(options) };
+}
+
+/**
+ * An object schema: a YAML map with known keys. Unknown keys are errors;
+ * fields are required unless wrapped in {@linkcode optional} or
+ * {@linkcode withDefault}.
+ *
+ * @example
+ * ```ts
+ * import { integer, object, optional, parseConfig, string } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = object({ pidFile: optional(string()), maxConns: integer() });
+ * assert.deepEqual(parseConfig("max_conns: 10", schema), { maxConns: 10 });
+ * ```
+ */
+export function object<const F extends Fields>(
+  fields: F,
+  options: ObjectOptions<InferFields<F>> = {},
+): ObjectSchema<F> {
+  return { kind: "object", fields, keys: options.keys ?? "snake_case", ...common(options) };
+}
+
+/**
+ * Marks a field as optional: absent in YAML means absent in the result.
+ *
+ * @example
+ * ```ts
+ * import { object, optional, parseConfig, string } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseConfig("{}", object({ name: optional(string()) })), {});
+ * ```
+ */
+export function optional<S extends Schema>(schema: S): S & { readonly optional: true } {
+  return { ...schema, optional: true };
+}
+
+/**
+ * Gives a field a default used when the key is absent.
+ *
+ * @example
+ * ```ts
+ * import { integer, object, parseConfig, withDefault } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = object({ poolSize: withDefault(integer({ min: 0 }), 128) });
+ * assert.deepEqual(parseConfig("", schema), { poolSize: 128 });
+ * ```
+ */
+export function withDefault<S extends Schema>(
+  schema: S,
+  value: Infer<S>,
+): S & { readonly default: Infer<S> } {
+  return { ...schema, default: value };
+}
+
+/** One problem found in a configuration file. */
+export interface ConfigIssue {
+  /** The file name as given (or `"<config>"`). */
+  readonly file: string;
+  /** The key path inside the document, for example `upstreams[2].weight`; `""` for the root. */
+  readonly path: string;
+  /** 1-based line, when known. */
+  readonly line?: number;
+  /** 1-based column, when known. */
+  readonly column?: number;
+  /** What is wrong, for example `expected integer ≥ 1, found "heavy"`. */
+  readonly message: string;
+}
+
+/** Formats one issue as `file:line:column: path: message`. */
+function formatIssue(issue: ConfigIssue): string {
+  let where = issue.file;
+  if (issue.line !== undefined) where += `:${issue.line}`;
+  if (issue.column !== undefined) where += `:${issue.column}`;
+  return issue.path === ""
+    ? `${where}: ${issue.message}`
+    : `${where}: ${issue.path}: ${issue.message}`;
+}
+
+/**
+ * A configuration file that cannot be used. The message has one line per
+ * issue (`file:line:column: path: message`); {@linkcode ConfigError.issues}
+ * has them as data.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, integer, object, parseConfig } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * try {
+ *   parseConfig("a: x\nb: y\n", object({ a: integer(), b: integer() }), { file: "app.yaml" });
+ *   assert.fail("must throw");
+ * } catch (err) {
+ *   assert.ok(err instanceof ConfigError);
+ *   assert.equal(err.issues.length, 2);
+ *   assert.equal(err.issues[1]?.line, 2);
+ * }
+ * ```
+ */
+export class ConfigError extends Error {
+  /** Every problem found, in document order. */
+  readonly issues: readonly ConfigIssue[];
+
+  /** Creates an error from one or more issues. */
+  constructor(issues: readonly ConfigIssue[], options?: ErrorOptions) {
+    super(issues.map(formatIssue).join("\n"), options);
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+/** Options of {@linkcode parseConfig}. */
+export interface ParseConfigOptions {
+  /**
+   * The file name used in error messages.
+   * @default {"<config>"}
+   */
+  file?: string;
+}
+
+/**
+ * Parses YAML text and validates it against a schema. An empty document is
+ * read as an empty map, so an object schema whose fields all have defaults
+ * accepts an empty file.
+ *
+ * @throws {ConfigError} listing every syntax and schema problem.
+ *
+ * @example
+ * ```ts
+ * import { object, parseConfig, string } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseConfig("name: edge", object({ name: string() })), { name: "edge" });
+ * assert.throws(
+ *   () => parseConfig("name: edge\nnmae: x", object({ name: string() }), { file: "a.yaml" }),
+ *   { message: 'a.yaml:2:1: nmae: unknown key (did you mean "name"?)' },
+ * );
+ * ```
+ */
+export function parseConfig<S extends Schema>(
+  text: string,
+  schema: S,
+  options: ParseConfigOptions = {},
+): Infer<S> {
+  const file = options.file ?? "<config>";
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const ctx: Ctx = { file, doc, lineCounter, issues: [] };
+  if (doc.errors.length > 0) {
+    for (const err of doc.errors) {
+      const pos = lineCounter.linePos(err.pos[0]);
+      ctx.issues.push({
+        file,
+        path: "",
+        line: pos.line,
+        column: pos.col,
+        message: `invalid YAML: ${firstLine(err.message)}`,
+      });
+    }
+    throw new ConfigError(ctx.issues);
+  }
+  const root = doc.contents as YamlNode | null;
+  const value = root === null && schema.kind === "object"
+    ? validateObject(emptyMap(), schema as unknown as ObjectSchema, "", ctx, null)
+    : validate(root, schema, "", ctx);
+  if (ctx.issues.length > 0) {
+    const order = (i: ConfigIssue) => (i.line ?? 0) * 1e6 + (i.column ?? 0);
+    throw new ConfigError(ctx.issues.toSorted((a, b) => order(a) - order(b)));
+  }
+  return value as Infer<S>;
+}
+
+/**
+ * Reads a YAML file and validates it against a schema (see
+ * {@linkcode parseConfig}). A file that cannot be read is reported as a
+ * {@linkcode ConfigError} too.
+ *
+ * @example
+ * ```ts
+ * import { integer, loadConfig, object } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".yaml" });
+ * await Deno.writeTextFile(path, "workers: 2\n");
+ * assert.deepEqual(await loadConfig(path, object({ workers: integer() })), { workers: 2 });
+ * await Deno.remove(path);
+ * ```
+ */
+export async function loadConfig<S extends Schema>(path: string, schema: S): Promise<Infer<S>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ConfigError([{ file: path, path: "", message: `cannot read the file: ${why}` }], {
+      cause: err,
+    });
+  }
+  return parseConfig(text, schema, { file: path });
+}
+
+/**
+ * Turns a TypeScript field name into its YAML key: `gracePeriodSeconds` →
+ * `grace_period_seconds`.
+ *
+ * @example
+ * ```ts
+ * import { snakeCase } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(snakeCase("upstreamKeepalivePoolSize"), "upstream_keepalive_pool_size");
+ * ```
+ */
+export function snakeCase(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/**
+ * The "expected …" text of a schema, as used in error messages.
+ *
+ * @example
+ * ```ts
+ * import { describeSchema, integer } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(describeSchema(integer({ min: 1, max: 65535 })), "integer from 1 to 65535");
+ * ```
+ */
+export function describeSchema(schema: Schema): string {
+  if (schema.description !== undefined) return schema.description;
+  const s = schema as AnySchema;
+  switch (s.kind) {
+    case "string":
+      if (s.pattern !== undefined) return `string matching ${s.pattern}`;
+      if (s.minLength !== undefined && s.minLength > 0) {
+        return s.minLength === 1 ? "non-empty string" : `string of ≥ ${s.minLength} characters`;
+      }
+      return "string";
+    case "number": {
+      const what = s.integer ? "integer" : "number";
+      if (s.min !== undefined && s.max !== undefined) {
+        return s.min === s.max ? `${what} ${s.min}` : `${what} from ${s.min} to ${s.max}`;
+      }
+      if (s.min !== undefined) return `${what} ≥ ${s.min}`;
+      if (s.max !== undefined) return `${what} ≤ ${s.max}`;
+      return what;
+    }
+    case "boolean":
+      return "true or false";
+    case "enum":
+      return `one of ${s.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "array":
+      return s.minItems !== undefined && s.minItems > 0
+        ? `a list of ≥ ${s.minItems} items`
+        : "a list";
+    case "map":
+    case "object":
+      return "a map";
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+type AnySchema =
+  | StringSchema
+  | NumberSchema
+  | BooleanSchema
+  | EnumSchema
+  | ArraySchema
+  | MapSchema
+  | ObjectSchema;
+
+interface Ctx {
+  file: string;
+  doc: Document;
+  lineCounter: LineCounter;
+  issues: ConfigIssue[];
+}
+
+/** A parent map location for missing keys. */
+type Loc = YamlNode | null;
+
+function emptyMap(): YamlNode {
+  return parseDocument("{}").contents as YamlNode;
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf("\n");
+  return i === -1 ? s : s.slice(0, i);
+}
+
+function report(ctx: Ctx, node: Loc, path: string, message: string): void {
+  const issue: { -readonly [K in keyof ConfigIssue]: ConfigIssue[K] } = {
+    file: ctx.file,
+    path,
+    message,
+  };
+  const offset = node?.range?.[0];
+  if (offset !== undefined) {
+    const pos = ctx.lineCounter.linePos(offset);
+    issue.line = pos.line;
+    issue.column = pos.col;
+  } else {
+    issue.line = 1;
+    issue.column = 1;
+  }
+  ctx.issues.push(issue);
+}
+
+function resolve(node: YamlNode | null, ctx: Ctx): YamlNode | null {
+  let n: unknown = node;
+  for (let i = 0; i < 64 && isAlias(n); i++) n = n.resolve(ctx.doc) ?? null;
+  return n as YamlNode | null;
+}
+
+function found(node: YamlNode | null): string {
+  if (node === null) return "nothing";
+  if (isMap(node)) return "a map";
+  if (isSeq(node)) return "a list";
+  if (isScalar(node)) {
+    const v = node.value;
+    if (v === null) return "an empty value";
+    if (typeof v === "string") {
+      return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+    }
+    if (typeof v === "number" || typeof v === "bigint") {
+      return typeof node.source === "string" ? node.source : String(v);
+    }
+    return String(v);
+  }
+  return "an unsupported value";
+}
+
+function childPath(parent: string, key: string): string {
+  const plain = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key);
+  if (plain) return parent === "" ? key : `${parent}.${key}`;
+  return `${parent}[${JSON.stringify(key)}]`;
+}
+
+function runCheck(schema: Schema, value: unknown, node: Loc, path: string, ctx: Ctx): void {
+  if (schema.check === undefined) return;
+  const problem = schema.check(value);
+  if (problem !== undefined) report(ctx, node, path, problem);
+}
+
+function mismatch(schema: Schema, node: YamlNode | null, path: string, ctx: Ctx): undefined {
+  report(ctx, node, path, `expected ${describeSchema(schema)}, found ${found(node)}`);
+  return undefined;
+}
+
+function validate(raw: YamlNode | null, schema: Schema, path: string, ctx: Ctx): unknown {
+  const node = resolve(raw, ctx);
+  const s = schema as AnySchema;
+  switch (s.kind) {
+    case "string": {
+      if (!isScalar(node) || typeof node.value !== "string") return mismatch(s, node, path, ctx);
+      const v = node.value;
+      if (
+        (s.pattern !== undefined && !s.pattern.test(v)) ||
+        (s.minLength !== undefined && v.length < s.minLength)
+      ) {
+        return mismatch(s, node, path, ctx);
+      }
+      runCheck(s, v, node, path, ctx);
+      return v;
+    }
+    case "number": {
+      if (!isScalar(node) || typeof node.value !== "number" || !Number.isFinite(node.value)) {
+        return mismatch(s, node, path, ctx);
+      }
+      const v = node.value;
+      if (
+        (s.integer && !Number.isSafeInteger(v)) ||
+        (s.min !== undefined && v < s.min) ||
+        (s.max !== undefined && v > s.max)
+      ) {
+        return mismatch(s, node, path, ctx);
+      }
+      runCheck(s, v, node, path, ctx);
+      return v;
+    }
+    case "boolean": {
+      if (!isScalar(node) || typeof node.value !== "boolean") return mismatch(s, node, path, ctx);
+      runCheck(s, node.value, node, path, ctx);
+      return node.value;
+    }
+    case "enum": {
+      if (
+        !isScalar(node) || typeof node.value !== "string" ||
+        !s.values.includes(node.value)
+      ) {
+        return mismatch(s, node, path, ctx);
+      }
+      runCheck(s, node.value, node, path, ctx);
+      return node.value;
+    }
+    case "array": {
+      if (!isSeq(node)) return mismatch(s, node, path, ctx);
+      if (s.minItems !== undefined && node.items.length < s.minItems) {
+        return mismatch(s, node, path, ctx);
+      }
+      const before = ctx.issues.length;
+      const out = node.items.map((item, i) =>
+        validate(item as YamlNode | null, s.items, `${path}[${i}]`, ctx)
+      );
+      if (ctx.issues.length === before) runCheck(s, out, node, path, ctx);
+      return out;
+    }
+    case "map": {
+      if (!isMap(node)) return mismatch(s, node, path, ctx);
+      const before = ctx.issues.length;
+      const entries: [string, unknown][] = [];
+      for (const pair of node.items) {
+        const key = keyOf(pair, path, ctx);
+        if (key === undefined) continue;
+        entries.push([
+          key.name,
+          validate(pair.value as YamlNode | null, s.values, childPath(path, key.name), ctx),
+        ]);
+      }
+      const out = Object.fromEntries(entries);
+      if (ctx.issues.length === before) runCheck(s, out, node, path, ctx);
+      return out;
+    }
+    case "object": {
+      if (!isMap(node)) return mismatch(s, node, path, ctx);
+      return validateObject(node, s, path, ctx, node);
+    }
+  }
+}
+
+function keyOf(
+  pair: unknown,
+  path: string,
+  ctx: Ctx,
+): { name: string; node: YamlNode } | undefined {
+  if (!isPair(pair)) return undefined;
+  const keyNode = resolve(pair.key as YamlNode | null, ctx);
+  if (
+    isScalar(keyNode) && (typeof keyNode.value === "string" || typeof keyNode.value === "number")
+  ) {
+    return { name: String(keyNode.value), node: keyNode };
+  }
+  report(ctx, keyNode, path, `expected a string key, found ${found(keyNode)}`);
+  return undefined;
+}
+
+function validateObject(
+  node: YamlNode,
+  schema: ObjectSchema,
+  path: string,
+  ctx: Ctx,
+  loc: Loc,
+): unknown {
+  const byYamlKey = new Map<string, string>();
+  for (const name of Object.keys(schema.fields)) {
+    byYamlKey.set(schema.keys === "snake_case" ? snakeCase(name) : name, name);
+  }
+  const seen = new Map<string, YamlNode | null>();
+  const before = ctx.issues.length;
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = keyOf(pair, path, ctx);
+      if (key === undefined) continue;
+      const name = byYamlKey.get(key.name);
+      if (name === undefined) {
+        const hint = nearest(key.name, [...byYamlKey.keys()]);
+        report(
+          ctx,
+          key.node,
+          childPath(path, key.name),
+          hint === undefined
+            ? `unknown key (expected one of: ${[...byYamlKey.keys()].join(", ")})`
+            : `unknown key (did you mean "${hint}"?)`,
+        );
+        continue;
+      }
+      seen.set(name, (isPair(pair) ? pair.value : null) as YamlNode | null);
+    }
+  }
+  const entries: [string, unknown][] = [];
+  for (const [yamlKey, name] of byYamlKey) {
+    const field = schema.fields[name] as Schema;
+    const keyPath = childPath(path, yamlKey);
+    if (seen.has(name)) {
+      entries.push([name, validate(seen.get(name) ?? null, field, keyPath, ctx)]);
+    } else if (field.default !== undefined) {
+      entries.push([name, structuredClone(field.default)]);
+    } else if (field.optional !== true) {
+      report(ctx, loc, path, `missing required key "${yamlKey}" (${describeSchema(field)})`);
+    }
+  }
+  const out = Object.fromEntries(entries);
+  if (ctx.issues.length === before) runCheck(schema, out, loc, path, ctx);
+  return out;
+}
+
+/** The closest candidate within a small edit distance, if any. */
+function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
