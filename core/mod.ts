@@ -17,3 +17,4 @@
 export * from "./error.ts";
 export * from "./peer.ts";
 export * from "./connector.ts";
+export * from "./h1_parse.ts";
