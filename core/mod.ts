@@ -18,3 +18,6 @@ export * from "./error.ts";
 export * from "./peer.ts";
 export * from "./connector.ts";
 export * from "./h1_parse.ts";
+export * from "./pool.ts";
+export * from "./h1_connection.ts";
+export * from "./h1_connector.ts";
