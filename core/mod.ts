@@ -25,3 +25,7 @@ export * from "./server.ts";
 export * from "./server_conf.ts";
 export * from "./cli.ts";
 export * as config from "./config.ts";
+export * from "./h1_parse.ts";
+export * from "./pool.ts";
+export * from "./h1_connection.ts";
+export * from "./h1_connector.ts";

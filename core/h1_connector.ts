@@ -1,0 +1,685 @@
+/**
+ * `H1Connector`: our own HTTP/1.1 client over `Deno.connect` /
+ * `Deno.connectTls`, with a connection pool, strict response parsing,
+ * streaming with back-pressure both ways and per-operation timeouts.
+ *
+ * @module
+ */
+
+import type {
+  Connector,
+  HeaderPairs,
+  RequestBody,
+  RequestHead,
+  RequestOptions,
+  UpstreamResponse,
+} from "./connector.ts";
+import { ProxyError } from "./error.ts";
+import { H1Connection, type H1OpenOptions } from "./h1_connection.ts";
+import {
+  ChunkedDecoder,
+  findHeadEnd,
+  HttpParseError,
+  MAX_HEAD_BYTES,
+  type ParsedResponseHead,
+  parseResponseHead,
+} from "./h1_parse.ts";
+import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
+import { ConnectionPool, type PoolStats } from "./pool.ts";
+
+/** Options of {@linkcode H1Connector}. */
+export interface H1ConnectorOptions {
+  /**
+   * Most idle connections kept over all peers (LRU eviction).
+   * @default {128}
+   */
+  maxIdle?: number;
+  /**
+   * Largest response head in bytes.
+   * @default {65536}
+   */
+  maxHeadBytes?: number;
+  /**
+   * Most response header fields.
+   * @default {200}
+   */
+  maxFields?: number;
+  /**
+   * Custom layer-4 dialer (see {@linkcode H1OpenOptions.dial}).
+   * @default {Deno.connect}
+   */
+  dial?: H1OpenOptions["dial"];
+}
+
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const TARGET_RE = /^[\x21-\x7e]+$/;
+const ENC = new TextEncoder();
+const CRLF = new Uint8Array([13, 10]);
+const LAST_CHUNK = ENC.encode("0\r\n\r\n");
+const EMPTY_TRAILERS: Promise<HeaderPairs> = Promise.resolve([]);
+/** Bodies up to this size go out in the same write as the head. */
+const SMALL_BODY = 8192;
+
+function invalidRequest(message: string): ProxyError {
+  return new ProxyError("INVALID_REQUEST", `Cannot send request: ${message}`, {
+    source: "internal",
+  });
+}
+
+function invalidResponse(message: string, peer: string, cause?: unknown): ProxyError {
+  return new ProxyError("INVALID_RESPONSE", `Invalid response from ${peer}: ${message}`, {
+    source: "upstream",
+    cause,
+    context: { peer },
+  });
+}
+
+/** How the request body is framed on the wire. */
+interface RequestFraming {
+  /** Encoded head, possibly followed by a small body, in one array. */
+  bytes: Uint8Array;
+  /** Whether the request asks to close the connection. */
+  close: boolean;
+  /** Declared Content-Length of a stream body, or -1 for chunked. */
+  streamLength: number;
+  /** Whether `bytes` already carries the whole body. */
+  bodyInline: boolean;
+}
+
+/** Encodes the head (and a small body) into `conn.writeBuffer` or a new array. */
+function encodeRequest(
+  conn: H1Connection,
+  peer: HttpPeer,
+  head: RequestHead,
+  body: RequestBody,
+): RequestFraming {
+  const method = head.method;
+  if (!TOKEN_RE.test(method)) throw invalidRequest(`method "${method}" is not a token`);
+  if (!TARGET_RE.test(head.path)) throw invalidRequest(`target "${head.path}" is invalid`);
+  if (method === "CONNECT") throw invalidRequest("CONNECT is not supported");
+  let s = method + " " + head.path + " HTTP/1.1\r\n";
+  let hasHost = false;
+  let declared = -1;
+  let close = false;
+  for (const [name, value] of head.headers) {
+    if (!TOKEN_RE.test(name)) throw invalidRequest(`field name "${name}" is not a token`);
+    if (!VALUE_RE.test(value)) throw invalidRequest(`field "${name}" has an invalid value`);
+    const l = name.length;
+    if (l === 4) {
+      if (name.toLowerCase() === "host") hasHost = true;
+    } else if (l === 10) {
+      if (name.toLowerCase() === "connection" && /(^|[\s,])close($|[\s,])/i.test(value)) {
+        close = true;
+      }
+    } else if (l === 14) {
+      if (name.toLowerCase() === "content-length") {
+        if (!/^[0-9]{1,15}$/.test(value)) throw invalidRequest(`Content-Length "${value}"`);
+        const n = Number(value);
+        if (declared !== -1 && declared !== n) throw invalidRequest("conflicting Content-Length");
+        declared = n;
+        continue;
+      }
+    } else if (l === 17) {
+      if (name.toLowerCase() === "transfer-encoding") continue; // the connector frames the body
+    }
+    s += name + ": " + value + "\r\n";
+  }
+  if (!hasHost) s += "Host: " + peer.authority + "\r\n";
+  let streamLength = -1;
+  let inline: Uint8Array | null = null;
+  if (body === null) {
+    if (declared > 0) throw invalidRequest(`Content-Length ${declared} without a body`);
+    if (declared === 0 || method === "POST" || method === "PUT" || method === "PATCH") {
+      s += "Content-Length: 0\r\n";
+    }
+  } else if (body instanceof Uint8Array) {
+    if (declared !== -1 && declared !== body.length) {
+      throw invalidRequest(`Content-Length ${declared} but a body of ${body.length} bytes`);
+    }
+    s += "Content-Length: " + body.length + "\r\n";
+    if (body.length <= SMALL_BODY) inline = body;
+  } else if (declared !== -1) {
+    s += "Content-Length: " + declared + "\r\n";
+    streamLength = declared;
+  } else {
+    s += "Transfer-Encoding: chunked\r\n";
+  }
+  s += "\r\n";
+  const extra = inline === null ? 0 : inline.length;
+  let out = conn.writeBuffer;
+  if (s.length * 3 + extra > out.length) out = new Uint8Array(s.length * 3 + extra);
+  let { read, written } = ENC.encodeInto(s, out);
+  if (read !== s.length || written !== s.length) {
+    // Non-ASCII (Latin-1 obs-text) in a value: write byte for byte.
+    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+    written = s.length;
+    read = s.length;
+  }
+  if (inline !== null) {
+    out.set(inline, written);
+    written += inline.length;
+  }
+  return {
+    bytes: out.subarray(0, written),
+    close,
+    streamLength,
+    bodyInline: body === null || inline !== null,
+  };
+}
+
+/** State shared by the request-body pump and the response-body stream of one exchange. */
+class Exchange {
+  conn: H1Connection;
+  /** Request body fully written. */
+  written = false;
+  /** The pump failed (its error). */
+  pumpError: ProxyError | null = null;
+  pump: Promise<void> | null = null;
+  reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  finished = false;
+  onAbort: (() => void) | null = null;
+  signal: AbortSignal | undefined;
+  idleTimeout: number;
+  maxIdle: number;
+
+  constructor(conn: H1Connection, peer: HttpPeer) {
+    this.conn = conn;
+    this.idleTimeout = peer.options.idleTimeout ?? PEER_DEFAULTS.idleTimeout;
+    this.maxIdle = peer.options.maxIdlePerPeer ?? PEER_DEFAULTS.maxIdlePerPeer;
+  }
+}
+
+/**
+ * HTTP/1.1 to upstreams over `Deno.connect` / `Deno.connectTls` with pooled
+ * keep-alive connections.
+ *
+ * - Request bodies: `Uint8Array` (Content-Length; up to 8 KiB sent in the
+ *   same write as the head) or a stream (chunked, or raw when the head
+ *   carries Content-Length, which is then enforced). The connector owns the
+ *   framing: it drops a `Transfer-Encoding` field of `head` and adds `Host`
+ *   when absent.
+ * - Response bodies: Content-Length, chunked with trailers, or read until
+ *   close; none for HEAD, 1xx, 204 and 304. The body stream pulls from the
+ *   socket only when read (back-pressure); a connection returns to the pool
+ *   only after the whole response was read and the whole request written.
+ * - Strict RFC 9112 parsing (`@cirque/core/h1-parse`): any violation rejects
+ *   with `INVALID_RESPONSE` and the connection is discarded.
+ * - Timeouts from the peer's options bound every connect, read and write, and
+ *   close the socket when they fire; `signal` aborts the exchange at any time.
+ * - A reused connection that turns out closed before any response byte
+ *   arrived is retried once on a fresh connection when the request body can
+ *   be replayed (none or bytes); otherwise the error is `CONNECTION_CLOSED`
+ *   with `retryable: true`.
+ *
+ * @example
+ * ```ts
+ * import { H1Connector } from "@cirque/core/h1";
+ * import { HttpPeer } from "@cirque/core/peer";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("hello"));
+ * await using connector = new H1Connector();
+ * const peer = new HttpPeer(`127.0.0.1:${server.addr.port}`);
+ * const res = await connector.request(peer, { method: "GET", path: "/", headers: [] }, null);
+ * assert.equal(res.status, 200);
+ * assert.equal(await new Response(res.body).text(), "hello");
+ * ```
+ */
+export class H1Connector implements Connector {
+  readonly #pool: ConnectionPool<H1Connection>;
+  readonly #maxHead: number;
+  readonly #limits: { maxHeadBytes: number; maxFields: number };
+  readonly #dial: H1OpenOptions["dial"];
+  readonly #busy = new Set<H1Connection>();
+
+  /** Creates a connector with its own pool. */
+  constructor(options: H1ConnectorOptions = {}) {
+    this.#pool = new ConnectionPool({ maxIdle: options.maxIdle ?? 128 });
+    this.#maxHead = options.maxHeadBytes ?? MAX_HEAD_BYTES;
+    this.#limits = { maxHeadBytes: this.#maxHead, maxFields: options.maxFields ?? 200 };
+    this.#dial = options.dial;
+  }
+
+  /** Pool counters: created, reused, evicted, closed by peer, … */
+  get stats(): PoolStats {
+    return this.#pool.stats;
+  }
+
+  /** Sends one request; see the class documentation. */
+  async request(
+    peer: HttpPeer,
+    head: RequestHead,
+    body: RequestBody,
+    options: RequestOptions = {},
+  ): Promise<UpstreamResponse> {
+    const t0 = performance.now();
+    const signal = options.signal;
+    if (signal?.aborted) {
+      throw new ProxyError("ABORTED", "Cannot send request: aborted", { source: "downstream" });
+    }
+    let conn = this.#pool.take(peer.reuseKey);
+    let reused = conn !== undefined;
+    for (let attempt = 0;; attempt++) {
+      if (conn === undefined) {
+        const o: H1OpenOptions = {};
+        if (signal) o.signal = signal;
+        if (this.#dial) o.dial = this.#dial;
+        conn = await H1Connection.open(peer, o);
+        this.#pool.countCreated();
+        reused = false;
+      }
+      const connected = reused ? 0 : performance.now() - t0;
+      try {
+        return await this.#exchange(conn, peer, head, body, options, reused, t0, connected);
+      } catch (err) {
+        const e = err instanceof ProxyError
+          ? err
+          : new ProxyError("INTERNAL", String(err), { cause: err });
+        const replayable = body === null || body instanceof Uint8Array;
+        if (reused && e.code === "CONNECTION_CLOSED" && e.context.responseBytes === 0) {
+          if (replayable && attempt === 0) {
+            conn = undefined; // retry on a FRESH connection, never another pooled one
+            continue;
+          }
+          e.retryable = true;
+        }
+        throw e;
+      }
+    }
+  }
+
+  async #exchange(
+    conn: H1Connection,
+    peer: HttpPeer,
+    head: RequestHead,
+    body: RequestBody,
+    options: RequestOptions,
+    reused: boolean,
+    t0: number,
+    connected: number,
+  ): Promise<UpstreamResponse> {
+    const o = peer.options;
+    const readTimeout = o.readTimeout ?? PEER_DEFAULTS.readTimeout;
+    const writeTimeout = o.writeTimeout ?? PEER_DEFAULTS.writeTimeout;
+    const x = new Exchange(conn, peer);
+    this.#busy.add(conn);
+    conn.uses++;
+    const signal = options.signal;
+    if (signal) {
+      x.signal = signal;
+      x.onAbort = () => conn.fail("ABORTED", "Cannot complete request: aborted");
+      signal.addEventListener("abort", x.onAbort, { once: true });
+    }
+    let framing: RequestFraming;
+    try {
+      framing = encodeRequest(conn, peer, head, body);
+    } catch (e) {
+      this.#finish(x, false);
+      throw e;
+    }
+    let responseBytes = 0;
+    try {
+      await conn.writeAll(framing.bytes, writeTimeout);
+      if (framing.bodyInline) x.written = true;
+      else {
+        x.pump = this.#pumpBody(x, body!, framing.streamLength, writeTimeout);
+      }
+      // Response head(s).
+      let parsed: ParsedResponseHead;
+      for (;;) {
+        let scanFrom = conn.start;
+        let end: number;
+        for (;;) {
+          end = conn.end > conn.start ? findHeadEnd(conn.buf, scanFrom, conn.end) : -1;
+          if (end >= 0) break;
+          if (end === -2) throw new HttpParseError("bare-lf");
+          const have = conn.end - conn.start;
+          if (have >= this.#maxHead) throw new HttpParseError("head-too-large");
+          const n = await conn.fill(readTimeout);
+          if (n === 0) {
+            if (responseBytes === 0) {
+              throw new ProxyError(
+                "CONNECTION_CLOSED",
+                `Upstream ${peer.address} closed the connection before responding`,
+                { source: "upstream", context: { peer: peer.address, responseBytes: 0 } },
+              );
+            }
+            throw invalidResponse("connection closed inside the response head", peer.address);
+          }
+          responseBytes += n;
+          scanFrom = Math.max(conn.start, conn.start + have - 3);
+        }
+        parsed = parseResponseHead(conn.buf, conn.start, end, this.#limits);
+        conn.start = end;
+        if (parsed.status >= 200 || parsed.status === 101) break;
+        // Interim response (100 Continue, 103 Early Hints, …).
+        if (parsed.contentLength > 0 || parsed.transferEncoding) {
+          throw invalidResponse(`${parsed.status} response with a body`, peer.address);
+        }
+        options.onInformational?.(parsed.status, parsed.headers);
+      }
+      return this.#respond(x, peer, head, parsed, framing, reused, t0, connected, readTimeout);
+    } catch (err) {
+      let e: ProxyError;
+      if (err instanceof HttpParseError) e = invalidResponse(err.message, peer.address, err);
+      else if (err instanceof ProxyError) e = err;
+      else e = new ProxyError("INTERNAL", String(err), { cause: err });
+      if (
+        x.pumpError !== null && e.code !== "INVALID_RESPONSE" && e.code !== "READ_TIMEOUT" &&
+        e.code !== "ABORTED"
+      ) e = x.pumpError;
+      if (e.code === "CONNECTION_CLOSED" && e.context.responseBytes === undefined) {
+        e.context.responseBytes = responseBytes;
+      }
+      this.#finish(x, false);
+      throw e;
+    }
+  }
+
+  #respond(
+    x: Exchange,
+    peer: HttpPeer,
+    req: RequestHead,
+    h: ParsedResponseHead,
+    framing: RequestFraming,
+    reused: boolean,
+    t0: number,
+    connected: number,
+    readTimeout: number,
+  ): UpstreamResponse {
+    const conn = x.conn;
+    const keepAlive = !framing.close && !h.connectionClose &&
+      (h.versionMinor >= 1 || h.connectionKeepAlive);
+    const res: UpstreamResponse = {
+      status: h.status,
+      statusText: h.reason,
+      headers: h.headers,
+      body: null,
+      trailers: EMPTY_TRAILERS,
+      reused,
+      timing: { connected, responseHead: performance.now() - t0 },
+    };
+    const status = h.status;
+    if (req.method === "HEAD" || status === 204 || status === 304 || (status < 200)) {
+      if (status === 101) {
+        // Upgrade: hand out the raw byte stream; the connection is never pooled.
+        res.body = this.#closeDelimited(x, peer, readTimeout);
+        return res;
+      }
+      if (conn.start !== conn.end) {
+        throw invalidResponse("bytes after a response without a body", peer.address);
+      }
+      this.#finish(x, keepAlive);
+      return res;
+    }
+    if (h.chunked) {
+      let resolveTrailers!: (t: HeaderPairs) => void;
+      res.trailers = new Promise((r) => resolveTrailers = r);
+      res.body = this.#chunked(x, peer, keepAlive, readTimeout, resolveTrailers);
+      return res;
+    }
+    if (h.contentLength >= 0) {
+      const cl = h.contentLength;
+      const buffered = conn.end - conn.start;
+      if (buffered >= cl) {
+        // The whole body is here: copy it and release the connection now.
+        if (buffered > cl) {
+          throw invalidResponse("bytes after a complete body", peer.address);
+        }
+        const bytes = conn.buf.slice(conn.start, conn.end);
+        conn.start = conn.end;
+        this.#finish(x, keepAlive);
+        res.body = cl === 0 ? emptyStream() : new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(bytes);
+            c.close();
+          },
+        });
+        return res;
+      }
+      res.body = this.#fixed(x, peer, cl, keepAlive, readTimeout);
+      return res;
+    }
+    res.body = this.#closeDelimited(x, peer, readTimeout);
+    return res;
+  }
+
+  #fixed(
+    x: Exchange,
+    peer: HttpPeer,
+    length: number,
+    keepAlive: boolean,
+    readTimeout: number,
+  ): ReadableStream<Uint8Array> {
+    const conn = x.conn;
+    let remaining = length;
+    return new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        try {
+          const buffered = conn.end - conn.start;
+          if (buffered > 0) {
+            const k = Math.min(buffered, remaining);
+            c.enqueue(conn.buf.slice(conn.start, conn.start + k));
+            conn.start += k;
+            remaining -= k;
+          } else {
+            const chunk = new Uint8Array(Math.min(remaining, 65536));
+            const n = await conn.readInto(chunk, readTimeout);
+            if (n === 0) {
+              throw new ProxyError(
+                "CONNECTION_CLOSED",
+                `Upstream ${peer.address} closed the connection ${remaining} bytes before the end of the body (Content-Length ${length})`,
+                { source: "upstream", context: { peer: peer.address } },
+              );
+            }
+            remaining -= n;
+            c.enqueue(n === chunk.length ? chunk : chunk.subarray(0, n));
+          }
+          if (remaining === 0) {
+            if (conn.start !== conn.end) {
+              throw invalidResponse("bytes after a complete body", peer.address);
+            }
+            this.#finish(x, keepAlive);
+            c.close();
+          }
+        } catch (err) {
+          this.#finish(x, false);
+          throw err;
+        }
+      },
+      cancel: () => this.#finish(x, false),
+    }, { highWaterMark: 0 });
+  }
+
+  #chunked(
+    x: Exchange,
+    peer: HttpPeer,
+    keepAlive: boolean,
+    readTimeout: number,
+    resolveTrailers: (t: HeaderPairs) => void,
+  ): ReadableStream<Uint8Array> {
+    const conn = x.conn;
+    const dec = new ChunkedDecoder();
+    const fail = (err: unknown) => {
+      resolveTrailers([]);
+      this.#finish(x, false);
+      if (err instanceof HttpParseError) throw invalidResponse(err.message, peer.address, err);
+      throw err;
+    };
+    return new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        try {
+          for (;;) {
+            if (conn.start < conn.end) {
+              conn.start = dec.decode(conn.buf, conn.start, conn.end);
+              if (dec.dataEnd > dec.dataStart) {
+                c.enqueue(conn.buf.slice(dec.dataStart, dec.dataEnd));
+                return;
+              }
+              if (dec.done) {
+                if (conn.start !== conn.end) {
+                  throw invalidResponse("bytes after a complete body", peer.address);
+                }
+                this.#finish(x, keepAlive);
+                resolveTrailers(dec.trailers);
+                c.close();
+                return;
+              }
+            }
+            const n = await conn.fill(readTimeout);
+            if (n === 0) {
+              throw new ProxyError(
+                "CONNECTION_CLOSED",
+                `Upstream ${peer.address} closed the connection inside a chunked body`,
+                { source: "upstream", context: { peer: peer.address } },
+              );
+            }
+          }
+        } catch (err) {
+          fail(err);
+        }
+      },
+      cancel: () => {
+        resolveTrailers([]);
+        this.#finish(x, false);
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  #closeDelimited(x: Exchange, _peer: HttpPeer, readTimeout: number): ReadableStream<Uint8Array> {
+    const conn = x.conn;
+    return new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        try {
+          if (conn.start < conn.end) {
+            c.enqueue(conn.buf.slice(conn.start, conn.end));
+            conn.start = conn.end;
+            return;
+          }
+          const chunk = new Uint8Array(65536);
+          const n = await conn.readInto(chunk, readTimeout);
+          if (n === 0) {
+            this.#finish(x, false);
+            c.close();
+            return;
+          }
+          c.enqueue(chunk.subarray(0, n));
+        } catch (err) {
+          this.#finish(x, false);
+          throw err;
+        }
+      },
+      cancel: () => this.#finish(x, false),
+    }, { highWaterMark: 0 });
+  }
+
+  /** Writes a request body that did not fit in the head write. */
+  async #pumpBody(
+    x: Exchange,
+    body: Uint8Array | ReadableStream<Uint8Array>,
+    streamLength: number,
+    writeTimeout: number,
+  ): Promise<void> {
+    const conn = x.conn;
+    try {
+      if (body instanceof Uint8Array) {
+        await conn.writeAll(body, writeTimeout);
+      } else {
+        const reader = x.reader = body.getReader();
+        let sent = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          if (value.length === 0) continue;
+          sent += value.length;
+          if (streamLength >= 0) {
+            if (sent > streamLength) {
+              throw invalidRequest(`body longer than its Content-Length ${streamLength}`);
+            }
+            await conn.writeAll(value, writeTimeout);
+          } else {
+            const prefix = ENC.encode(value.length.toString(16) + "\r\n");
+            const wb = conn.writeBuffer;
+            if (prefix.length + value.length + 2 <= wb.length) {
+              wb.set(prefix, 0);
+              wb.set(value, prefix.length);
+              wb.set(CRLF, prefix.length + value.length);
+              await conn.writeAll(wb.subarray(0, prefix.length + value.length + 2), writeTimeout);
+            } else {
+              await conn.writeAll(prefix, writeTimeout);
+              await conn.writeAll(value, writeTimeout);
+              await conn.writeAll(CRLF, writeTimeout);
+            }
+          }
+        }
+        if (streamLength >= 0 && sent !== streamLength) {
+          throw invalidRequest(`body of ${sent} bytes shorter than its Content-Length`);
+        }
+        if (streamLength < 0) await conn.writeAll(LAST_CHUNK, writeTimeout);
+      }
+      x.written = true;
+    } catch (err) {
+      const e = err instanceof ProxyError
+        ? err
+        : new ProxyError("INVALID_REQUEST", `Cannot read the request body: ${err}`, {
+          source: "downstream",
+          cause: err,
+        });
+      x.pumpError = e;
+      x.reader?.cancel(e).catch(() => {});
+      // Closing the socket makes the response side fail too.
+      conn.close();
+    }
+  }
+
+  /** Ends an exchange: pool the connection if clean, else close it. */
+  #finish(x: Exchange, reusable: boolean): void {
+    if (x.finished) return;
+    x.finished = true;
+    const conn = x.conn;
+    if (x.onAbort) x.signal!.removeEventListener("abort", x.onAbort);
+    this.#busy.delete(conn);
+    if (!x.written) {
+      if (reusable && x.pump !== null && x.pumpError === null && !conn.closed) {
+        // The response is complete; the last request bytes are still being
+        // written (or their write just completed): pool once the pump is done.
+        x.pump.then(() => {
+          if (x.written && !conn.closed) {
+            this.#pool.put(conn.reuseKey, conn, x.idleTimeout, x.maxIdle);
+          } else conn.close();
+        });
+        return;
+      }
+      // The response ended before the request was fully sent: stop sending.
+      x.reader?.cancel().catch(() => {});
+      conn.close();
+      return;
+    }
+    if (!reusable || conn.closed) {
+      conn.close();
+      return;
+    }
+    this.#pool.put(conn.reuseKey, conn, x.idleTimeout, x.maxIdle);
+  }
+
+  /** Closes idle connections and every connection still in use. */
+  close(): Promise<void> {
+    for (const c of this.#busy) c.close();
+    this.#busy.clear();
+    return this.#pool.close();
+  }
+
+  /** Same as {@linkcode H1Connector.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function emptyStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      c.close();
+    },
+  });
+}

@@ -1,0 +1,678 @@
+import assert from "node:assert/strict";
+import type { RequestHead, UpstreamResponse } from "./connector.ts";
+import { type ErrorCode, ProxyError } from "./error.ts";
+import { H1Connector } from "./h1_connector.ts";
+import { HttpPeer, type PeerOptions } from "./peer.ts";
+import {
+  makeCerts,
+  patternStream,
+  rawOrigin,
+  readRequest,
+  serveRaw,
+  sha256,
+  writeAll,
+} from "./testdata/origins.ts";
+
+const GET: RequestHead = { method: "GET", path: "/", headers: [] };
+const text = (r: UpstreamResponse) => new Response(r.body).text();
+
+function peerOf(port: number, options: PeerOptions = {}) {
+  return new HttpPeer(`127.0.0.1:${port}`, { options });
+}
+
+async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<ProxyError> {
+  let caught: unknown;
+  try {
+    await p;
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof ProxyError, `expected ProxyError ${code}, got ${caught}`);
+  assert.equal(caught.code, code, caught.message);
+  return caught;
+}
+
+function serveDeno(handler: Deno.ServeHandler) {
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
+}
+
+Deno.test("H1Connector against a Deno.serve origin", async (t) => {
+  let connections = 0;
+  await using server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+  }, async (req, info) => {
+    void info;
+    const url = new URL(req.url);
+    if (url.pathname === "/echo") {
+      return new Response(req.body, {
+        headers: { "x-method": req.method, "x-host": req.headers.get("host") ?? "" },
+      });
+    }
+    if (url.pathname === "/204") return new Response(null, { status: 204 });
+    if (url.pathname === "/304") {
+      return new Response(null, { status: 304, headers: { etag: '"a"' } });
+    }
+    if (url.pathname === "/len") {
+      const body = await req.text().catch(() => "(aborted)");
+      return new Response(`${req.headers.get("content-length")}|${body}`);
+    }
+    return new Response("hello world", { headers: { "X-Raw-Case": "Yes" } });
+  });
+  server.finished.then(() => connections);
+  await using c = new H1Connector();
+  const peer = peerOf(server.addr.port);
+
+  await t.step("GET, then keep-alive reuse of the same connection", async () => {
+    const r1 = await c.request(peer, GET, null);
+    assert.equal(r1.status, 200);
+    assert.equal(r1.statusText, "OK");
+    assert.equal(r1.reused, false);
+    assert.equal(await text(r1), "hello world");
+    assert.ok(r1.headers.some(([k, v]) => k.toLowerCase() === "x-raw-case" && v === "Yes"));
+    const r2 = await c.request(peer, GET, null);
+    assert.equal(r2.reused, true);
+    assert.equal(await text(r2), "hello world");
+    assert.equal(c.stats.created, 1);
+    assert.equal(c.stats.reused, 1);
+    connections++;
+  });
+
+  await t.step("Host is added when absent and kept when given", async () => {
+    const r = await c.request(peer, { method: "GET", path: "/echo", headers: [] }, null);
+    assert.ok(r.headers.some(([k, v]) => k === "x-host" && v === `127.0.0.1:${server.addr.port}`));
+    await text(r);
+    const r2 = await c.request(peer, {
+      method: "GET",
+      path: "/echo",
+      headers: [["Host", "example.test"]],
+    }, null);
+    assert.ok(r2.headers.some(([k, v]) => k === "x-host" && v === "example.test"));
+    await text(r2);
+  });
+
+  await t.step("POST with a fixed-length body and with a chunked stream body", async () => {
+    const r = await c.request(
+      peer,
+      { method: "POST", path: "/len", headers: [] },
+      new TextEncoder().encode("abc"),
+    );
+    assert.equal(await text(r), "3|abc");
+    const big = new Uint8Array(100_000).fill(97);
+    const r2 = await c.request(peer, { method: "PUT", path: "/len", headers: [] }, big);
+    assert.equal(await text(r2), `100000|${"a".repeat(100_000)}`);
+    const stream = new Response("streamed body").body!;
+    const r3 = await c.request(peer, { method: "POST", path: "/len", headers: [] }, stream);
+    assert.equal(await text(r3), "null|streamed body");
+    const r4 = await c.request(peer, {
+      method: "POST",
+      path: "/len",
+      headers: [["Content-Length", "3"]],
+    }, new Response("xyz").body!);
+    assert.equal(await text(r4), "3|xyz");
+    const r5 = await c.request(peer, { method: "POST", path: "/len", headers: [] }, null);
+    assert.equal(await text(r5), "0|");
+  });
+
+  await t.step("a stream body shorter than its Content-Length is refused", async () => {
+    await rejectsWith(
+      c.request(
+        peer,
+        { method: "POST", path: "/len", headers: [["Content-Length", "10"]] },
+        new Response("xyz").body!,
+      ),
+      "INVALID_REQUEST",
+    );
+  });
+
+  await t.step("HEAD, 204 and 304 carry no body", async () => {
+    const h = await c.request(peer, { method: "HEAD", path: "/", headers: [] }, null);
+    assert.equal(h.body, null);
+    assert.ok(h.headers.some(([k, v]) => k === "content-length" && v === "11"));
+    const n = await c.request(peer, { method: "GET", path: "/204", headers: [] }, null);
+    assert.equal(n.status, 204);
+    assert.equal(n.body, null);
+    const m = await c.request(peer, { method: "GET", path: "/304", headers: [] }, null);
+    assert.equal(m.status, 304);
+    assert.equal(m.body, null);
+    const again = await c.request(peer, GET, null);
+    assert.equal(again.reused, true);
+    assert.equal(await text(again), "hello world");
+  });
+
+  await t.step("invalid request heads are refused before anything is sent", async () => {
+    await rejectsWith(
+      c.request(peer, { method: "G T", path: "/", headers: [] }, null),
+      "INVALID_REQUEST",
+    );
+    await rejectsWith(
+      c.request(peer, { method: "GET", path: "/a b", headers: [] }, null),
+      "INVALID_REQUEST",
+    );
+    await rejectsWith(
+      c.request(peer, { method: "GET", path: "/", headers: [["X", "a\r\nInjected: 1"]] }, null),
+      "INVALID_REQUEST",
+    );
+    await rejectsWith(
+      c.request(peer, { method: "GET", path: "/", headers: [["Bad Name", "1"]] }, null),
+      "INVALID_REQUEST",
+    );
+  });
+
+  await t.step("50 MB streamed both ways with a SHA-256 check", async () => {
+    const total = 50 * 1024 * 1024;
+    const expected = await sha256(patternStream(total));
+    const up = await c.request(
+      peer,
+      { method: "POST", path: "/echo", headers: [] },
+      patternStream(total),
+    );
+    const got = await sha256(up.body!);
+    assert.equal(got.bytes, total);
+    assert.equal(got.hex, expected.hex);
+  });
+});
+
+Deno.test("H1Connector: response framing from a raw origin", async (t) => {
+  await t.step("chunked with extensions and trailers", async () => {
+    await using o = rawOrigin(
+      serveRaw(() =>
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n"
+      ),
+    );
+    await using c = new H1Connector();
+    const r = await c.request(peerOf(o.port), GET, null);
+    assert.equal(await text(r), "hello world");
+    assert.deepEqual(await r.trailers, [["X-Sum", "42"]]);
+    const r2 = await c.request(peerOf(o.port), GET, null);
+    assert.equal(r2.reused, true);
+    assert.equal(await text(r2), "hello world");
+  });
+
+  await t.step("close-delimited body is read to the end and never pooled", async () => {
+    await using o = rawOrigin(async (conn) => {
+      await readRequest(conn);
+      await writeAll(conn, "HTTP/1.1 200 OK\r\n\r\npart one, ");
+      await writeAll(conn, "part two");
+    });
+    await using c = new H1Connector();
+    const r = await c.request(peerOf(o.port), GET, null);
+    assert.equal(await text(r), "part one, part two");
+    assert.equal(c.stats.idle, 0);
+  });
+
+  await t.step("HTTP/1.0 response without keep-alive is not pooled", async () => {
+    await using o = rawOrigin(serveRaw(() => "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    await using c = new H1Connector();
+    assert.equal(await text(await c.request(peerOf(o.port), GET, null)), "ok");
+    assert.equal(c.stats.idle, 0);
+  });
+
+  await t.step("Connection: close from the origin is honoured", async () => {
+    await using o = rawOrigin(
+      serveRaw(() => "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"),
+    );
+    await using c = new H1Connector();
+    assert.equal(await text(await c.request(peerOf(o.port), GET, null)), "ok");
+    assert.equal(c.stats.idle, 0);
+  });
+
+  await t.step("100 Continue is consumed; 103 is surfaced", async () => {
+    await using o = rawOrigin(
+      serveRaw(() =>
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+      ),
+    );
+    await using c = new H1Connector();
+    const seen: [number, string][] = [];
+    const r = await c.request(
+      peerOf(o.port),
+      { method: "POST", path: "/", headers: [["Expect", "100-continue"]] },
+      new Uint8Array(3),
+      {
+        onInformational: (status, headers) => seen.push([status, headers[0]?.[1] ?? ""]),
+      },
+    );
+    assert.equal(r.status, 200);
+    assert.equal(await text(r), "ok");
+    assert.deepEqual(seen, [[100, ""], [103, "</a.css>; rel=preload"]]);
+    const quiet = await c.request(peerOf(o.port), GET, null);
+    assert.equal(quiet.status, 200);
+    await text(quiet);
+  });
+
+  await t.step("a head split over many reads", async () => {
+    await using o = rawOrigin(async (conn) => {
+      await readRequest(conn);
+      for (const piece of ["HTTP/1.1 20", "0 OK\r", "\nContent-Le", "ngth: 3\r\n\r", "\nab", "c"]) {
+        await writeAll(conn, piece);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    });
+    await using c = new H1Connector();
+    assert.equal(await text(await c.request(peerOf(o.port), GET, null)), "abc");
+  });
+});
+
+Deno.test("H1Connector: invalid responses are INVALID_RESPONSE and the connection is discarded", async (t) => {
+  const big = "X: " + "a".repeat(65536) + "\r\n";
+  const many = Array.from({ length: 201 }, (_, i) => `F${i}: v\r\n`).join("");
+  const cases: [string, string][] = [
+    [
+      "conflicting Content-Length",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+    ],
+    ["non-numeric Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok"],
+    [
+      "Content-Length with Transfer-Encoding",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ],
+    [
+      "Transfer-Encoding not chunked last",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+    ],
+    ["obs-fold", "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n"],
+    ["bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\n\n"],
+    ["bare CR", "HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 0\r\n\r\n"],
+    ["NUL in a field", "HTTP/1.1 200 OK\r\nX: a\0b\r\nContent-Length: 0\r\n\r\n"],
+    ["invalid field name", "HTTP/1.1 200 OK\r\nX Y: 1\r\nContent-Length: 0\r\n\r\n"],
+    ["head over 64 KiB", `HTTP/1.1 200 OK\r\n${big}Content-Length: 0\r\n\r\n`],
+    ["201 fields", `HTTP/1.1 200 OK\r\n${many}Content-Length: 0\r\n\r\n`],
+    ["bad status line", "HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n"],
+    ["not HTTP/1.x", "HTTP/2 200 OK\r\nContent-Length: 0\r\n\r\n"],
+    ["bytes after a complete body", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"],
+    ["bytes after a 204", "HTTP/1.1 204 No Content\r\n\r\nEXTRA"],
+  ];
+  for (const [name, raw] of cases) {
+    await t.step(name, async () => {
+      await using o = rawOrigin(serveRaw(() => raw));
+      await using c = new H1Connector();
+      await rejectsWith(c.request(peerOf(o.port), GET, null), "INVALID_RESPONSE");
+      await o.waitClosed(1); // the connection was closed, not pooled
+      assert.equal(c.stats.idle, 0);
+    });
+  }
+  const bodyCases: [string, string][] = [
+    [
+      "invalid chunk size",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+    ],
+    [
+      "over-long chunk size",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\na\r\n0\r\n\r\n",
+    ],
+    [
+      "invalid chunk extension",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;\x01\r\na\r\n0\r\n\r\n",
+    ],
+    [
+      "chunk data without CRLF",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n0\r\n\r\n",
+    ],
+    [
+      "bytes after a chunked body",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\nEXTRA",
+    ],
+  ];
+  for (const [name, raw] of bodyCases) {
+    await t.step(name, async () => {
+      await using o = rawOrigin(serveRaw(() => raw));
+      await using c = new H1Connector();
+      const r = await c.request(peerOf(o.port), GET, null);
+      await rejectsWith(text(r), "INVALID_RESPONSE");
+      await o.waitClosed(1);
+      assert.equal(c.stats.idle, 0);
+    });
+  }
+  await t.step(
+    "a body shorter than its Content-Length is an error, not a short success",
+    async () => {
+      await using o = rawOrigin(async (conn) => {
+        await readRequest(conn);
+        await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+        await new Promise((r) => setTimeout(r, 5));
+        await writeAll(conn, "de");
+      });
+      await using c = new H1Connector();
+      const r = await c.request(peerOf(o.port), GET, null);
+      await rejectsWith(text(r), "CONNECTION_CLOSED");
+    },
+  );
+  await t.step("a chunked body cut short is an error", async () => {
+    await using o = rawOrigin(async (conn) => {
+      await readRequest(conn);
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+    });
+    await using c = new H1Connector();
+    const r = await c.request(peerOf(o.port), GET, null);
+    await rejectsWith(text(r), "CONNECTION_CLOSED");
+  });
+});
+
+Deno.test("H1Connector: pool behaviour against live origins", async (t) => {
+  await t.step("LRU eviction across peers with maxIdle", async () => {
+    await using a = serveDeno(() => new Response("a"));
+    await using b = serveDeno(() => new Response("b"));
+    await using c = new H1Connector({ maxIdle: 1 });
+    await text(await c.request(peerOf(a.addr.port), GET, null));
+    await text(await c.request(peerOf(b.addr.port), GET, null));
+    assert.equal(c.stats.evicted, 1);
+    const again = await c.request(peerOf(a.addr.port), GET, null);
+    assert.equal(again.reused, false);
+    await text(again);
+  });
+
+  await t.step("idle expiry closes the pooled socket", async () => {
+    await using o = rawOrigin(serveRaw(() => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    await using c = new H1Connector();
+    await text(await c.request(peerOf(o.port, { idleTimeout: 20 }), GET, null));
+    const keepAlive = setTimeout(() => {}, 10_000); // pool timers are unref'd
+    await o.waitClosed(1); // the origin sees the pool close the idle socket
+    clearTimeout(keepAlive);
+    assert.equal(c.stats.idleExpired, 1);
+    assert.equal(c.stats.idle, 0);
+  });
+
+  await t.step("a connection the peer closed while idle is never handed out", async () => {
+    await using o = rawOrigin(async (conn) => {
+      await readRequest(conn);
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      // then close while the client holds it idle
+    });
+    await using c = new H1Connector();
+    await text(await c.request(peerOf(o.port), GET, null));
+    await o.waitClosed(1);
+    // give the idle read the chance to see EOF, bounded
+    for (let i = 0; i < 100 && c.stats.closedByPeer === 0; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.equal(c.stats.closedByPeer, 1);
+    const r = await c.request(peerOf(o.port), GET, null);
+    assert.equal(r.reused, false);
+    await text(r);
+  });
+
+  await t.step("unexpected bytes on an idle connection discard it", async () => {
+    await using o = rawOrigin(async (conn) => {
+      await readRequest(conn);
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      await new Promise((r) => setTimeout(r, 5));
+      await writeAll(conn, "GARBAGE");
+      await conn.read(new Uint8Array(10));
+    });
+    await using c = new H1Connector();
+    await text(await c.request(peerOf(o.port), GET, null));
+    await o.waitClosed(1);
+    assert.equal(c.stats.unexpectedData, 1);
+  });
+
+  await t.step("a stale pooled connection is retried on a FRESH connection", async () => {
+    // The origin answers once, then drops the next request without answering.
+    await using o = rawOrigin(async (conn, i) => {
+      const st = { buf: new Uint8Array(1 << 16), len: 0 };
+      await readRequest(conn, st);
+      await writeAll(conn, `HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${i}`);
+      await readRequest(conn, st);
+    });
+    await using c = new H1Connector();
+    assert.equal(await text(await c.request(peerOf(o.port), GET, null)), "0");
+    const r = await c.request(peerOf(o.port), GET, null);
+    assert.equal(await text(r), "1");
+    assert.equal(r.reused, false);
+    assert.equal(o.accepted(), 2);
+  });
+
+  await t.step(
+    "a stale connection with a streamed body is not replayed but marked retryable",
+    async () => {
+      await using o = rawOrigin(async (conn) => {
+        const st = { buf: new Uint8Array(1 << 16), len: 0 };
+        await readRequest(conn, st);
+        await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx");
+        await readRequest(conn, st);
+      });
+      await using c = new H1Connector();
+      await text(await c.request(peerOf(o.port), GET, null));
+      const e = await rejectsWith(
+        c.request(
+          peerOf(o.port),
+          { method: "POST", path: "/", headers: [["Content-Length", "1"]] },
+          new Response("y").body!,
+        ),
+        "CONNECTION_CLOSED",
+      );
+      assert.equal(e.retryable, true);
+    },
+  );
+
+  await t.step("close() closes idle connections", async () => {
+    await using o = rawOrigin(serveRaw(() => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    const c = new H1Connector();
+    await text(await c.request(peerOf(o.port), GET, null));
+    await c.close();
+    await o.waitClosed(1);
+  });
+
+  await t.step("connection refused", async () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    await using c = new H1Connector();
+    const e = await rejectsWith(c.request(peerOf(port), GET, null), "CONNECT_REFUSED");
+    assert.equal(e.retryable, true);
+  });
+});
+
+Deno.test("H1Connector: every wait is bounded", async (t) => {
+  await t.step("connect timeout", async () => {
+    await using c = new H1Connector({
+      dial: (_addr, signal) =>
+        new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+    });
+    await rejectsWith(c.request(peerOf(1, { connectTimeout: 50 }), GET, null), "CONNECT_TIMEOUT");
+  });
+
+  await t.step("TLS handshake timeout (origin never answers the ClientHello)", async () => {
+    await using o = rawOrigin(async (conn) => {
+      await conn.read(new Uint8Array(4096));
+      await conn.read(new Uint8Array(4096));
+    });
+    await using c = new H1Connector();
+    const peer = new HttpPeer(`127.0.0.1:${o.port}`, {
+      tls: true,
+      options: { connectTimeout: 1000, totalConnectTimeout: 100 },
+    });
+    await rejectsWith(c.request(peer, GET, null), "CONNECT_TIMEOUT");
+  });
+
+  await t.step("read timeout waiting for the head", async () => {
+    await using o = rawOrigin(async (conn) => {
+      await readRequest(conn);
+      await conn.read(new Uint8Array(10));
+    });
+    await using c = new H1Connector();
+    await rejectsWith(c.request(peerOf(o.port, { readTimeout: 100 }), GET, null), "READ_TIMEOUT");
+    await o.waitClosed(1);
+  });
+
+  await t.step("read timeout inside the body", async () => {
+    await using o = rawOrigin(async (conn) => {
+      await readRequest(conn);
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+      await conn.read(new Uint8Array(10));
+    });
+    await using c = new H1Connector();
+    const r = await c.request(peerOf(o.port, { readTimeout: 100 }), GET, null);
+    await rejectsWith(text(r), "READ_TIMEOUT");
+  });
+
+  await t.step("write timeout when the origin stops reading", async () => {
+    const done = Promise.withResolvers<void>();
+    await using o = rawOrigin(async (conn) => {
+      await conn.read(new Uint8Array(10));
+      await done.promise; // never reads again
+    });
+    await using c = new H1Connector();
+    const body = new Uint8Array(64 * 1024 * 1024);
+    await rejectsWith(
+      c.request(
+        peerOf(o.port, { writeTimeout: 100 }),
+        { method: "POST", path: "/", headers: [] },
+        body,
+      ),
+      "WRITE_TIMEOUT",
+    );
+    done.resolve();
+  });
+
+  await t.step("the signal aborts a pending read", async () => {
+    await using o = rawOrigin(async (conn) => {
+      await readRequest(conn);
+      await conn.read(new Uint8Array(10));
+    });
+    await using c = new H1Connector();
+    const ac = new AbortController();
+    const p = c.request(peerOf(o.port), GET, null, { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 20));
+    ac.abort();
+    await rejectsWith(p, "ABORTED");
+    await rejectsWith(c.request(peerOf(o.port), GET, null, { signal: ac.signal }), "ABORTED");
+  });
+
+  await t.step("the signal aborts a body being streamed", async () => {
+    await using o = rawOrigin(async (conn) => {
+      await readRequest(conn);
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n");
+      await conn.read(new Uint8Array(10));
+    });
+    await using c = new H1Connector();
+    const ac = new AbortController();
+    const r = await c.request(peerOf(o.port), GET, null, { signal: ac.signal });
+    const reader = r.body!.getReader();
+    assert.equal((await reader.read()).value?.length, 1);
+    const next = reader.read();
+    ac.abort();
+    await rejectsWith(next, "ABORTED");
+  });
+});
+
+Deno.test("H1Connector over TLS", async (t) => {
+  const certs = await makeCerts();
+  await using server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+    cert: certs.server.cert,
+    key: certs.server.key,
+  }, () => new Response("secure"));
+  await using other = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+    cert: certs.other.cert,
+    key: certs.other.key,
+  }, () => new Response("other"));
+  await using c = new H1Connector();
+
+  await t.step("custom CA, verification on, keep-alive", async () => {
+    const peer = new HttpPeer(`127.0.0.1:${server.addr.port}`, {
+      tls: true,
+      options: { caCerts: [certs.ca] },
+    });
+    assert.equal(await text(await c.request(peer, GET, null)), "secure");
+    const again = await c.request(peer, GET, null);
+    assert.equal(again.reused, true);
+    assert.equal(await text(again), "secure");
+  });
+
+  await t.step("an unknown CA fails the handshake", async () => {
+    const peer = new HttpPeer(`127.0.0.1:${server.addr.port}`, { tls: true });
+    await rejectsWith(c.request(peer, GET, null), "TLS_HANDSHAKE");
+  });
+
+  await t.step("SNI from the peer, different from the TCP target", async () => {
+    const bySni = new HttpPeer(`127.0.0.1:${other.addr.port}`, {
+      tls: true,
+      sni: "other.test",
+      options: { caCerts: [certs.ca] },
+    });
+    assert.equal(await text(await c.request(bySni, GET, null)), "other");
+    const byIp = new HttpPeer(`127.0.0.1:${other.addr.port}`, {
+      tls: true,
+      options: { caCerts: [certs.ca] },
+    });
+    await rejectsWith(c.request(byIp, GET, null), "TLS_HANDSHAKE");
+    const unchecked = new HttpPeer(`127.0.0.1:${other.addr.port}`, {
+      tls: true,
+      options: { caCerts: [certs.ca], verifyCert: false },
+    });
+    assert.equal(await text(await c.request(unchecked, GET, null)), "other");
+  });
+
+  await t.step("mTLS: a client certificate against an origin that requires one", async () => {
+    const tls = await import("node:tls");
+    const origin = tls.createServer({
+      cert: certs.server.cert,
+      key: certs.server.key,
+      ca: [certs.ca],
+      requestCert: true,
+      rejectUnauthorized: true,
+      SNICallback: (name, cb) =>
+        cb(
+          null,
+          tls.createSecureContext({
+            ...(name === "other.test" ? certs.other : certs.server),
+            ca: [certs.ca],
+          }),
+        ),
+    }, (sock) => {
+      const cn = (sock.getPeerCertificate().subject as { CN?: string } | undefined)?.CN ?? "?";
+      const servername = (sock as unknown as { servername?: string }).servername ?? "";
+      let seen = "";
+      sock.on("data", (d: Uint8Array) => {
+        seen += new TextDecoder().decode(d);
+        if (seen.includes("\r\n\r\n")) {
+          seen = "";
+          const body = `${cn}@${servername}`;
+          sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        }
+      });
+      sock.on("error", () => {});
+    });
+    origin.on("tlsClientError", () => {});
+    await new Promise<void>((r) => origin.listen(0, "127.0.0.1", r));
+    const port = (origin.address() as { port: number }).port;
+    try {
+      const withCert = new HttpPeer(`127.0.0.1:${port}`, {
+        tls: true,
+        sni: "localhost",
+        options: { caCerts: [certs.ca], cert: certs.client.cert, key: certs.client.key },
+      });
+      assert.equal(await text(await c.request(withCert, GET, null)), "client1@localhost");
+      const sniOther = new HttpPeer(`127.0.0.1:${port}`, {
+        tls: true,
+        sni: "other.test",
+        options: { caCerts: [certs.ca], cert: certs.client.cert, key: certs.client.key },
+      });
+      assert.equal(await text(await c.request(sniOther, GET, null)), "client1@other.test");
+      const noCert = new HttpPeer(`127.0.0.1:${port}`, {
+        tls: true,
+        sni: "localhost",
+        options: { caCerts: [certs.ca] },
+      });
+      // TLS 1.3: the server's refusal may arrive during the handshake or on the first read.
+      let caught: unknown;
+      try {
+        await text(await c.request(noCert, GET, null));
+      } catch (err) {
+        caught = err;
+      }
+      assert.ok(caught instanceof ProxyError, String(caught));
+      assert.ok(["TLS_HANDSHAKE", "CONNECTION_CLOSED"].includes(caught.code), caught.code);
+    } finally {
+      await c.close();
+      await new Promise((r) => origin.close(r));
+    }
+  });
+});

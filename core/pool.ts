@@ -1,0 +1,263 @@
+/**
+ * A pool of idle upstream connections, keyed by reuse key, bounded in total
+ * with least-recently-used eviction across keys.
+ *
+ * @module
+ */
+
+/** Why an idle connection stopped being usable. */
+export type IdleGoneReason = "closed" | "data";
+
+/**
+ * What the pool needs from a connection. The connection watches itself while
+ * idle (for example with a pending read) and reports when the peer closed it
+ * or sent bytes nobody asked for.
+ */
+export interface Poolable {
+  /** Closes the connection (idempotent). */
+  close(): void;
+  /**
+   * Called when the connection becomes idle in the pool. Returns a reason if
+   * the connection is already unusable (then the pool drops it at once), else
+   * `null` and later calls `onGone` at most once if it becomes unusable.
+   */
+  watchIdle(onGone: (reason: IdleGoneReason) => void): IdleGoneReason | null;
+  /**
+   * Called when the pool hands the connection out. Returns `false` if the
+   * connection turned out unusable (the pool then drops it and tries the next).
+   */
+  unwatchIdle(): boolean;
+}
+
+/** Options of {@linkcode ConnectionPool}. */
+export interface ConnectionPoolOptions {
+  /**
+   * Most idle connections over all keys; the least recently used is evicted.
+   * @default {128}
+   */
+  maxIdle?: number;
+  /**
+   * Clock in milliseconds, injectable for tests.
+   * @default {performance.now}
+   */
+  clock?: () => number;
+}
+
+/** Counters of a {@linkcode ConnectionPool}. */
+export interface PoolStats {
+  /** Connections the owner created (reported with {@linkcode ConnectionPool.countCreated}). */
+  created: number;
+  /** Connections handed out again from the pool. */
+  reused: number;
+  /** Idle connections closed to make room (total or per-key bound). */
+  evicted: number;
+  /** Idle connections the peer closed. */
+  closedByPeer: number;
+  /** Idle connections dropped because bytes arrived or were left unread. */
+  unexpectedData: number;
+  /** Idle connections closed after their idle timeout. */
+  idleExpired: number;
+  /** Connections idle right now. */
+  idle: number;
+}
+
+interface Entry<C> {
+  key: string;
+  conn: C;
+  expires: number;
+}
+
+/**
+ * Idle connections by reuse key: per key a LIFO list (the most recently used
+ * connection is handed out first, so surplus connections age out), across
+ * keys a total bound with LRU eviction, an idle timeout per connection and a
+ * background sweep that closes expired connections.
+ *
+ * A connection the peer closed, or on which unexpected bytes are waiting, is
+ * never handed out: the pool asks the connection on release
+ * ({@linkcode Poolable.watchIdle}) and on reuse ({@linkcode Poolable.unwatchIdle}),
+ * and drops it as soon as its idle watch reports.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionPool, type Poolable } from "@cirque/core/pool";
+ * import assert from "node:assert/strict";
+ *
+ * class Fake implements Poolable {
+ *   closed = false;
+ *   close() { this.closed = true; }
+ *   watchIdle() { return null; }
+ *   unwatchIdle() { return true; }
+ * }
+ * const pool = new ConnectionPool<Fake>({ maxIdle: 1 });
+ * const a = new Fake();
+ * const b = new Fake();
+ * pool.put("k1", a, 60_000);
+ * pool.put("k2", b, 60_000); // evicts a, the least recently used
+ * assert.equal(a.closed, true);
+ * assert.equal(pool.take("k2"), b);
+ * assert.equal(pool.take("k2"), undefined);
+ * assert.equal(pool.stats.evicted, 1);
+ * await pool.close();
+ * ```
+ */
+export class ConnectionPool<C extends Poolable> {
+  readonly #maxIdle: number;
+  readonly #clock: () => number;
+  readonly #byKey = new Map<string, Entry<C>[]>();
+  readonly #lru = new Set<Entry<C>>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #closed = false;
+  #stats: PoolStats = {
+    created: 0,
+    reused: 0,
+    evicted: 0,
+    closedByPeer: 0,
+    unexpectedData: 0,
+    idleExpired: 0,
+    idle: 0,
+  };
+
+  /** Creates an empty pool. */
+  constructor(options: ConnectionPoolOptions = {}) {
+    const max = options.maxIdle ?? 128;
+    if (!(max >= 0)) throw new RangeError(`Cannot create pool: maxIdle ${max} is negative`);
+    this.#maxIdle = max;
+    this.#clock = options.clock ?? (() => performance.now());
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): PoolStats {
+    return { ...this.#stats, idle: this.#lru.size };
+  }
+
+  /** Idle connections right now. */
+  get size(): number {
+    return this.#lru.size;
+  }
+
+  /** Counts a connection the owner created (for {@linkcode PoolStats.created}). */
+  countCreated(): void {
+    this.#stats.created++;
+  }
+
+  /**
+   * Hands out the most recently released usable connection for `key`, or
+   * `undefined`. Expired and unusable connections met on the way are closed.
+   */
+  take(key: string): C | undefined {
+    const list = this.#byKey.get(key);
+    if (list === undefined) return undefined;
+    const now = this.#clock();
+    let e: Entry<C> | undefined;
+    while ((e = list.pop()) !== undefined) {
+      this.#lru.delete(e);
+      if (e.expires <= now) {
+        this.#stats.idleExpired++;
+        e.conn.close();
+        continue;
+      }
+      if (!e.conn.unwatchIdle()) {
+        this.#stats.closedByPeer++;
+        e.conn.close();
+        continue;
+      }
+      this.#stats.reused++;
+      return e.conn;
+    }
+    return undefined;
+  }
+
+  /**
+   * Releases `conn` as idle under `key` for at most `idleTimeout`
+   * milliseconds, keeping at most `maxPerKey` idle connections for the key.
+   * Returns whether the connection was kept (otherwise it was closed).
+   */
+  put(key: string, conn: C, idleTimeout: number, maxPerKey: number = Infinity): boolean {
+    if (this.#closed || !(idleTimeout > 0) || !(maxPerKey > 0) || this.#maxIdle === 0) {
+      conn.close();
+      return false;
+    }
+    let list = this.#byKey.get(key);
+    if (list === undefined) this.#byKey.set(key, list = []);
+    const e: Entry<C> = { key, conn, expires: this.#clock() + idleTimeout };
+    const gone = conn.watchIdle((reason) => this.#gone(e, reason));
+    if (gone !== null) {
+      if (gone === "data") this.#stats.unexpectedData++;
+      else this.#stats.closedByPeer++;
+      conn.close();
+      return false;
+    }
+    while (list.length >= maxPerKey) this.#evict(list[0]!);
+    while (this.#lru.size >= this.#maxIdle) this.#evict(this.#lru.values().next().value!);
+    list.push(e);
+    this.#lru.add(e);
+    if (e.expires < this.#timerAt) this.#schedule(e.expires);
+    return true;
+  }
+
+  /** Closes idle connections whose idle timeout has passed; returns how many. */
+  sweep(): number {
+    const now = this.#clock();
+    let n = 0;
+    let next = Infinity;
+    for (const e of this.#lru) {
+      if (e.expires <= now) {
+        this.#remove(e);
+        this.#stats.idleExpired++;
+        e.conn.close();
+        n++;
+      } else if (e.expires < next) next = e.expires;
+    }
+    if (next !== Infinity) this.#schedule(next);
+    return n;
+  }
+
+  /** Closes every idle connection; later releases close their connection. */
+  close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const e of this.#lru) e.conn.close();
+    this.#lru.clear();
+    this.#byKey.clear();
+    return Promise.resolve();
+  }
+
+  #evict(e: Entry<C>): void {
+    this.#remove(e);
+    this.#stats.evicted++;
+    e.conn.close();
+  }
+
+  #remove(e: Entry<C>): void {
+    this.#lru.delete(e);
+    const list = this.#byKey.get(e.key);
+    if (list === undefined) return;
+    const i = list.indexOf(e);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.#byKey.delete(e.key);
+  }
+
+  #gone(e: Entry<C>, reason: IdleGoneReason): void {
+    if (!this.#lru.has(e)) return;
+    this.#remove(e);
+    if (reason === "data") this.#stats.unexpectedData++;
+    else this.#stats.closedByPeer++;
+    e.conn.close();
+  }
+
+  #schedule(at: number): void {
+    if (this.#closed) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    const delay = Math.max(0, at - this.#clock()) + 1;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.sweep();
+    }, delay);
+    Deno.unrefTimer(this.#timer);
+  }
+}
