@@ -1,0 +1,82 @@
+/**
+ * {@linkcode RoundRobin}: weighted round robin, as Pingora's `RoundRobin`.
+ *
+ * @example
+ * ```ts
+ * import { RoundRobin } from "@cirque/lb/round-robin";
+ * import { Backend } from "@cirque/lb/backend";
+ * import assert from "node:assert/strict";
+ *
+ * const rr = new RoundRobin();
+ * rr.build(["127.0.0.1:1", "127.0.0.1:2"].map((a) => new Backend(a)));
+ * const picks = [0, 1, 2].map(() => rr.select("").next()?.address);
+ * assert.deepEqual(picks, ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:1"]);
+ * ```
+ *
+ * @module
+ */
+
+import type { Backend } from "./backend.ts";
+import type { BackendIter, BackendSelection } from "./backend_selection.ts";
+import { buildWeighted, EMPTY_TABLE, type WeightedTable } from "./_weighted.ts";
+
+class RoundRobinIter implements BackendIter {
+  #owner: RoundRobin;
+  #table: WeightedTable;
+  #first = true;
+
+  constructor(owner: RoundRobin, table: WeightedTable) {
+    this.#owner = owner;
+    this.#table = table;
+  }
+
+  next(): Backend | undefined {
+    const { backends, weighted } = this.#table;
+    if (backends.length === 0) return undefined;
+    const n = this.#owner.nextCounter();
+    if (this.#first) {
+      this.#first = false;
+      return backends[weighted[n % weighted.length]!];
+    }
+    return backends[n % backends.length];
+  }
+}
+
+/**
+ * Weighted round robin: one shared counter; the first pick walks the
+ * weight-expanded list (`[a, a, a, b, c]` for weights 3, 1, 1), fallbacks
+ * walk the plain list and advance the same counter. The key is ignored.
+ *
+ * @example
+ * ```ts
+ * import { RoundRobin } from "@cirque/lb/round-robin";
+ * import { Backend } from "@cirque/lb/backend";
+ * import assert from "node:assert/strict";
+ *
+ * const rr = new RoundRobin();
+ * rr.build([new Backend("127.0.0.1:1", { weight: 2 }), new Backend("127.0.0.1:2")]);
+ * const picks = [0, 1, 2].map(() => rr.select("").next()?.address);
+ * assert.deepEqual(picks, ["127.0.0.1:1", "127.0.0.1:1", "127.0.0.1:2"]);
+ * ```
+ */
+export class RoundRobin implements BackendSelection {
+  #table: WeightedTable = EMPTY_TABLE;
+  #counter = 0;
+
+  /** Replaces the backend set (the counter carries on). */
+  build(backends: readonly Backend[]): void {
+    this.#table = buildWeighted(backends);
+  }
+
+  /** Starts a failover sequence; `key` is ignored. */
+  select(_key: string | Uint8Array): BackendIter {
+    return new RoundRobinIter(this, this.#table);
+  }
+
+  /** Returns the counter and advances it (internal to the iterator). */
+  nextCounter(): number {
+    const n = this.#counter;
+    this.#counter = n >= Number.MAX_SAFE_INTEGER ? 0 : n + 1;
+    return n;
+  }
+}
