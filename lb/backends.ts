@@ -56,7 +56,7 @@ function sameSet(a: readonly Backend[], b: readonly Backend[]): boolean {
 
 /**
  * The backends of one load balancer: discovery results (sorted with
- * {@linkcode Backend.compare}, one per address, first wins), the
+ * {@linkcode Backend.compare}, one per address: the first discovered wins), the
  * {@linkcode Health} of each, and operator enablement. New backends start
  * healthy, as in Pingora.
  *
@@ -112,11 +112,12 @@ export class Backends {
     const found = await this.#discovery.discover(signal);
     const seen = new Set<string>();
     const next: Backend[] = [];
-    for (const b of [...found.backends].sort(Backend.compare)) {
+    for (const b of found.backends) {
       if (seen.has(b.address)) continue;
       seen.add(b.address);
       next.push(b);
     }
+    next.sort(Backend.compare);
     const changed = !sameSet(this.#items, next);
     if (changed) {
       const health = new Map<string, Health>();
