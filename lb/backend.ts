@@ -1,16 +1,6 @@
 /**
  * {@linkcode Backend}: one upstream server a load balancer can pick.
  *
- * @example
- * ```ts
- * import { Backend } from "@cirque/lb/backend";
- * import assert from "node:assert/strict";
- *
- * const b = new Backend("127.0.0.1:8080", { weight: 2, metadata: { zone: "a" } });
- * assert.equal(b.weight, 2);
- * assert.equal(b.metadata.zone, "a");
- * ```
- *
  * @module
  */
 

@@ -1,17 +1,6 @@
 /**
  * The contract every selection algorithm implements.
  *
- * @example
- * ```ts
- * import type { BackendSelection } from "@cirque/lb/backend-selection";
- * import { Backend, RoundRobin } from "@cirque/lb";
- * import assert from "node:assert/strict";
- *
- * const selection: BackendSelection = new RoundRobin();
- * selection.build([new Backend("127.0.0.1:80")]);
- * assert.equal(selection.select("").next()?.address, "127.0.0.1:80");
- * ```
- *
  * @module
  */
 
@@ -31,6 +20,28 @@ export interface BackendIter {
  * A load-balancing algorithm: `build()` takes the current backend set (called
  * again whenever it changes), `select(key)` starts a failover sequence.
  * `select` must be synchronous and cheap: it runs on every request.
+ *
+ * @example A custom algorithm: always the first backend, then the others
+ * ```ts
+ * import type { BackendIter, BackendSelection } from "@cirque/lb/backend-selection";
+ * import { Backend, LoadBalancer, StaticDiscovery } from "@cirque/lb";
+ * import assert from "node:assert/strict";
+ *
+ * class Primary implements BackendSelection {
+ *   #list: readonly Backend[] = [];
+ *   build(backends: readonly Backend[]): void {
+ *     this.#list = backends;
+ *   }
+ *   select(): BackendIter {
+ *     let i = 0;
+ *     return { next: () => this.#list[i++] };
+ *   }
+ * }
+ * const lb = new LoadBalancer(new Primary(), StaticDiscovery.fromAddresses(["127.0.0.1:1", "127.0.0.1:2"]));
+ * await lb.update();
+ * lb.setEnabled("127.0.0.1:1", false);
+ * assert.equal(lb.select()?.address, "127.0.0.1:2");
+ * ```
  */
 export interface BackendSelection {
   /** Replaces the set of backends to choose from. */

@@ -1,17 +1,6 @@
 /**
  * {@linkcode Backends}: the discovered set plus health and enablement.
  *
- * @example
- * ```ts
- * import { Backends } from "@cirque/lb/backends";
- * import { StaticDiscovery } from "@cirque/lb/service-discovery";
- * import assert from "node:assert/strict";
- *
- * const backends = new Backends(StaticDiscovery.fromAddresses(["127.0.0.1:1"]));
- * assert.equal(await backends.update(), true);
- * assert.equal(backends.ready(backends.items[0]!), true);
- * ```
- *
  * @module
  */
 

@@ -1,17 +1,6 @@
 /**
  * {@linkcode Consistent}: ketama consistent hashing over backends.
  *
- * @example
- * ```ts
- * import { Consistent } from "@cirque/lb/consistent";
- * import { Backend } from "@cirque/lb/backend";
- * import assert from "node:assert/strict";
- *
- * const ketama = new Consistent();
- * ketama.build(["1.1.1.1:80", "1.0.0.1:80", "1.0.0.255:80"].map((a) => new Backend(a)));
- * assert.equal(ketama.select("test0").next()?.address, "1.0.0.1:80");
- * ```
- *
  * @module
  */
 

@@ -2,14 +2,6 @@
  * {@linkcode DnsDiscovery}: backends from A/AAAA or SRV records, via
  * `Deno.resolveDns`.
  *
- * @example
- * ```ts ignore
- * import { DnsDiscovery } from "@cirque/lb/dns-discovery";
- *
- * const discovery = new DnsDiscovery({ name: "_http._tcp.api.internal", recordType: "SRV" });
- * const { backends } = await discovery.discover();
- * ```
- *
  * @module
  */
 

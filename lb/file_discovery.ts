@@ -2,18 +2,6 @@
  * {@linkcode FileDiscovery}: backends from a YAML or JSON file, reloaded when
  * its content changes.
  *
- * @example
- * ```ts
- * import { FileDiscovery } from "@cirque/lb/file-discovery";
- * import assert from "node:assert/strict";
- *
- * const path = await Deno.makeTempFile({ suffix: ".yaml" });
- * await Deno.writeTextFile(path, "backends:\n  - 127.0.0.1:8080\n  - { address: 127.0.0.1:8081, weight: 3 }\n");
- * const { backends } = await new FileDiscovery(path).discover();
- * assert.deepEqual(backends.map((b) => b.weight), [1, 3]);
- * await Deno.remove(path);
- * ```
- *
  * @module
  */
 

@@ -1,17 +1,6 @@
 /**
  * {@linkcode FnvHash}: weighted selection by the FNV-1a 64-bit hash of a key.
  *
- * @example
- * ```ts
- * import { FnvHash } from "@cirque/lb/fnv-hash";
- * import { Backend } from "@cirque/lb/backend";
- * import assert from "node:assert/strict";
- *
- * const fnv = new FnvHash();
- * fnv.build(["127.0.0.1:1", "127.0.0.1:2"].map((a) => new Backend(a)));
- * assert.equal(fnv.select("user-42").next(), fnv.select("user-42").next());
- * ```
- *
  * @module
  */
 
@@ -22,15 +11,42 @@ import { buildWeighted, EMPTY_TABLE, mod64, type WeightedTable } from "./_weight
 const OFFSET_HI = 0xcbf29ce4;
 const OFFSET_LO = 0x84222325;
 
-// One FNV-1a 64 round: h ^= byte; h *= 0x100000001b3 (= 2^40 + 0x1b3), on 32-bit halves.
-// Writes the result into `out` ([hi, lo]).
-function fnvByte(hi: number, lo: number, byte: number, out: Uint32Array): void {
-  lo = (lo ^ byte) >>> 0;
-  const low = lo * 0x1b3;
-  const loOut = low >>> 0;
-  const carry = Math.floor(low / 4294967296);
-  out[0] = (Math.imul(hi, 0x1b3) + carry + (lo << 8)) >>> 0;
-  out[1] = loOut;
+// FNV-1a 64 on 32-bit halves: h ^= byte; h *= 0x100000001b3 (= 2^40 + 0x1b3).
+// The result lands in the module-level HI/LO (no allocation per call).
+let HI = 0;
+let LO = 0;
+
+function fnvBytes(hi: number, lo: number, bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i++) {
+    const x = (lo ^ bytes[i]!) >>> 0;
+    const low = x * 0x1b3;
+    lo = low >>> 0;
+    hi = (Math.imul(hi, 0x1b3) + (low - lo) / 4294967296 + (x << 8)) >>> 0;
+  }
+  HI = hi;
+  LO = lo;
+}
+
+const ENCODER = new TextEncoder();
+
+function fnvString(text: string): void {
+  let hi = OFFSET_HI;
+  let lo = OFFSET_LO;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return fnvBytes(OFFSET_HI, OFFSET_LO, ENCODER.encode(text));
+    const x = (lo ^ c) >>> 0;
+    const low = x * 0x1b3;
+    lo = low >>> 0;
+    hi = (Math.imul(hi, 0x1b3) + (low - lo) / 4294967296 + (x << 8)) >>> 0;
+  }
+  HI = hi;
+  LO = lo;
+}
+
+function fnvKey(data: string | Uint8Array): void {
+  if (typeof data === "string") fnvString(data);
+  else fnvBytes(OFFSET_HI, OFFSET_LO, data);
 }
 
 /**
@@ -46,63 +62,49 @@ function fnvByte(hi: number, lo: number, byte: number, out: Uint32Array): void {
  * ```
  */
 export function fnv1a64(data: string | Uint8Array): Uint32Array {
-  const out = new Uint32Array(2);
-  fnvInto(data, out);
-  return out;
+  fnvKey(data);
+  return Uint32Array.of(HI, LO);
 }
 
-const ENCODER = new TextEncoder();
-
-function fnvInto(data: string | Uint8Array, out: Uint32Array): void {
-  out[0] = OFFSET_HI;
-  out[1] = OFFSET_LO;
-  if (typeof data === "string") {
-    let ascii = true;
-    for (let i = 0; i < data.length; i++) {
-      if (data.charCodeAt(i) > 0x7f) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) {
-      for (let i = 0; i < data.length; i++) fnvByte(out[0]!, out[1]!, data.charCodeAt(i), out);
-      return;
-    }
-    data = ENCODER.encode(data);
+// FNV-1a 64 of the 8 little-endian bytes of the u64 (hi, lo), into HI/LO.
+function fnvU64(hi: number, lo: number): void {
+  let h = OFFSET_HI;
+  let l = OFFSET_LO;
+  for (let i = 0; i < 8; i++) {
+    const byte = i < 4 ? (lo >>> (i * 8)) & 0xff : (hi >>> ((i - 4) * 8)) & 0xff;
+    const x = (l ^ byte) >>> 0;
+    const low = x * 0x1b3;
+    l = low >>> 0;
+    h = (Math.imul(h, 0x1b3) + (low - l) / 4294967296 + (x << 8)) >>> 0;
   }
-  for (let i = 0; i < data.length; i++) fnvByte(out[0]!, out[1]!, data[i]!, out);
-}
-
-// FNV-1a 64 of the 8 little-endian bytes of the u64 in `state`, in place.
-function fnvU64(state: Uint32Array): void {
-  const hi = state[0]!;
-  const lo = state[1]!;
-  state[0] = OFFSET_HI;
-  state[1] = OFFSET_LO;
-  for (let i = 0; i < 4; i++) fnvByte(state[0]!, state[1]!, (lo >>> (i * 8)) & 0xff, state);
-  for (let i = 0; i < 4; i++) fnvByte(state[0]!, state[1]!, (hi >>> (i * 8)) & 0xff, state);
+  HI = h;
+  LO = l;
 }
 
 class FnvIter implements BackendIter {
   #table: WeightedTable;
-  #state = new Uint32Array(2);
+  #hi: number;
+  #lo: number;
   #first = true;
 
   constructor(table: WeightedTable, key: string | Uint8Array) {
     this.#table = table;
-    fnvInto(key, this.#state);
+    fnvKey(key);
+    this.#hi = HI;
+    this.#lo = LO;
   }
 
   next(): Backend | undefined {
     const { backends, weighted } = this.#table;
     if (backends.length === 0) return undefined;
-    const s = this.#state;
     if (this.#first) {
       this.#first = false;
-      return backends[weighted[mod64(s[0]!, s[1]!, weighted.length)]!];
+      return backends[weighted[mod64(this.#hi, this.#lo, weighted.length)]!];
     }
-    fnvU64(s);
-    return backends[mod64(s[0]!, s[1]!, backends.length)];
+    fnvU64(this.#hi, this.#lo);
+    this.#hi = HI;
+    this.#lo = LO;
+    return backends[mod64(HI, LO, backends.length)];
   }
 }
 

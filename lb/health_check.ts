@@ -2,17 +2,6 @@
  * The {@linkcode HealthCheck} contract and the {@linkcode Health} state with
  * Pingora's flip rule.
  *
- * @example
- * ```ts
- * import { Health } from "@cirque/lb/health-check";
- * import assert from "node:assert/strict";
- *
- * const h = new Health();
- * assert.equal(h.observe(false, 2), false); // one failure: still healthy
- * assert.equal(h.observe(false, 2), true); // second in a row: flips
- * assert.equal(h.healthy, false);
- * ```
- *
  * @module
  */
 
@@ -22,6 +11,26 @@ import type { Backend } from "./backend.ts";
  * Checks one backend. A check passes when `check()` resolves and fails when
  * it rejects. A backend's state flips after `healthThreshold(observed)`
  * consecutive observations opposite to its current state.
+ *
+ * @example A check of your own
+ * ```ts
+ * import type { HealthCheck } from "@cirque/lb/health-check";
+ * import { Backends, StaticDiscovery } from "@cirque/lb";
+ * import assert from "node:assert/strict";
+ *
+ * const drained = new Set(["127.0.0.1:2"]);
+ * const check: HealthCheck = {
+ *   check: (b) => drained.has(b.address) ? Promise.reject(new Error("drained")) : Promise.resolve(),
+ *   healthThreshold: (success) => (success ? 1 : 2),
+ * };
+ * const backends = new Backends(StaticDiscovery.fromAddresses(["127.0.0.1:1", "127.0.0.1:2"]), {
+ *   healthCheck: check,
+ * });
+ * await backends.update();
+ * await backends.runHealthCheck();
+ * await backends.runHealthCheck();
+ * assert.deepEqual(backends.items.map((b) => backends.ready(b)), [true, false]);
+ * ```
  */
 export interface HealthCheck {
   /** Probes `backend`; rejects on failure. Must honour `signal`. */

@@ -2,23 +2,12 @@
  * {@linkcode HttpHealthCheck}: a backend is healthy when an HTTP request to it
  * gets an acceptable response in time.
  *
- * @example
- * ```ts
- * import { HttpHealthCheck } from "@cirque/lb/http-health-check";
- * import { Backend } from "@cirque/lb/backend";
- *
- * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
- *   new Response("ok"));
- * const check = new HttpHealthCheck({ path: "/healthz" });
- * await check.check(new Backend(`127.0.0.1:${server.addr.port}`));
- * ```
- *
  * @module
  */
 
 import type { Backend } from "./backend.ts";
 import type { HealthCheck } from "./health_check.ts";
-import { checkThreshold, requirePort } from "./tcp_health_check.ts";
+import { checkThreshold, requirePort } from "./_check_util.ts";
 
 /** Options of {@linkcode HttpHealthCheck}. */
 export interface HttpHealthCheckOptions {

@@ -1,21 +1,6 @@
 /**
  * {@linkcode LeastRequests}: power-of-two-choices over in-flight requests.
  *
- * @example
- * ```ts
- * import { LeastRequests } from "@cirque/lb/least-requests";
- * import { Backend } from "@cirque/lb/backend";
- * import assert from "node:assert/strict";
- *
- * const lr = new LeastRequests();
- * const [busy, idle] = [new Backend("127.0.0.1:1"), new Backend("127.0.0.1:2")];
- * lr.build([busy, idle]);
- * lr.start(busy);
- * // With two backends, both are always the two choices: the idle one wins.
- * assert.equal(lr.select("").next(), idle);
- * lr.end(busy);
- * ```
- *
  * @module
  */
 

@@ -2,16 +2,6 @@
  * {@linkcode LoadBalancer}: backends, discovery, health and selection in one
  * background service.
  *
- * @example
- * ```ts
- * import { LoadBalancer, RoundRobin } from "@cirque/lb";
- * import assert from "node:assert/strict";
- *
- * const lb = await LoadBalancer.fromAddresses(["127.0.0.1:8080", "127.0.0.1:8081"], new RoundRobin());
- * assert.equal(lb.select()?.address, "127.0.0.1:8080");
- * assert.equal(lb.select()?.address, "127.0.0.1:8081");
- * ```
- *
  * @module
  */
 

@@ -1,17 +1,6 @@
 /**
  * {@linkcode Random}: weighted random selection.
  *
- * @example
- * ```ts
- * import { Random } from "@cirque/lb/random";
- * import { Backend } from "@cirque/lb/backend";
- * import assert from "node:assert/strict";
- *
- * const random = new Random();
- * random.build([new Backend("127.0.0.1:1")]);
- * assert.equal(random.select("").next()?.address, "127.0.0.1:1");
- * ```
- *
  * @module
  */
 

@@ -1,18 +1,6 @@
 /**
  * {@linkcode RoundRobin}: weighted round robin, as Pingora's `RoundRobin`.
  *
- * @example
- * ```ts
- * import { RoundRobin } from "@cirque/lb/round-robin";
- * import { Backend } from "@cirque/lb/backend";
- * import assert from "node:assert/strict";
- *
- * const rr = new RoundRobin();
- * rr.build(["127.0.0.1:1", "127.0.0.1:2"].map((a) => new Backend(a)));
- * const picks = [0, 1, 2].map(() => rr.select("").next()?.address);
- * assert.deepEqual(picks, ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:1"]);
- * ```
- *
  * @module
  */
 

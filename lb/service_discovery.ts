@@ -1,16 +1,6 @@
 /**
  * The {@linkcode ServiceDiscovery} contract and {@linkcode StaticDiscovery}.
  *
- * @example
- * ```ts
- * import { StaticDiscovery } from "@cirque/lb/service-discovery";
- * import assert from "node:assert/strict";
- *
- * const discovery = StaticDiscovery.fromAddresses(["127.0.0.1:8080", "127.0.0.1:8081"]);
- * const { backends } = await discovery.discover();
- * assert.equal(backends.length, 2);
- * ```
- *
  * @module
  */
 
@@ -28,6 +18,20 @@ export interface Discovered {
  * Finds the current backends. `discover()` is called on every update; an
  * implementation that cannot answer rejects, or returns its last good answer
  * and reports the error its own way.
+ *
+ * @example A discovery of your own
+ * ```ts
+ * import type { ServiceDiscovery } from "@cirque/lb/service-discovery";
+ * import { Backend, LoadBalancer, RoundRobin } from "@cirque/lb";
+ * import assert from "node:assert/strict";
+ *
+ * const registry: ServiceDiscovery = {
+ *   discover: () => Promise.resolve({ backends: [new Backend("127.0.0.1:9000", { weight: 5 })] }),
+ * };
+ * const lb = new LoadBalancer(new RoundRobin(), registry);
+ * await lb.update();
+ * assert.equal(lb.select()?.weight, 5);
+ * ```
  */
 export interface ServiceDiscovery {
   /** Returns the current backends. */

@@ -2,23 +2,12 @@
  * {@linkcode TcpHealthCheck}: a backend is healthy when a TCP connection (and
  * optionally a TLS handshake) to it succeeds.
  *
- * @example
- * ```ts
- * import { TcpHealthCheck } from "@cirque/lb/tcp-health-check";
- * import { Backend } from "@cirque/lb/backend";
- * import assert from "node:assert/strict";
- *
- * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const check = new TcpHealthCheck();
- * await check.check(new Backend(`127.0.0.1:${listener.addr.port}`));
- * await assert.rejects(check.check(new Backend("127.0.0.1:1")));
- * ```
- *
  * @module
  */
 
 import type { Backend } from "./backend.ts";
 import type { HealthCheck } from "./health_check.ts";
+import { checkThreshold, requirePort } from "./_check_util.ts";
 
 /** TLS settings of a {@linkcode TcpHealthCheck}. */
 export interface TcpHealthCheckTls {
@@ -55,23 +44,6 @@ export interface TcpHealthCheckOptions {
   tls?: TcpHealthCheckTls;
   /** Called on each flip. */
   onHealthChange?: (backend: Backend, healthy: boolean) => void | Promise<void>;
-}
-
-/** Validates a threshold option. */
-export function checkThreshold(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`Cannot create health check: ${name} ${value} is not a positive integer`);
-  }
-  return value;
-}
-
-/** Backend port or a RangeError. */
-export function requirePort(backend: Backend, override?: number): number {
-  const port = override ?? backend.port;
-  if (port === undefined) {
-    throw new RangeError(`Cannot check "${backend.address}": the address has no port`);
-  }
-  return port;
 }
 
 /**

@@ -1,21 +1,6 @@
 /**
  * {@linkcode UniqueIterator}: bounds a failover sequence and drops repeats.
  *
- * @example
- * ```ts
- * import { UniqueIterator } from "@cirque/lb/unique-iterator";
- * import { Backend } from "@cirque/lb/backend";
- * import assert from "node:assert/strict";
- *
- * const [a, b] = [new Backend("127.0.0.1:1"), new Backend("127.0.0.1:2")];
- * const list = [a, a, b];
- * let i = 0;
- * const it = new UniqueIterator({ next: () => list[i++] }, 10);
- * assert.equal(it.next(), a);
- * assert.equal(it.next(), b);
- * assert.equal(it.next(), undefined);
- * ```
- *
  * @module
  */
 
