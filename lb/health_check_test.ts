@@ -147,7 +147,7 @@ Deno.test("Backends runs health checks with thresholds and callbacks", async (t)
     assert.equal(backends.health(addresses[2]!)!.healthy, true);
   });
 
-  await t.step("unknown backends are ready only without a health check", async () => {
+  await t.step("unknown backends are ready only without a health check", () => {
     const stranger = new Backend("127.0.0.9:9");
     const plain = new Backends(StaticDiscovery.fromAddresses(addresses));
     assert.equal(plain.ready(stranger), true);
