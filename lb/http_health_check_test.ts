@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Backend } from "./backend.ts";
 import { HttpHealthCheck } from "./http_health_check.ts";
+import { makeTestCerts } from "./_test_certs_test_util.ts";
 
 interface Seen {
   method: string;
@@ -138,6 +139,22 @@ Deno.test("HttpHealthCheck", async (t) => {
       await new HttpHealthCheck().check(new Backend(`[::1]:${v6.addr.port}`));
     } finally {
       await v6.shutdown();
+    }
+  });
+
+  await t.step("https with a private CA", async () => {
+    const certs = await makeTestCerts();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, cert: certs.cert, key: certs.key, onListen() {} },
+      () => new Response("ok"),
+    );
+    try {
+      const backend = new Backend(`127.0.0.1:${server.addr.port}`);
+      await new HttpHealthCheck({ tls: true, caCerts: [certs.ca] }).check(backend);
+      await assert.rejects(new HttpHealthCheck({ tls: true }).check(backend));
+      await assert.rejects(new HttpHealthCheck({ caCerts: [certs.ca] }).check(backend));
+    } finally {
+      await server.shutdown();
     }
   });
 

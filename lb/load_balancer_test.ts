@@ -5,6 +5,7 @@ import { LoadBalancer } from "./load_balancer.ts";
 import { RoundRobin } from "./round_robin.ts";
 import { type Discovered, type ServiceDiscovery, StaticDiscovery } from "./service_discovery.ts";
 import { FakeClock } from "./_fake_clock_test_util.ts";
+import type { BackgroundService } from "./background_service.ts";
 
 const ADDRESSES = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"];
 
@@ -194,10 +195,14 @@ Deno.test("LoadBalancer as a background service (injected clock, no sleeps)", as
   });
 
   await t.step("the real clock stops on abort too", async () => {
-    const lb = new LoadBalancer(new RoundRobin(), StaticDiscovery.fromAddresses(ADDRESSES), {
-      updateFrequencyMs: 60_000,
-      name: "origins",
-    });
+    const lb: BackgroundService & LoadBalancer<RoundRobin> = new LoadBalancer(
+      new RoundRobin(),
+      StaticDiscovery.fromAddresses(ADDRESSES),
+      {
+        updateFrequencyMs: 60_000,
+        name: "origins",
+      },
+    );
     const ac = new AbortController();
     const done = lb.start(ac.signal);
     while (lb.select() === undefined) await new Promise((r) => setTimeout(r, 1));

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Backend } from "./backend.ts";
 import { TcpHealthCheck } from "./tcp_health_check.ts";
+import { makeTestCerts } from "./_test_certs_test_util.ts";
 
 Deno.test("TcpHealthCheck", async (t) => {
   await t.step("passes when the port accepts, fails when refused", async () => {
@@ -26,6 +27,31 @@ Deno.test("TcpHealthCheck", async (t) => {
     })();
     const check = new TcpHealthCheck({ tls: { serverName: "localhost" } });
     await assert.rejects(check.check(new Backend(`127.0.0.1:${listener.addr.port}`)));
+    await server;
+  });
+
+  await t.step("with tls, the handshake must verify against the given CA", async () => {
+    const certs = await makeTestCerts();
+    using listener = Deno.listenTls({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: certs.cert,
+      key: certs.key,
+    });
+    const server = (async () => {
+      for (let i = 0; i < 3; i++) {
+        const conn = await listener.accept();
+        await conn.handshake().catch(() => {});
+        conn.close();
+      }
+    })();
+    const backend = new Backend(`127.0.0.1:${listener.addr.port}`);
+    await new TcpHealthCheck({ tls: { serverName: "localhost", caCerts: [certs.ca] } })
+      .check(backend);
+    await assert.rejects(new TcpHealthCheck({ tls: { serverName: "localhost" } }).check(backend));
+    await assert.rejects(
+      new TcpHealthCheck({ tls: { serverName: "other.test", caCerts: [certs.ca] } }).check(backend),
+    );
     await server;
   });
 
