@@ -140,7 +140,7 @@ Deno.test("Continuum reproduces pingora-ketama's published vectors", async (t) =
 });
 
 Deno.test("Continuum.node() matches nginx's ring on recorded data", async (t) => {
-  for (const name of ["ipv4", "ipv6", "no_port", "hostname", "tie_ab", "tie_ba"]) {
+  for (const name of ["ipv4", "ipv6", "no_port", "hostname", "tie_ab", "tie_ba", "weight100"]) {
     await t.step(name, async () => {
       const data = await recording(name);
       assert.ok(data.records.length >= 1000);

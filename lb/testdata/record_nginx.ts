@@ -17,6 +17,8 @@ interface RecordSet {
   description: string;
   servers: Server[];
   extraKeys?: string[];
+  keys?: (rand: () => number) => string;
+  count?: number;
 }
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -163,7 +165,8 @@ ${upstream}
     }
     const rand = prng(seed);
     const keys = [...(set.extraKeys ?? [])];
-    while (keys.length < KEYS_PER_SET + (set.extraKeys?.length ?? 0)) keys.push(makeKey(rand));
+    const total = (set.count ?? KEYS_PER_SET) + (set.extraKeys?.length ?? 0);
+    while (keys.length < total) keys.push((set.keys ?? makeKey)(rand));
     const records: [string, string][] = [];
     for (const key of keys) {
       const res = await fetch(`http://127.0.0.1:${frontPort}/`, { headers: { "x-key": key } });
@@ -257,6 +260,14 @@ const sets: RecordSet[] = [
       `same as tie_ab with the two tied servers in the other order: ${tie.b} is configured first`,
     servers: tieBA,
     extraKeys: tieKeys,
+  },
+  {
+    name: "weight100",
+    description:
+      "the shape of pingora-ketama's sample-nginx-upstream.csv: nine servers of weight 100 on port 443, 1,001 URIs /<40 hex digits>",
+    servers: Array.from({ length: 9 }, (_, i) => ({ address: `127.0.0.${i + 1}:443`, weight: 100 })),
+    keys: (rand) => "/" + Array.from({ length: 40 }, () => "0123456789abcdef"[Math.floor(rand() * 16)]).join(""),
+    count: 1001,
   },
 ];
 
