@@ -135,6 +135,7 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
   #options: LoadBalancerOptions;
   #clock: LoadBalancerClock;
   #timings: UpdateTimings = { discoveryMs: 0, buildMs: 0 };
+  #built: readonly Backend[] | undefined;
 
   /** Creates a balancer; nothing is discovered until `update()` or `start()`. */
   constructor(selection: S, discovery: ServiceDiscovery, options: LoadBalancerOptions = {}) {
@@ -178,13 +179,23 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
     return lb;
   }
 
-  /** Runs discovery once and rebuilds the selection when the set changed. */
+  /**
+   * Runs discovery once and rebuilds the selection when the set changed.
+   * Rejects when discovery or the build fails (the previous selection stays).
+   */
   async update(signal?: AbortSignal): Promise<void> {
     const t0 = this.#clock.now();
-    const changed = await this.backends.update(signal);
+    await this.backends.update(signal);
     const t1 = this.#clock.now();
-    if (changed) this.selection.build(this.backends.items);
-    this.#timings = { discoveryMs: t1 - t0, buildMs: changed ? this.#clock.now() - t1 : 0 };
+    // Rebuild whenever the set is not the one last built, so a build that
+    // threw is retried on the next update.
+    const items = this.backends.items;
+    const rebuild = items !== this.#built;
+    if (rebuild) {
+      this.selection.build(items);
+      this.#built = items;
+    }
+    this.#timings = { discoveryMs: t1 - t0, buildMs: rebuild ? this.#clock.now() - t1 : 0 };
   }
 
   /** Runs the health check once over all backends. */

@@ -77,6 +77,29 @@ Deno.test("LoadBalancer.select()", async (t) => {
     );
   });
 
+  await t.step("a failed build is retried on the next update", async () => {
+    const discovery = StaticDiscovery.fromAddresses(ADDRESSES.slice(0, 1));
+    let fail = false;
+    const rr = new RoundRobin();
+    const selection = {
+      build(backends: readonly Backend[]) {
+        if (fail) throw new Error("cannot build");
+        rr.build(backends);
+      },
+      select: (key: string | Uint8Array) => rr.select(key),
+    };
+    const lb = new LoadBalancer(selection, discovery);
+    await lb.update();
+    fail = true;
+    discovery.set(ADDRESSES.map((a) => new Backend(a)));
+    await assert.rejects(lb.update(), /cannot build/);
+    assert.equal(lb.select()?.address, ADDRESSES[0]);
+    fail = false;
+    await lb.update();
+    assert.equal(new Set(Array.from({ length: 6 }, () => lb.select()?.address)).size, 3);
+    assert.ok(lb.lastUpdateTimings.buildMs >= 0);
+  });
+
   await t.step("frequencies must be positive", () => {
     assert.throws(
       () => new LoadBalancer(new RoundRobin(), new StaticDiscovery([]), { updateFrequencyMs: 0 }),
