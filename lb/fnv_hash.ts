@@ -12,9 +12,9 @@ const OFFSET_HI = 0xcbf29ce4;
 const OFFSET_LO = 0x84222325;
 
 // FNV-1a 64 on 32-bit halves: h ^= byte; h *= 0x100000001b3 (= 2^40 + 0x1b3).
-// The result lands in the module-level HI/LO (no allocation per call).
-let HI = 0;
-let LO = 0;
+// The result lands in OUT ([hi, lo]): a typed array, so storing 32-bit values
+// allocates nothing (module-level numbers above 2^30 would be boxed).
+const OUT = new Uint32Array(2);
 
 function fnvBytes(hi: number, lo: number, bytes: Uint8Array): void {
   for (let i = 0; i < bytes.length; i++) {
@@ -23,8 +23,8 @@ function fnvBytes(hi: number, lo: number, bytes: Uint8Array): void {
     lo = low >>> 0;
     hi = (Math.imul(hi, 0x1b3) + (low - lo) / 4294967296 + (x << 8)) >>> 0;
   }
-  HI = hi;
-  LO = lo;
+  OUT[0] = hi;
+  OUT[1] = lo;
 }
 
 const ENCODER = new TextEncoder();
@@ -40,8 +40,8 @@ function fnvString(text: string): void {
     lo = low >>> 0;
     hi = (Math.imul(hi, 0x1b3) + (low - lo) / 4294967296 + (x << 8)) >>> 0;
   }
-  HI = hi;
-  LO = lo;
+  OUT[0] = hi;
+  OUT[1] = lo;
 }
 
 function fnvKey(data: string | Uint8Array): void {
@@ -58,15 +58,15 @@ function fnvKey(data: string | Uint8Array): void {
  * import assert from "node:assert/strict";
  *
  * const [hi, lo] = fnv1a64("a");
- * assert.equal(((BigInt(hi!) << 32n) | BigInt(lo!)).toString(16), "af63dc4c8601ec8c");
+ * assert.equal(((BigInt(hi) << 32n) | BigInt(lo)).toString(16), "af63dc4c8601ec8c");
  * ```
  */
-export function fnv1a64(data: string | Uint8Array): Uint32Array {
+export function fnv1a64(data: string | Uint8Array): [hi: number, lo: number] {
   fnvKey(data);
-  return Uint32Array.of(HI, LO);
+  return [OUT[0]!, OUT[1]!];
 }
 
-// FNV-1a 64 of the 8 little-endian bytes of the u64 (hi, lo), into HI/LO.
+// FNV-1a 64 of the 8 little-endian bytes of the u64 (hi, lo), into OUT.
 function fnvU64(hi: number, lo: number): void {
   let h = OFFSET_HI;
   let l = OFFSET_LO;
@@ -77,34 +77,46 @@ function fnvU64(hi: number, lo: number): void {
     l = low >>> 0;
     h = (Math.imul(h, 0x1b3) + (low - l) / 4294967296 + (x << 8)) >>> 0;
   }
-  HI = h;
-  LO = l;
+  OUT[0] = h;
+  OUT[1] = l;
 }
 
+// The 64-bit state is kept as four 16-bit small integers: fields holding
+// 32-bit values would be boxed on every update.
 class FnvIter implements BackendIter {
   #table: WeightedTable;
-  #hi: number;
-  #lo: number;
+  #h1: number;
+  #h0: number;
+  #l1: number;
+  #l0: number;
   #first = true;
 
   constructor(table: WeightedTable, key: string | Uint8Array) {
     this.#table = table;
     fnvKey(key);
-    this.#hi = HI;
-    this.#lo = LO;
+    this.#h1 = OUT[0]! >>> 16;
+    this.#h0 = OUT[0]! & 0xffff;
+    this.#l1 = OUT[1]! >>> 16;
+    this.#l0 = OUT[1]! & 0xffff;
   }
 
   next(): Backend | undefined {
     const { backends, weighted } = this.#table;
     if (backends.length === 0) return undefined;
+    const hi = ((this.#h1 << 16) | this.#h0) >>> 0;
+    const lo = ((this.#l1 << 16) | this.#l0) >>> 0;
     if (this.#first) {
       this.#first = false;
-      return backends[weighted[mod64(this.#hi, this.#lo, weighted.length)]!];
+      return backends[weighted[mod64(hi, lo, weighted.length)]!];
     }
-    fnvU64(this.#hi, this.#lo);
-    this.#hi = HI;
-    this.#lo = LO;
-    return backends[mod64(HI, LO, backends.length)];
+    fnvU64(hi, lo);
+    const nhi = OUT[0]!;
+    const nlo = OUT[1]!;
+    this.#h1 = nhi >>> 16;
+    this.#h0 = nhi & 0xffff;
+    this.#l1 = nlo >>> 16;
+    this.#l0 = nlo & 0xffff;
+    return backends[mod64(nhi, nlo, backends.length)];
   }
 }
 

@@ -39,7 +39,7 @@ Deno.test("selection algorithms reproduce Pingora's vectors", async (t) => {
   await t.step("FNV-1a 64 known values", () => {
     const hex = (data: string) => {
       const [hi, lo] = fnv1a64(data);
-      return ((BigInt(hi!) << 32n) | BigInt(lo!)).toString(16).padStart(16, "0");
+      return ((BigInt(hi) << 32n) | BigInt(lo)).toString(16).padStart(16, "0");
     };
     assert.equal(hex(""), "cbf29ce484222325");
     assert.equal(hex("a"), "af63dc4c8601ec8c");
