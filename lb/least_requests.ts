@@ -23,26 +23,20 @@ export interface LeastRequestsOptions {
 }
 
 class LeastRequestsIter implements BackendIter {
-  #owner: LeastRequests;
-  #table: WeightedTable;
-  #first = -1;
-  #step = 0;
+  #backends: readonly Backend[];
+  #first: number;
+  #step = -1;
 
-  constructor(owner: LeastRequests, table: WeightedTable) {
-    this.#owner = owner;
-    this.#table = table;
+  constructor(backends: readonly Backend[], first: number) {
+    this.#backends = backends;
+    this.#first = first;
   }
 
   next(): Backend | undefined {
-    const backends = this.#table.backends;
-    const n = backends.length;
+    const n = this.#backends.length;
     if (n === 0) return undefined;
-    if (this.#first === -1) {
-      this.#first = this.#owner.pickIndex(this.#table);
-      return backends[this.#first];
-    }
     this.#step++;
-    return backends[(this.#first + this.#step) % n];
+    return this.#backends[(this.#first + this.#step) % n];
   }
 }
 
@@ -103,13 +97,13 @@ export class LeastRequests implements BackendSelection {
 
   /** Starts a failover sequence; `key` is ignored. */
   select(_key: string | Uint8Array): BackendIter {
-    return new LeastRequestsIter(this, this.#table);
+    const backends = this.#table.backends;
+    return new LeastRequestsIter(backends, backends.length === 0 ? 0 : this.#pick());
   }
 
-  /** Picks the index of the least-loaded of `choices` weighted draws (internal). */
-  pickIndex(table: WeightedTable): number {
-    const { backends, weighted } = table;
-    if (table !== this.#table) return weighted[Math.floor(this.#random() * weighted.length)]!;
+  // The index of the least-loaded of `choices` weighted draws.
+  #pick(): number {
+    const { backends, weighted } = this.#table;
     if (backends.length === 1) return 0;
     let best = weighted[Math.floor(this.#random() * weighted.length)]!;
     let bestLoad = this.#inflight[best]! / backends[best]!.weight;

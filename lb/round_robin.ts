@@ -8,20 +8,26 @@ import type { Backend } from "./backend.ts";
 import type { BackendIter, BackendSelection } from "./backend_selection.ts";
 import { buildWeighted, EMPTY_TABLE, type WeightedTable } from "./_weighted.ts";
 
+/** The counter shared by a RoundRobin and its iterators. */
+interface Counter {
+  value: number;
+}
+
 class RoundRobinIter implements BackendIter {
-  #owner: RoundRobin;
+  #counter: Counter;
   #table: WeightedTable;
   #first = true;
 
-  constructor(owner: RoundRobin, table: WeightedTable) {
-    this.#owner = owner;
+  constructor(counter: Counter, table: WeightedTable) {
+    this.#counter = counter;
     this.#table = table;
   }
 
   next(): Backend | undefined {
     const { backends, weighted } = this.#table;
     if (backends.length === 0) return undefined;
-    const n = this.#owner.nextCounter();
+    const n = this.#counter.value;
+    this.#counter.value = n >= Number.MAX_SAFE_INTEGER ? 0 : n + 1;
     if (this.#first) {
       this.#first = false;
       return backends[weighted[n % weighted.length]!];
@@ -49,7 +55,7 @@ class RoundRobinIter implements BackendIter {
  */
 export class RoundRobin implements BackendSelection {
   #table: WeightedTable = EMPTY_TABLE;
-  #counter = 0;
+  #counter: Counter = { value: 0 };
 
   /** Replaces the backend set (the counter carries on). */
   build(backends: readonly Backend[]): void {
@@ -58,13 +64,6 @@ export class RoundRobin implements BackendSelection {
 
   /** Starts a failover sequence; `key` is ignored. */
   select(_key: string | Uint8Array): BackendIter {
-    return new RoundRobinIter(this, this.#table);
-  }
-
-  /** Returns the counter and advances it (internal to the iterator). */
-  nextCounter(): number {
-    const n = this.#counter;
-    this.#counter = n >= Number.MAX_SAFE_INTEGER ? 0 : n + 1;
-    return n;
+    return new RoundRobinIter(this.#counter, this.#table);
   }
 }
