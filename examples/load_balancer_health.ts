@@ -98,7 +98,7 @@ const bAddress = `127.0.0.1:${origins[1]!.addr.port}`;
 const bReady = () => lb.states().find((s) => s.address === bAddress)?.ready === true;
 let ok = true;
 try {
-  await until("the first health check", () => lb.select() !== undefined);
+  await lb.firstUpdate();
   const up = await phase("all-up", 30);
   ok &&= up.get("origin-b")! > 0;
 

@@ -136,6 +136,7 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
   #clock: LoadBalancerClock;
   #timings: UpdateTimings = { discoveryMs: 0, buildMs: 0 };
   #built: readonly Backend[] | undefined;
+  #updated = Promise.withResolvers<void>();
 
   /** Creates a balancer; nothing is discovered until `update()` or `start()`. */
   constructor(selection: S, discovery: ServiceDiscovery, options: LoadBalancerOptions = {}) {
@@ -196,6 +197,29 @@ export class LoadBalancer<S extends BackendSelection> implements BackgroundServi
       this.#built = items;
     }
     this.#timings = { discoveryMs: t1 - t0, buildMs: rebuild ? this.#clock.now() - t1 : 0 };
+    this.#updated.resolve();
+  }
+
+  /**
+   * Resolves once the first update succeeded (Pingora's readiness
+   * notification): await it after `start()` before taking traffic.
+   *
+   * @example
+   * ```ts
+   * import { LoadBalancer, RoundRobin, StaticDiscovery } from "@cirque/lb";
+   * import assert from "node:assert/strict";
+   *
+   * const lb = new LoadBalancer(new RoundRobin(), StaticDiscovery.fromAddresses(["127.0.0.1:1"]));
+   * const stop = new AbortController();
+   * const running = lb.start(stop.signal);
+   * await lb.firstUpdate();
+   * assert.equal(lb.select()?.address, "127.0.0.1:1");
+   * stop.abort();
+   * await running;
+   * ```
+   */
+  firstUpdate(): Promise<void> {
+    return this.#updated.promise;
   }
 
   /** Runs the health check once over all backends. */

@@ -228,7 +228,8 @@ Deno.test("LoadBalancer as a background service (injected clock, no sleeps)", as
     );
     const ac = new AbortController();
     const done = lb.start(ac.signal);
-    while (lb.select() === undefined) await new Promise((r) => setTimeout(r, 1));
+    await lb.firstUpdate();
+    assert.notEqual(lb.select(), undefined);
     ac.abort();
     await done;
     assert.equal(lb.name, "origins");
