@@ -71,13 +71,16 @@ Deno.test("Continuum reproduces pingora-ketama's published vectors", async (t) =
     );
   });
 
-  await t.step("a single bucket's walk returns to its start after size points", () => {
-    const r = ring(["127.0.0.1:7777"], "pingora");
-    assert.equal(r.size, 160);
+  await t.step("the walk wraps: it repeats itself every size points", () => {
+    const single = ring(["127.0.0.1:7777"], "pingora");
+    assert.equal(single.size, 160);
+    assert.deepEqual(new Set(take(single.nodeIter("doghash"), 161)), new Set(["127.0.0.1:7777"]));
+    const r = ring(["127.0.0.1:7777", "127.0.0.1:7778"], "pingora");
+    assert.equal(r.size, 320);
+    const walk = take(r.nodeIter("doghash"), 2 * r.size);
+    for (let i = 0; i < r.size; i++) assert.equal(walk[i], walk[i + r.size]);
     const start = r.pointIndex("doghash");
-    const it = r.nodeIter("doghash");
-    assert.equal(take(it, r.size + 1).length, 161);
-    assert.ok(start >= 0 && start < r.size);
+    assert.equal(r.bucketAt(start + r.size), r.bucketAt(start));
   });
 
   await t.step("test_empty", () => {
