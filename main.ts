@@ -1,52 +1,420 @@
-// deno run -A main.ts --demo
+// deno run -A main.ts -c examples/cirque.yaml        (add --demo to start the demo origins)
 /**
- * The ready-made Cirque proxy. Until the proxy engine lands (see the issue
- * tracker) this is a minimal pass-through proxy in front of a built-in demo
- * origin, so that `deno task start` shows something working.
+ * The ready-made Cirque proxy: a reverse proxy driven by a YAML file
+ * (listeners, upstream groups with backends and health checks, host/path
+ * routes, header edits, timeouts, retries). It is built only on the public
+ * API of the Cirque packages, the same way you would build your own.
+ *
+ * ```sh
+ * deno run -A main.ts -c cirque.yaml      # run
+ * deno run -A main.ts -t -c cirque.yaml   # check the file and exit 0/1
+ * ```
+ *
+ * The file format is documented in `docs/user_guide/config.md`.
  *
  * @module
  */
 
-const HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
+import {
+  arrayOf,
+  boolean,
+  ConfigError,
+  type Infer,
+  integer,
+  mapOf,
+  object,
+  oneOf,
+  optional,
+  parseConfig,
+  string,
+  withDefault,
+} from "@cirque/core/config";
+import { runCli } from "@cirque/core/cli";
+import { Server } from "@cirque/core/server";
+import { SERVER_CONF_FIELDS } from "@cirque/core/server-conf";
+import type { Service } from "@cirque/core/service";
+import { HttpPeer, type PeerOptions } from "@cirque/core/peer";
+import type { Connector } from "@cirque/core/connector";
+import { H1Connector } from "@cirque/core/h1";
+import {
+  Backend,
+  type BackendSelection,
+  Consistent,
+  FnvHash,
+  HttpHealthCheck,
+  LeastRequests,
+  LoadBalancer,
+  Random,
+  RoundRobin,
+  StaticDiscovery,
+  TcpHealthCheck,
+} from "@cirque/lb";
+import { HttpProxy, httpProxyService, type ProxyHttp, type Session } from "@cirque/proxy";
 
-function strip(h: Headers): Headers {
-  const out = new Headers(h);
-  for (const t of (h.get("connection") ?? "").split(",")) out.delete(t.trim());
-  for (const k of HOP) out.delete(k);
-  return out;
+const headerEdits = object({
+  set: optional(mapOf(string())),
+  add: optional(mapOf(string())),
+  remove: optional(arrayOf(string())),
+});
+
+const healthCheck = object({
+  kind: withDefault(oneOf(["tcp", "http"]), "http"),
+  path: withDefault(
+    string({ check: (p) => p.startsWith("/") ? undefined : "expected a path starting with /" }),
+    "/",
+  ),
+  host: optional(string()),
+  intervalMs: withDefault(integer({ min: 10 }), 5000),
+  timeoutMs: withDefault(integer({ min: 1 }), 1000),
+  consecutiveSuccess: withDefault(integer({ min: 1 }), 1),
+  consecutiveFailure: withDefault(integer({ min: 1 }), 1),
+});
+
+const upstream = object({
+  backends: arrayOf(
+    object({
+      address: string({ check: checkAddress }),
+      weight: withDefault(integer({ min: 1, max: 65535 }), 1),
+    }),
+    { minItems: 1 },
+  ),
+  selection: withDefault(
+    oneOf(["round_robin", "random", "fnv", "consistent", "least_requests"]),
+    "round_robin",
+  ),
+  /** For `fnv`/`consistent`: which request part is hashed. */
+  hashKey: withDefault(oneOf(["path", "client_ip", "host"]), "path"),
+  tls: withDefault(boolean(), false),
+  sni: optional(string()),
+  caFile: optional(string()),
+  verifyCert: withDefault(boolean(), true),
+  connectTimeoutMs: withDefault(integer({ min: 1 }), 5000),
+  readTimeoutMs: withDefault(integer({ min: 1 }), 60000),
+  writeTimeoutMs: withDefault(integer({ min: 1 }), 60000),
+  idleTimeoutMs: withDefault(integer({ min: 0 }), 60000),
+  healthCheck: optional(healthCheck),
+});
+
+const route = object({
+  host: optional(string()),
+  pathPrefix: withDefault(
+    string({ check: (p) => p.startsWith("/") ? undefined : "expected a path starting with /" }),
+    "/",
+  ),
+  upstream: string(),
+  stripPrefix: withDefault(boolean(), false),
+  requestHeaders: optional(headerEdits),
+  responseHeaders: optional(headerEdits),
+});
+
+const listener = object({
+  address: string({ check: checkAddress }),
+  protocol: withDefault(oneOf(["h1", "h2"]), "h1"),
+  tls: optional(object({ certFile: string(), keyFile: string() })),
+});
+
+function cirqueSchema(upstreamNames: Set<string> | null) {
+  const routeSchema = upstreamNames === null ? route : object({
+    ...route.fields,
+    upstream: string({
+      check: (u) =>
+        upstreamNames.has(u)
+          ? undefined
+          : `expected one of the upstreams (${[...upstreamNames].join(", ")}), found "${u}"`,
+    }),
+  });
+  return object({
+    ...SERVER_CONF_FIELDS,
+    listeners: arrayOf(listener, { minItems: 1 }),
+    upstreams: mapOf(upstream),
+    routes: arrayOf(routeSchema, { minItems: 1 }),
+    /** Upstream attempts per request (first try included). */
+    retries: withDefault(integer({ min: 1, max: 16 }), 3),
+    /** Demo origins started by `--demo`: addresses to serve on. */
+    demoOrigins: optional(arrayOf(string({ check: checkAddress }))),
+  });
+}
+
+/** The parsed configuration file. */
+export type CirqueConf = Infer<ReturnType<typeof cirqueSchema>>;
+
+function checkAddress(a: string): string | undefined {
+  return /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(a) ? undefined : "expected host:port";
+}
+
+/** Parses and validates a configuration file's text (routes must name known upstreams). */
+export function parseCirqueConf(text: string, file = "<config>"): CirqueConf {
+  const first = parseConfig(text, cirqueSchema(null), { file });
+  return parseConfig(text, cirqueSchema(new Set(Object.keys(first.upstreams))), { file });
+}
+
+/** Loads a configuration file. */
+export async function loadCirqueConf(path: string | undefined): Promise<CirqueConf> {
+  const file = path ?? "cirque.yaml";
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new ConfigError([{
+      file,
+      path: "",
+      message: `cannot read the file: ${e instanceof Error ? e.message : e}`,
+    }]);
+  }
+  return parseCirqueConf(text, file);
+}
+
+interface Upstream {
+  name: string;
+  lb: LoadBalancer<BackendSelection>;
+  peers: Map<string, HttpPeer>;
+  hashKey: "path" | "client_ip" | "host";
+}
+
+interface Route {
+  host: string | null;
+  prefix: string;
+  upstream: Upstream;
+  strip: boolean;
+  request: CirqueConf["routes"][number]["requestHeaders"];
+  response: CirqueConf["routes"][number]["responseHeaders"];
+}
+
+interface Ctx {
+  route: Route | null;
+  tried: Set<string>;
+}
+
+function selection(kind: CirqueConf["upstreams"][string]["selection"]): BackendSelection {
+  switch (kind) {
+    case "round_robin":
+      return new RoundRobin();
+    case "random":
+      return new Random();
+    case "fnv":
+      return new FnvHash();
+    case "consistent":
+      return new Consistent();
+    case "least_requests":
+      return new LeastRequests();
+  }
+}
+
+function hostMatches(pattern: string, host: string): boolean {
+  const h = host.replace(/:\d+$/, "").toLowerCase();
+  if (pattern.startsWith("*.")) return h.endsWith(pattern.slice(1).toLowerCase());
+  return h === pattern.toLowerCase();
+}
+
+/** What {@linkcode buildCirque} returns. */
+export interface Cirque {
+  /** The proxy, ready for `handle()` or a listener. */
+  proxy: HttpProxy<Ctx>;
+  /** The load balancers (background services: discovery and health checks). */
+  services: Service[];
+}
+
+/** Builds the proxy and its load balancers from a configuration. */
+export async function buildCirque(
+  conf: CirqueConf,
+  options: { connector?: Connector; readFile?: (path: string) => string } = {},
+): Promise<Cirque> {
+  const readFile = options.readFile ?? Deno.readTextFileSync;
+  const upstreams = new Map<string, Upstream>();
+  const services: Service[] = [];
+  for (const [name, u] of Object.entries(conf.upstreams)) {
+    const peerOptions: PeerOptions = {
+      connectTimeout: u.connectTimeoutMs,
+      totalConnectTimeout: u.connectTimeoutMs * 2,
+      readTimeout: u.readTimeoutMs,
+      writeTimeout: u.writeTimeoutMs,
+      idleTimeout: u.idleTimeoutMs,
+      verifyCert: u.verifyCert,
+      ...(u.caFile ? { caCerts: [readFile(u.caFile)] } : {}),
+    };
+    const peers = new Map<string, HttpPeer>();
+    for (const b of u.backends) {
+      peers.set(
+        b.address,
+        new HttpPeer(b.address, {
+          tls: u.tls,
+          ...(u.sni ? { sni: u.sni } : {}),
+          options: peerOptions,
+        }),
+      );
+    }
+    const hc = u.healthCheck;
+    const healthCheck = hc === undefined ? undefined : hc.kind === "tcp"
+      ? new TcpHealthCheck({
+        connectTimeoutMs: hc.timeoutMs,
+        consecutiveSuccess: hc.consecutiveSuccess,
+        consecutiveFailure: hc.consecutiveFailure,
+      })
+      : new HttpHealthCheck({
+        path: hc.path,
+        ...(hc.host ? { host: hc.host } : {}),
+        tls: u.tls,
+        timeoutMs: hc.timeoutMs,
+        consecutiveSuccess: hc.consecutiveSuccess,
+        consecutiveFailure: hc.consecutiveFailure,
+      });
+    const discovery = new StaticDiscovery(
+      u.backends.map((b) => new Backend(b.address, { weight: b.weight })),
+    );
+    const lb = new LoadBalancer(
+      selection(u.selection),
+      discovery,
+      {
+        name: `upstream ${name}`,
+        ...(healthCheck ? { healthCheck, healthCheckFrequencyMs: hc!.intervalMs } : {}),
+      },
+    );
+    await lb.update();
+    upstreams.set(name, { name, lb, peers, hashKey: u.hashKey });
+    if (healthCheck) services.push(lb);
+  }
+  // Most specific first: host routes before host-less ones, longer prefixes first.
+  const routes: Route[] = conf.routes.map((r) => ({
+    host: r.host ?? null,
+    prefix: r.pathPrefix,
+    upstream: upstreams.get(r.upstream)!,
+    strip: r.stripPrefix,
+    request: r.requestHeaders,
+    response: r.responseHeaders,
+  })).sort((a, b) =>
+    Number(b.host !== null) - Number(a.host !== null) || b.prefix.length - a.prefix.length
+  );
+
+  const phases: ProxyHttp<Ctx> = {
+    newCtx: () => ({ route: null, tried: new Set() }),
+    requestFilter(session: Session, ctx: Ctx) {
+      const host = session.req.host;
+      const path = session.req.path;
+      for (const r of routes) {
+        if (r.host !== null && !hostMatches(r.host, host)) continue;
+        if (!path.startsWith(r.prefix)) continue;
+        ctx.route = r;
+        session.tags.set("route", `${r.host ?? "*"}${r.prefix}`);
+        session.tags.set("upstream", r.upstream.name);
+        return;
+      }
+      return session.respond(404, "no route\n");
+    },
+    upstreamPeer(session: Session, ctx: Ctx) {
+      const u = ctx.route!.upstream;
+      const key = u.hashKey === "path"
+        ? session.req.path
+        : u.hashKey === "host"
+        ? session.req.host
+        : session.clientIp;
+      const tried = ctx.tried;
+      const b = u.lb.select(key, 256, (b, healthy) => healthy && !tried.has(b.address)) ??
+        u.lb.select(key, 256, (b) => !tried.has(b.address));
+      if (b === undefined) throw new Error(`upstream ${u.name}: no backend left to try`);
+      tried.add(b.address);
+      return u.peers.get(b.address)!;
+    },
+    failToConnect(_session, _peer, ctx, error) {
+      // Fail over to another backend of the same upstream while any is left.
+      error.retryable = ctx.tried.size < ctx.route!.upstream.peers.size;
+      return error;
+    },
+    upstreamRequestFilter(_session, up, ctx) {
+      const r = ctx.route!;
+      if (r.strip && r.prefix !== "/") {
+        const rest = up.path.slice(r.prefix.length);
+        up.path = rest.startsWith("/") ? rest : "/" + rest;
+      }
+      applyEdits(up.headers, r.request);
+    },
+    responseFilter(_session, res, ctx) {
+      if (ctx.route) applyEdits(res.headers, ctx.route.response);
+    },
+  };
+  const connector = options.connector ??
+    new H1Connector({ maxIdle: conf.upstreamKeepalivePoolSize });
+  const proxy = new HttpProxy(phases, { connector, maxRetries: conf.retries });
+  return { proxy, services };
+}
+
+function applyEdits(
+  headers: {
+    set(k: string, v: string): void;
+    append(k: string, v: string): void;
+    delete(k: string): number;
+  },
+  edits: CirqueConf["routes"][number]["requestHeaders"],
+): void {
+  if (edits === undefined) return;
+  for (const name of edits.remove ?? []) headers.delete(name);
+  for (const [k, v] of Object.entries(edits.set ?? {})) headers.set(k, v);
+  for (const [k, v] of Object.entries(edits.add ?? {})) headers.append(k, v);
+}
+
+/** A demo origin: answers every request with a small JSON document naming itself. */
+export function startDemoOrigin(address: string): Deno.HttpServer<Deno.NetAddr> {
+  const m = /^(.*):(\d+)$/.exec(address)!;
+  const hostname = m[1]!.replace(/^\[|\]$/g, "");
+  let hits = 0;
+  return Deno.serve({ hostname, port: Number(m[2]), onListen: () => {} }, (req) => {
+    hits++;
+    const url = new URL(req.url);
+    return Response.json({
+      origin: address,
+      hits,
+      method: req.method,
+      path: url.pathname + url.search,
+      headers: Object.fromEntries(req.headers),
+    });
+  });
 }
 
 if (import.meta.main) {
-  const port = Number(Deno.env.get("PORT") ?? 8080);
-  const origin = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    (req) => Response.json({ origin: "demo", path: new URL(req.url).pathname }),
-  );
-  const upstream = `http://127.0.0.1:${origin.addr.port}`;
-  const client = Deno.createHttpClient({ allowHost: true });
-  Deno.serve({
-    hostname: "127.0.0.1",
-    port,
-    onListen: (a) => console.log(`cirque: proxying http://${a.hostname}:${a.port}/ -> ${upstream}`),
-  }, async (req) => {
-    const u = new URL(req.url);
-    const headers = strip(req.headers);
-    headers.set("accept-encoding", "identity");
-    const r = await fetch(upstream + u.pathname + u.search, {
-      method: req.method,
-      headers,
-      body: req.body,
-      redirect: "manual",
-      client,
-    });
-    return new Response(r.body, { status: r.status, headers: strip(r.headers) });
+  const demo = Deno.args.includes("--demo");
+  const args = Deno.args.filter((a) => a !== "--demo");
+  const code = await runCli(args, {
+    program: "cirque",
+    load: loadCirqueConf,
+    async setup(conf) {
+      const server = new Server({ conf });
+      if (demo) {
+        for (const a of conf.demoOrigins ?? []) {
+          const origin = startDemoOrigin(a);
+          server.add({
+            name: `demo origin ${a}`,
+            async start(signal) {
+              await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+              await origin.shutdown();
+            },
+          });
+        }
+      }
+      const { proxy, services } = await buildCirque(conf);
+      for (const s of services) server.add(s);
+      server.add(httpProxyService(proxy, {
+        listeners: conf.listeners.map((l) => ({
+          address: l.address,
+          protocol: l.protocol,
+          ...(l.tls
+            ? {
+              tls: {
+                cert: Deno.readTextFileSync(l.tls.certFile),
+                key: Deno.readTextFileSync(l.tls.keyFile),
+              },
+            }
+            : {}),
+        })),
+        onListen: (addr, l) => {
+          const scheme = l.tls ? "https" : "http";
+          const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+          console.log(
+            `cirque: listening on ${scheme}://${host}:${addr.port}/ (${l.protocol ?? "h1"})`,
+          );
+          if (demo) console.log(`cirque: try  curl -i ${scheme}://${host}:${addr.port}/api/hello`);
+        },
+      }));
+      return server;
+    },
   });
+  Deno.exit(code);
 }

@@ -270,6 +270,15 @@ export class H1Connector implements Connector {
         reused = false;
       }
       const connected = reused ? 0 : performance.now() - t0;
+      if (options.beforeSend !== undefined) {
+        try {
+          await options.beforeSend(reused);
+        } catch (e) {
+          // Nothing was written; the connection is simply not used.
+          conn.close();
+          throw e;
+        }
+      }
       try {
         return await this.#exchange(conn, peer, head, body, options, reused, t0, connected);
       } catch (err) {

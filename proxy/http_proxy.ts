@@ -303,6 +303,7 @@ export class HttpProxy<Ctx> {
       session.upstreamPeer = peer;
       const up = this.#upstreamRequest(session);
       let reused = false;
+      let filtered = false;
       const head: RequestHead = {
         get method() {
           return up.method;
@@ -323,7 +324,12 @@ export class HttpProxy<Ctx> {
             session.timing.upstreamConnected = performance.now();
             try {
               await p.connectedToUpstream?.(session, wasReused, peer, ctx);
-              await p.upstreamRequestFilter?.(session, up, ctx);
+              // The connector may call this again on a fresh connection after a
+              // stale pooled one; the head is filtered once per attempt.
+              if (!filtered) {
+                filtered = true;
+                await p.upstreamRequestFilter?.(session, up, ctx);
+              }
             } catch (e) {
               throw new PhaseError(e);
             }

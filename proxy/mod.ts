@@ -27,3 +27,5 @@ export * from "./session.ts";
 export * from "./http_proxy.ts";
 export * from "./forwarding.ts";
 export * from "./hono.ts";
+export * from "./http_proxy_service.ts";
+export * from "./h1_server.ts";

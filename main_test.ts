@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "@cirque/core/config";
+import type {
+  Connector,
+  RequestHead,
+  RequestOptions,
+  UpstreamResponse,
+} from "@cirque/core/connector";
+import { ProxyError } from "@cirque/core/error";
+import type { HttpPeer } from "@cirque/core/peer";
+import { buildCirque, parseCirqueConf } from "./main.ts";
+
+const GOOD = `
+listeners:
+  - address: 127.0.0.1:0
+upstreams:
+  api:
+    backends:
+      - address: 127.0.0.1:1
+      - address: 127.0.0.1:2
+  web:
+    backends: [{ address: 127.0.0.1:3 }]
+routes:
+  - host: "*.example.com"
+    path_prefix: /v2
+    upstream: web
+  - path_prefix: /api
+    upstream: api
+    strip_prefix: true
+    request_headers: { set: { X-Route: api }, remove: [Cookie] }
+    response_headers: { add: { X-Served-By: cirque } }
+  - path_prefix: /static
+    upstream: web
+retries: 2
+`;
+
+Deno.test("config: the example file is valid", async () => {
+  const text = await Deno.readTextFile(new URL("./examples/cirque.yaml", import.meta.url));
+  const conf = parseCirqueConf(text, "examples/cirque.yaml");
+  assert.equal(conf.listeners[0]!.address, "127.0.0.1:8080");
+  assert.equal(conf.upstreams.demo!.backends.length, 2);
+});
+
+Deno.test("config: errors name the file, line, key path, what was expected and found — all at once", () => {
+  const bad = GOOD
+    .replace("retries: 2", "retries: lots\nretrys: 3")
+    .replace("- address: 127.0.0.1:2", "- address: 127.0.0.1:2\n        weight: heavy");
+  try {
+    parseCirqueConf(bad, "cirque.yaml");
+    assert.fail("must throw");
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    const msg = e.message;
+    assert.match(
+      msg,
+      /cirque\.yaml:\d+:\d+: upstreams\.api\.backends\[1\]\.weight: expected integer.*found "heavy"/,
+    );
+    assert.match(msg, /cirque\.yaml:\d+:\d+: retries: expected integer.*found "lots"/);
+    assert.match(msg, /retrys: unknown key \(did you mean "retries"\?\)/);
+    assert.equal(e.issues.length, 3);
+  }
+});
+
+Deno.test("config: a route naming an unknown upstream is an error with its line", () => {
+  const bad = GOOD.replace("upstream: api\n", "upstream: apii\n");
+  assert.throws(
+    () => parseCirqueConf(bad, "c.yaml"),
+    /c\.yaml:\d+:\d+: routes\[1\]\.upstream: expected one of the upstreams \(api, web\), found "apii"/,
+  );
+});
+
+class RecordingConnector implements Connector {
+  seen: { peer: string; head: { method: string; path: string; headers: [string, string][] } }[] =
+    [];
+  down = new Set<string>();
+  async request(
+    peer: HttpPeer,
+    head: RequestHead,
+    _body: unknown,
+    options: RequestOptions = {},
+  ): Promise<UpstreamResponse> {
+    if (this.down.has(peer.address)) {
+      throw new ProxyError("CONNECT_REFUSED", "refused", { source: "upstream" });
+    }
+    await options.beforeSend?.(false);
+    this.seen.push({
+      peer: peer.address,
+      head: { method: head.method, path: head.path, headers: head.headers.map(([k, v]) => [k, v]) },
+    });
+    return {
+      status: 200,
+      statusText: "OK",
+      headers: [["Content-Type", "text/plain"]],
+      body: new Response(peer.address).body,
+      trailers: Promise.resolve([]),
+      reused: false,
+      timing: { connected: 0, responseHead: 0 },
+    };
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+Deno.test("routing: host routes first, longest prefix, strip_prefix, header edits, 404 otherwise", async () => {
+  const connector = new RecordingConnector();
+  const { proxy } = await buildCirque(parseCirqueConf(GOOD), { connector });
+  const get = (url: string, headers: HeadersInit = {}) =>
+    proxy.handle(new Request(url, { headers: { Host: new URL(url).host, ...headers } }));
+
+  const api = await get("http://a.test/api/users?x=1", { Cookie: "secret=1" });
+  assert.equal(api.headers.get("x-served-by"), "cirque");
+  assert.match(await api.text(), /^127\.0\.0\.1:[12]$/);
+  const sent = connector.seen.at(-1)!;
+  assert.equal(sent.head.path, "/users?x=1");
+  const h = new Map(sent.head.headers.map(([k, v]) => [k.toLowerCase(), v]));
+  assert.equal(h.get("x-route"), "api");
+  assert.equal(h.has("cookie"), false);
+
+  const v2 = await get("http://shop.example.com/v2/x");
+  assert.equal(await v2.text(), "127.0.0.1:3");
+  const noRoute = await get("http://a.test/elsewhere");
+  assert.equal(noRoute.status, 404);
+  await noRoute.body?.cancel();
+});
+
+Deno.test("routing: round robin across backends and failover when one refuses", async () => {
+  const connector = new RecordingConnector();
+  const { proxy } = await buildCirque(parseCirqueConf(GOOD), { connector });
+  const seen: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    seen.push(
+      await (await proxy.handle(new Request("http://a.test/api/", { headers: { Host: "a.test" } })))
+        .text(),
+    );
+  }
+  assert.deepEqual(seen.toSorted(), ["127.0.0.1:1", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:2"]);
+  connector.down.add("127.0.0.1:1");
+  for (let i = 0; i < 3; i++) {
+    const res = await proxy.handle(
+      new Request("http://a.test/api/", { headers: { Host: "a.test" } }),
+    );
+    assert.equal(await res.text(), "127.0.0.1:2");
+  }
+  connector.down.add("127.0.0.1:2");
+  const res = await proxy.handle(
+    new Request("http://a.test/api/", { headers: { Host: "a.test" } }),
+  );
+  assert.equal(res.status, 502);
+  await res.body?.cancel();
+});

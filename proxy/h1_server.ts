@@ -1,0 +1,715 @@
+/**
+ * The HTTP/1.1 fast path: our own downstream server over `Deno.listen` /
+ * `Deno.listenTls`, feeding the same transport-neutral {@linkcode Session} as
+ * `Deno.serve` does. No `Request`/`Response` objects on the way in; one
+ * reusable read buffer per connection; head and first body bytes in one write.
+ *
+ * Strict like hyper: every malformed request is answered 400 and the
+ * connection closed; nothing of it reaches the upstream.
+ *
+ * @module
+ */
+
+import {
+  ChunkedDecoder,
+  findHeadEnd,
+  HttpParseError,
+  type ParsedRequestHead,
+  parseRequestHead,
+} from "@cirque/core/h1-parse";
+import { DeadlineSweeper, type Expirable } from "@cirque/core/deadline";
+import { ProxyError } from "@cirque/core/error";
+import { RequestHeader, type ResponseHeader } from "@cirque/core/http-header";
+import type { HttpProxy, ProxyOutcome } from "./http_proxy.ts";
+import { type BodyReader, type Endpoint, Session } from "./session.ts";
+
+/** Options of {@linkcode serveH1}. */
+export interface H1ServerOptions {
+  /** Address to bind. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** Port to bind; 0 picks one. @default {8080} */
+  port?: number;
+  /** Bind with SO_REUSEPORT (needs `--unstable-net`). @default {false} */
+  reusePort?: boolean;
+  /** PEM certificate chain: serve HTTPS (HTTP/1.1 only on this path). */
+  cert?: string;
+  /** PEM private key, with `cert`. */
+  key?: string;
+  /**
+   * Milliseconds to receive a whole request head once its first byte arrived
+   * (no slowloris).
+   * @default {30000}
+   */
+  headerTimeout?: number;
+  /**
+   * Milliseconds an idle keep-alive connection waits for the next request.
+   * @default {60000}
+   */
+  keepAliveTimeout?: number;
+  /**
+   * Milliseconds for each read of a request body and each write to the client.
+   * @default {60000}
+   */
+  ioTimeout?: number;
+  /** Head size limit in bytes. @default {65536} */
+  maxHeadBytes?: number;
+  /** Field count limit. @default {200} */
+  maxFields?: number;
+  /** Accept absolute-form request targets (forward-proxy style). @default {false} */
+  allowAbsoluteForm?: boolean;
+  /** Called once listening, with the bound address. */
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** A running fast-path server. */
+export interface H1Server {
+  /** The bound address. */
+  readonly addr: Deno.NetAddr;
+  /** Resolves when the server has stopped and every connection is closed. */
+  readonly finished: Promise<void>;
+  /**
+   * Graceful stop: closes the listener and idle connections, lets in-flight
+   * requests finish (their responses carry `Connection: close`).
+   */
+  shutdown(): Promise<void>;
+  /** Hard stop: closes everything now. */
+  close(): void;
+  /** Open connections. */
+  readonly connections: number;
+}
+
+const enc = new TextEncoder();
+const CRLF = enc.encode("\r\n");
+const CONTINUE_100 = enc.encode("HTTP/1.1 100 Continue\r\n\r\n");
+const LAST_CHUNK = enc.encode("0\r\n\r\n");
+const NO_BODY_STATUS = (s: number) => s < 200 || s === 204 || s === 304;
+
+function badRequest(status: number, reason: string): Uint8Array {
+  const body = `${status} ${reason}\n`;
+  const text = status === 400
+    ? "Bad Request"
+    : status === 431
+    ? "Request Header Fields Too Large"
+    : status === 505
+    ? "HTTP Version Not Supported"
+    : status === 405
+    ? "Method Not Allowed"
+    : status === 408
+    ? "Request Timeout"
+    : status === 500
+    ? "Internal Server Error"
+    : "Error";
+  return enc.encode(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${body.length}\r\nCache-Control: private, no-store\r\n` +
+      `Connection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Maps a parse failure to a status: heads too large → 431, else 400. */
+function parseStatus(e: HttpParseError): number {
+  if (e.reason === "head-too-large" || e.reason === "too-many-fields") return 431;
+  if (e.reason === "invalid-version") return 505;
+  return 400;
+}
+
+/**
+ * Serves `proxy` over HTTP/1.1 (optionally TLS) with Cirque's own server.
+ *
+ * @example
+ * ```ts ignore
+ * import { HttpProxy, serveH1 } from "@cirque/proxy";
+ * const server = serveH1(new HttpProxy(myProxy, { connector }), { port: 8080 });
+ * await server.finished;
+ * ```
+ */
+export function serveH1<Ctx>(proxy: HttpProxy<Ctx>, options: H1ServerOptions = {}): H1Server {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const port = options.port ?? 8080;
+  const listener: Deno.Listener = options.cert !== undefined && options.key !== undefined
+    ? Deno.listenTls({
+      hostname,
+      port,
+      cert: options.cert,
+      key: options.key,
+      alpnProtocols: ["http/1.1"],
+    })
+    : Deno.listen({ hostname, port, ...(options.reusePort ? { reusePort: true } : {}) });
+  const addr = listener.addr as Deno.NetAddr;
+  const tls = options.cert !== undefined;
+  const sweeper = new DeadlineSweeper({ resolution: 250 });
+  const conns = new Set<H1Connection<Ctx>>();
+  const limits = {
+    maxHeadBytes: options.maxHeadBytes ?? 65536,
+    maxFields: options.maxFields ?? 200,
+    allowAbsoluteForm: options.allowAbsoluteForm ?? false,
+    // Parsed so that CONNECT gets a clear 405 rather than a 400.
+    allowAuthorityForm: true,
+  };
+  const settings: ConnSettings = {
+    headerTimeout: options.headerTimeout ?? 30_000,
+    keepAliveTimeout: options.keepAliveTimeout ?? 60_000,
+    ioTimeout: options.ioTimeout ?? 60_000,
+    limits,
+    tls,
+    serverAddr: { hostname: addr.hostname, port: addr.port },
+  };
+  let draining = false;
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((r) => (resolveFinished = r));
+  let acceptDone = false;
+  const maybeFinished = () => {
+    if (acceptDone && conns.size === 0) {
+      sweeper.close();
+      resolveFinished();
+    }
+  };
+  options.onListen?.(addr);
+
+  (async () => {
+    try {
+      for await (const conn of listener) {
+        if (draining) {
+          conn.close();
+          continue;
+        }
+        const c = new H1Connection(conn, proxy, settings, sweeper, () => draining);
+        conns.add(c);
+        c.run().finally(() => {
+          conns.delete(c);
+          maybeFinished();
+        });
+      }
+    } catch {
+      // Listener closed.
+    }
+    acceptDone = true;
+    maybeFinished();
+  })();
+
+  return {
+    addr,
+    finished,
+    get connections() {
+      return conns.size;
+    },
+    shutdown() {
+      if (!draining) {
+        draining = true;
+        try {
+          listener.close();
+        } catch { /* already closed */ }
+        for (const c of conns) c.closeIfIdle();
+      }
+      return finished;
+    },
+    close() {
+      draining = true;
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+      for (const c of conns) c.close();
+    },
+  };
+}
+
+interface ConnSettings {
+  headerTimeout: number;
+  keepAliveTimeout: number;
+  ioTimeout: number;
+  limits: {
+    maxHeadBytes: number;
+    maxFields: number;
+    allowAbsoluteForm: boolean;
+    allowAuthorityForm: boolean;
+  };
+  tls: boolean;
+  serverAddr: Endpoint;
+}
+
+/** One downstream connection: a loop of requests. */
+class H1Connection<Ctx> implements Expirable {
+  deadline = 0;
+  readonly #conn: Deno.Conn;
+  readonly #proxy: HttpProxy<Ctx>;
+  readonly #s: ConnSettings;
+  readonly #sweeper: DeadlineSweeper;
+  readonly #draining: () => boolean;
+  readonly #client: Endpoint | null;
+  #buf: Uint8Array;
+  #start = 0;
+  #end = 0;
+  #closed = false;
+  #idle = true;
+  #timedOut = false;
+  #abort: AbortController | null = null;
+
+  constructor(
+    conn: Deno.Conn,
+    proxy: HttpProxy<Ctx>,
+    s: ConnSettings,
+    sweeper: DeadlineSweeper,
+    draining: () => boolean,
+  ) {
+    this.#conn = conn;
+    this.#proxy = proxy;
+    this.#s = s;
+    this.#sweeper = sweeper;
+    this.#draining = draining;
+    const ra = conn.remoteAddr as Deno.NetAddr;
+    this.#client = ra.hostname !== undefined ? { hostname: ra.hostname, port: ra.port } : null;
+    this.#buf = new Uint8Array(s.limits.maxHeadBytes + 1024);
+  }
+
+  expire(): void {
+    this.#timedOut = true;
+    this.#abort?.abort(
+      new ProxyError("READ_TIMEOUT", "client timed out", { source: "downstream" }),
+    );
+    this.close();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+  }
+
+  closeIfIdle(): void {
+    if (this.#idle) this.close();
+  }
+
+  #arm(ms: number): void {
+    this.deadline = ms > 0 ? this.#sweeper.now() + ms : 0;
+  }
+
+  async #read(into: Uint8Array): Promise<number | null> {
+    try {
+      return await this.#conn.read(into);
+    } catch (e) {
+      if (this.#closed) return null;
+      throw e;
+    }
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
+    this.#arm(this.#s.ioTimeout);
+    let off = 0;
+    while (off < bytes.byteLength) {
+      off += await this.#conn.write(off === 0 ? bytes : bytes.subarray(off));
+    }
+  }
+
+  async run(): Promise<void> {
+    this.#sweeper.add(this);
+    try {
+      while (!this.#closed) {
+        const keep = await this.#one();
+        if (!keep || this.#draining()) break;
+      }
+    } catch {
+      // Socket errors end the connection.
+    } finally {
+      this.#sweeper.delete(this);
+      this.close();
+    }
+  }
+
+  /** Reads until a whole head is buffered; returns its end, or -1 on clean EOF. */
+  async #readHead(): Promise<number> {
+    const buf = this.#buf;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    let scanFrom = this.#start;
+    let first = true;
+    while (true) {
+      if (this.#end > this.#start) {
+        const e = findHeadEnd(buf, Math.max(this.#start, scanFrom), this.#end);
+        if (e >= 0) return e;
+        if (e === -2) throw new HttpParseError("bare-lf");
+        scanFrom = Math.max(this.#start, this.#end - 3);
+        if (this.#end - this.#start > this.#s.limits.maxHeadBytes) {
+          throw new HttpParseError("head-too-large");
+        }
+      }
+      if (this.#end === buf.length) {
+        // Compact: move the partial head to the front.
+        buf.copyWithin(0, this.#start, this.#end);
+        this.#end -= this.#start;
+        scanFrom = Math.max(0, scanFrom - this.#start);
+        this.#start = 0;
+      }
+      if (first) {
+        // Idle keep-alive wait until the first byte, then the head deadline.
+        this.#arm(this.#end > this.#start ? this.#s.headerTimeout : this.#s.keepAliveTimeout);
+      }
+      this.#idle = this.#end === this.#start;
+      if (this.#idle && this.#draining()) return -1;
+      const n = await this.#read(buf.subarray(this.#end));
+      if (n === null) {
+        if (this.#end === this.#start) return -1;
+        throw new HttpParseError("invalid-start-line", -1, "connection closed mid-head");
+      }
+      if (first && this.#end === this.#start) this.#arm(this.#s.headerTimeout);
+      first = false;
+      this.#idle = false;
+      this.#end += n;
+    }
+  }
+
+  /** Serves one request; returns whether the connection may be reused. */
+  async #one(): Promise<boolean> {
+    let head: ParsedRequestHead;
+    try {
+      const headEnd = await this.#readHead();
+      if (headEnd < 0) return false;
+      head = parseRequestHead(this.#buf, this.#start, headEnd, this.#s.limits);
+      this.#start = headEnd;
+    } catch (e) {
+      if (this.#timedOut || this.#closed) return false;
+      if (e instanceof HttpParseError) {
+        await this.#write(badRequest(parseStatus(e), e.reason)).catch(() => {});
+      }
+      return false;
+    }
+    this.#arm(0);
+    const http10 = head.versionMinor === 0;
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1; at most one in HTTP/1.0.
+    if (head.hostCount > 1 || (!http10 && head.hostCount === 0)) {
+      await this.#write(badRequest(400, head.hostCount > 1 ? "multiple-host" : "missing-host"));
+      return false;
+    }
+    // Stricter than RFC 9112 allows: a repeated or list-valued Content-Length is
+    // a smuggling vector, so the fast path refuses it outright.
+    if (head.contentLength >= 0 && !singleContentLength(head)) {
+      await this.#write(badRequest(400, "duplicate-content-length"));
+      return false;
+    }
+    if (head.method === "CONNECT") {
+      await this.#write(badRequest(405, "connect-not-supported"));
+      return false;
+    }
+    let path = head.target;
+    if (head.targetForm === "absolute") {
+      const u = new URL(head.target);
+      path = u.pathname + u.search;
+    }
+    let keepAlive = http10
+      ? head.connectionKeepAlive && !head.connectionClose
+      : !head.connectionClose;
+    const req = new RequestHeader(head.method, path, head.headers, http10 ? "1.0" : "1.1");
+    if (head.expectContinue) req.headers.delete("expect");
+    const body = this.#bodyReader(head);
+    const abort = new AbortController();
+    this.#abort = abort;
+    const session = new Session(req, body.reader, {
+      clientAddr: this.#client,
+      serverAddr: this.#s.serverAddr,
+      tls: this.#s.tls,
+    }, abort.signal);
+    const outcome = await this.#proxy.process(session);
+    if (this.#closed) {
+      outcome.body?.cancel().catch(() => {});
+      await outcome.finish(
+        new ProxyError("CONNECTION_CLOSED", "client went away", { source: "downstream" }),
+      );
+      return false;
+    }
+    if (session.status === 0) {
+      // failToProxy decided there is no one to answer (client gone).
+      outcome.body?.cancel().catch(() => {});
+      this.#abort = null;
+      await outcome.finish();
+      return false;
+    }
+    if (this.#draining()) keepAlive = false;
+    // A request body not read to the end leaves the connection unusable.
+    if (!session.isBodyDone || !body.complete()) keepAlive = false;
+    let error: ProxyError | null = null;
+    try {
+      const reusable = await this.#writeResponse(session, outcome, head.method, http10, keepAlive);
+      keepAlive = keepAlive && reusable && body.complete();
+    } catch (e) {
+      error = e instanceof ProxyError ? e : new ProxyError("CONNECTION_CLOSED", String(e), {
+        source: "downstream",
+        cause: e,
+      });
+      abort.abort(error);
+      keepAlive = false;
+    }
+    this.#abort = null;
+    await outcome.finish(error);
+    return keepAlive;
+  }
+
+  /** Builds the request body reader for the parsed head. */
+  #bodyReader(head: ParsedRequestHead): { reader: BodyReader | null; complete: () => boolean } {
+    if (head.chunked) return this.#chunkedReader(head);
+    const length = head.contentLength;
+    if (length <= 0) return { reader: null, complete: () => true };
+    let remaining = length;
+    let sentContinue = !head.expectContinue;
+    const reader: BodyReader = {
+      read: async () => {
+        if (remaining === 0) return null;
+        const buffered = this.#end - this.#start;
+        if (buffered > 0) {
+          const n = Math.min(buffered, remaining);
+          const chunk = this.#buf.slice(this.#start, this.#start + n);
+          this.#start += n;
+          remaining -= n;
+          return chunk;
+        }
+        if (!sentContinue) {
+          sentContinue = true;
+          await this.#write(CONTINUE_100);
+        }
+        const chunk = new Uint8Array(Math.min(remaining, 65536));
+        this.#arm(this.#s.ioTimeout);
+        const n = await this.#read(chunk);
+        this.#arm(0);
+        if (n === null) {
+          throw new ProxyError("CONNECTION_CLOSED", "client closed the request body early", {
+            source: "downstream",
+            context: { missing: remaining },
+          });
+        }
+        remaining -= n;
+        return n === chunk.length ? chunk : chunk.subarray(0, n);
+      },
+      cancel: () => {},
+    };
+    return { reader, complete: () => remaining === 0 };
+  }
+
+  #chunkedReader(head: ParsedRequestHead): { reader: BodyReader; complete: () => boolean } {
+    const dec = new ChunkedDecoder();
+    let sentContinue = !head.expectContinue;
+    const reader: BodyReader = {
+      read: async () => {
+        while (true) {
+          if (dec.done) return null;
+          if (this.#end > this.#start) {
+            let p: number;
+            try {
+              p = dec.decode(this.#buf, this.#start, this.#end);
+            } catch (e) {
+              throw new ProxyError("INVALID_REQUEST", (e as Error).message, {
+                source: "downstream",
+                cause: e,
+              });
+            }
+            const data = dec.dataEnd > dec.dataStart
+              ? this.#buf.slice(dec.dataStart, dec.dataEnd)
+              : null;
+            this.#start = p;
+            if (data !== null) return data;
+            if (dec.done) return null;
+            continue;
+          }
+          if (!sentContinue) {
+            sentContinue = true;
+            await this.#write(CONTINUE_100);
+          }
+          this.#start = this.#end = 0;
+          this.#arm(this.#s.ioTimeout);
+          const n = await this.#read(this.#buf);
+          this.#arm(0);
+          if (n === null) {
+            throw new ProxyError("CONNECTION_CLOSED", "client closed a chunked body early", {
+              source: "downstream",
+            });
+          }
+          this.#end = n;
+        }
+      },
+      cancel: () => {},
+    };
+    return { reader, complete: () => dec.done };
+  }
+
+  /**
+   * Writes the response head and body. Returns false when the framing forces
+   * the connection closed (close-delimited body).
+   */
+  async #writeResponse(
+    session: Session,
+    outcome: ProxyOutcome,
+    method: string,
+    http10: boolean,
+    keepAlive: boolean,
+  ): Promise<boolean> {
+    const head = outcome.head;
+    let body = outcome.body;
+    const noBody = method === "HEAD" || NO_BODY_STATUS(head.status);
+    if (noBody && body !== null) {
+      body.cancel().catch(() => {});
+      body = null;
+    }
+    const cl = head.headers.get("content-length");
+    let length = -1;
+    if (cl !== null) {
+      length = /^[0-9]{1,15}$/.test(cl) ? Number(cl) : -1;
+      if (length < 0) head.headers.delete("content-length");
+    }
+    let mode: "none" | "length" | "chunked" | "close";
+    if (noBody) mode = "none";
+    else if (body === null) {
+      mode = "length";
+      if (length !== 0) head.headers.set("Content-Length", "0");
+      length = 0;
+    } else if (length >= 0) mode = "length";
+    else if (!http10) mode = "chunked";
+    else mode = "close";
+    if (mode === "close") keepAlive = false;
+    if (mode === "chunked") head.headers.set("Transfer-Encoding", "chunked");
+    else head.headers.delete("transfer-encoding");
+    head.headers.delete("connection");
+    if (!keepAlive) head.headers.append("Connection", "close");
+    else if (http10) head.headers.append("Connection", "keep-alive");
+
+    const reader = body?.getReader() ?? null;
+    // Read the first body chunk so head and body leave in one write.
+    let first: Uint8Array | null = null;
+    let ended = reader === null;
+    if (reader !== null) {
+      const r = await reader.read().catch((e) => {
+        throw upstreamFailure(e);
+      });
+      if (r.done) ended = true;
+      else first = r.value;
+    }
+    let headBytes: Uint8Array;
+    try {
+      headBytes = serializeHead(head, http10);
+    } catch (e) {
+      // Nothing was written yet: answer 500 instead of a broken head.
+      reader?.cancel(e).catch(() => {});
+      await this.#write(badRequest(500, "invalid-response-head")).catch(() => {});
+      throw e;
+    }
+    let sent = 0;
+    const frame = (chunk: Uint8Array, last: boolean): Uint8Array => {
+      if (mode !== "chunked") return chunk;
+      const size = enc.encode(chunk.byteLength.toString(16) + "\r\n");
+      const out = new Uint8Array(size.length + chunk.byteLength + 2 + (last ? 5 : 0));
+      out.set(size, 0);
+      out.set(chunk, size.length);
+      out.set(CRLF, size.length + chunk.byteLength);
+      if (last) out.set(LAST_CHUNK, size.length + chunk.byteLength + 2);
+      return out;
+    };
+    if (first !== null && mode === "length" && sent + first.byteLength > length) {
+      first = first.subarray(0, length - sent);
+    }
+    let firstFramed = first === null || first.byteLength === 0 ? null : frame(first, false);
+    if (ended && mode === "chunked") firstFramed = concat(firstFramed, LAST_CHUNK);
+    const out = concat(headBytes, firstFramed);
+    await this.#write(out).catch((e) => {
+      throw downstreamFailure(e);
+    });
+    this.#arm(0);
+    if (first !== null) {
+      sent += first.byteLength;
+      session.bodyBytesSent += first.byteLength;
+    }
+    if (reader === null || ended) {
+      if (mode === "length" && sent < length) throw truncated(sent, length);
+      return keepAlive;
+    }
+    try {
+      while (true) {
+        const r = await reader.read().catch((e) => {
+          throw upstreamFailure(e);
+        });
+        if (r.done) break;
+        let chunk = r.value;
+        if (mode === "length" && sent + chunk.byteLength > length) {
+          chunk = chunk.subarray(0, length - sent);
+        }
+        if (chunk.byteLength === 0) continue;
+        await this.#write(frame(chunk, false)).catch((e) => {
+          throw downstreamFailure(e);
+        });
+        this.#arm(0);
+        sent += chunk.byteLength;
+        session.bodyBytesSent += chunk.byteLength;
+      }
+    } catch (e) {
+      reader.cancel(e).catch(() => {});
+      throw e;
+    }
+    if (mode === "length" && sent < length) throw truncated(sent, length);
+    if (mode === "chunked") {
+      await this.#write(LAST_CHUNK).catch((e) => {
+        throw downstreamFailure(e);
+      });
+      this.#arm(0);
+    }
+    return keepAlive;
+  }
+}
+
+function singleContentLength(head: ParsedRequestHead): boolean {
+  let n = 0;
+  for (const [k, v] of head.headers) {
+    if (k.length === 14 && k.toLowerCase() === "content-length") {
+      if (++n > 1 || !/^[0-9]+$/.test(v)) return false;
+    }
+  }
+  return true;
+}
+
+function concat(a: Uint8Array | null, b: Uint8Array | null): Uint8Array {
+  if (a === null) return b ?? new Uint8Array(0);
+  if (b === null) return a;
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
+}
+
+const UNSAFE = /[\r\n\0]/;
+
+/** Serialises a response head; refuses CR, LF or NUL in any part (no response splitting). */
+function serializeHead(head: ResponseHeader, http10: boolean): Uint8Array {
+  if (UNSAFE.test(head.statusText)) throw unsafeHead();
+  let s = `HTTP/1.${http10 ? 0 : 1} ${head.status} ${head.statusText}\r\n`;
+  for (const [k, v] of head.headers.pairs) {
+    if (UNSAFE.test(k) || UNSAFE.test(v)) throw unsafeHead();
+    s += `${k}: ${v}\r\n`;
+  }
+  return enc.encode(s + "\r\n");
+}
+
+function unsafeHead(): ProxyError {
+  return new ProxyError("INTERNAL", "response head contains CR, LF or NUL", { source: "internal" });
+}
+
+function upstreamFailure(e: unknown): ProxyError {
+  return e instanceof ProxyError
+    ? e
+    : new ProxyError("CONNECTION_CLOSED", `upstream body failed: ${e}`, {
+      source: "upstream",
+      cause: e,
+    });
+}
+
+function downstreamFailure(e: unknown): ProxyError {
+  return new ProxyError("CONNECTION_CLOSED", `client write failed: ${e}`, {
+    source: "downstream",
+    cause: e,
+  });
+}
+
+function truncated(sent: number, length: number): ProxyError {
+  return new ProxyError(
+    "CONNECTION_CLOSED",
+    `upstream body ended after ${sent} of ${length} bytes`,
+    {
+      source: "upstream",
+      context: { sent, length },
+    },
+  );
+}

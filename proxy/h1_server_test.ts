@@ -1,0 +1,322 @@
+import assert from "node:assert/strict";
+import type {
+  Connector,
+  RequestBody,
+  RequestHead,
+  RequestOptions,
+  UpstreamResponse,
+} from "@cirque/core/connector";
+import { HttpPeer } from "@cirque/core/peer";
+import { HttpProxy, type ProxyHttp, serveH1 } from "./mod.ts";
+
+/** Records every request that reaches "upstream" and answers with what it saw. */
+class EchoConnector implements Connector {
+  requests: { method: string; path: string; headers: [string, string][]; body: string }[] = [];
+  async request(
+    _peer: HttpPeer,
+    head: RequestHead,
+    body: RequestBody,
+    options: RequestOptions = {},
+  ): Promise<UpstreamResponse> {
+    await options.beforeSend?.(false);
+    const text = body instanceof ReadableStream ? await new Response(body).text() : "";
+    this.requests.push({
+      method: head.method,
+      path: head.path,
+      headers: head.headers.map(([k, v]) => [k, v]),
+      body: text,
+    });
+    const out = new TextEncoder().encode(`${head.method} ${head.path} body=${text}`);
+    return {
+      status: 200,
+      statusText: "OK",
+      headers: [["Content-Length", String(out.byteLength)], ["X-Upstream", "1"]],
+      body: new Response(out).body,
+      trailers: Promise.resolve([]),
+      reused: false,
+      timing: { connected: 0, responseHead: 0 },
+    };
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function withServer(
+  fn: (port: number, connector: EchoConnector) => Promise<void>,
+  options: Parameters<typeof serveH1>[1] = {},
+  phases: Partial<ProxyHttp<null>> = {},
+): Promise<void> {
+  const connector = new EchoConnector();
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
+    ...phases,
+  }, { connector, errorLog: () => {} });
+  const server = serveH1(proxy, { port: 0, ...options });
+  try {
+    await fn(server.addr.port, connector);
+  } finally {
+    server.close();
+    await server.finished;
+  }
+}
+
+/** Sends raw bytes and reads until the server closes (or `until` matches). */
+async function raw(
+  port: number,
+  data: string | Uint8Array | (string | Uint8Array)[],
+  until?: (text: string) => boolean,
+): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    for (const part of Array.isArray(data) ? data : [data]) {
+      await conn.write(typeof part === "string" ? enc.encode(part) : part);
+    }
+    let text = "";
+    const buf = new Uint8Array(65536);
+    for (let i = 0; i < 10_000; i++) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      text += dec.decode(buf.subarray(0, n));
+      if (until?.(text)) break;
+    }
+    return text;
+  } finally {
+    conn.close();
+  }
+}
+
+const GET = "GET / HTTP/1.1\r\nHost: a.test\r\n";
+
+Deno.test("fast path rejects malformed requests with 400 and closes, forwarding nothing", async (t) => {
+  const cases: [string, string, number][] = [
+    [
+      "conflicting Content-Length",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+      400,
+    ],
+    [
+      "duplicate Content-Length",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+      400,
+    ],
+    ["Content-Length list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello", 400],
+    [
+      "non-numeric Content-Length",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5x\r\n\r\nhello",
+      400,
+    ],
+    [
+      "Content-Length with Transfer-Encoding",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400,
+    ],
+    [
+      "Transfer-Encoding not ending in chunked",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+      400,
+    ],
+    [
+      "HTTP/1.0 with Transfer-Encoding",
+      "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400,
+    ],
+    ["obs-fold", GET + "X-A: 1\r\n  folded\r\n\r\n", 400],
+    ["bare CR", GET + "X-A: 1\rX-B: 2\r\n\r\n", 400],
+    ["bare LF", "GET / HTTP/1.1\nHost: a\n\n", 400],
+    ["NUL in a value", GET + "X-A: a\0b\r\n\r\n", 400],
+    ["control character in a value", GET + "X-A: a\x01b\r\n\r\n", 400],
+    ["invalid field name", GET + "X(A): 1\r\n\r\n", 400],
+    ["whitespace before the colon", GET + "X-A : 1\r\n\r\n", 400],
+    ["missing Host", "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n", 400],
+    ["multiple Host", GET + "Host: b.test\r\n\r\n", 400],
+    ["absolute-form target", "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", 400],
+    ["asterisk-form target", "OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n", 400],
+    ["invalid method", "G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+    ["unsupported version", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505],
+    ["head over 64 KiB", GET + "X-Big: " + "a".repeat(70_000) + "\r\n\r\n", 431],
+    ["more than 200 fields", GET + "X-F: 1\r\n".repeat(201) + "\r\n", 431],
+    ["CONNECT", "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n", 405],
+  ];
+  await withServer(async (port, connector) => {
+    for (const [name, bytes, status] of cases) {
+      await t.step(name, async () => {
+        const before = connector.requests.length;
+        const res = await raw(port, bytes);
+        assert.match(
+          res,
+          new RegExp(`^HTTP/1\\.1 ${status} `),
+          `${name}: ${JSON.stringify(res.slice(0, 80))}`,
+        );
+        assert.match(res, /\r\nConnection: close\r\n/i);
+        assert.equal(connector.requests.length, before, `${name} reached the upstream`);
+      });
+    }
+  });
+});
+
+Deno.test("fast path rejects invalid chunked request bodies with 400 and closes", async (t) => {
+  const cases: [string, string][] = [
+    ["invalid chunk size", "zz\r\nhello\r\n0\r\n\r\n"],
+    ["over-long chunk size", "1".repeat(20) + "\r\nhello\r\n0\r\n\r\n"],
+    ["invalid chunk extension", "5;=bad\r\nhello\r\n0\r\n\r\n"],
+    ["missing CRLF after data", "5\r\nhelloX\r\n0\r\n\r\n"],
+  ];
+  await withServer(async (port, connector) => {
+    for (const [name, body] of cases) {
+      await t.step(name, async () => {
+        const res = await raw(
+          port,
+          "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body,
+        );
+        assert.match(res, /^HTTP\/1\.1 400 /, name);
+        assert.match(res, /\r\nConnection: close\r\n/i);
+        // The upstream never saw a complete request with that body.
+        assert.equal(connector.requests.filter((r) => r.path === "/up").length, 0);
+      });
+    }
+  });
+});
+
+Deno.test("fast path: keep-alive, pipelining in order, and strips hop-by-hop fields", async () => {
+  await withServer(async (port, connector) => {
+    const three = [1, 2, 3].map((i) =>
+      `GET /p${i} HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Hop\r\nX-Hop: h\r\n\r\n`
+    ).join("");
+    const res = await raw(port, three, (t) => (t.match(/body=/g) ?? []).length === 3);
+    const bodies = [...res.matchAll(/GET (\/p\d) body=/g)].map((m) => m[1]);
+    assert.deepEqual(bodies, ["/p1", "/p2", "/p3"]);
+    assert.equal((res.match(/HTTP\/1\.1 200 OK\r\n/g) ?? []).length, 3);
+    assert.doesNotMatch(res, /Connection: close/i);
+    for (const r of connector.requests) {
+      const names = r.headers.map(([k]) => k.toLowerCase());
+      assert.ok(!names.includes("connection") && !names.includes("x-hop"), names.join(","));
+    }
+  });
+});
+
+Deno.test("fast path: Content-Length and chunked uploads arrive whole; Expect: 100-continue gets 100 first", async () => {
+  await withServer(async (port) => {
+    const cl = await raw(
+      port,
+      [
+        "POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello",
+        " world",
+      ],
+    );
+    assert.match(cl, /body=hello world$/);
+    const chunked = await raw(
+      port,
+      "POST /ch HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+        "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
+    );
+    assert.match(chunked, /body=hello world$/);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(
+      enc.encode(
+        "PUT /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+      ),
+    );
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    assert.equal(dec.decode(buf.subarray(0, n!)), "HTTP/1.1 100 Continue\r\n\r\n");
+    await conn.write(enc.encode("abc"));
+    let rest = "";
+    for (let m = await conn.read(buf); m !== null; m = await conn.read(buf)) {
+      rest += dec.decode(buf.subarray(0, m));
+    }
+    conn.close();
+    assert.match(rest, /^HTTP\/1\.1 200 OK/);
+    assert.match(rest, /body=abc$/);
+  });
+});
+
+Deno.test("fast path: HTTP/1.0 gets Connection: close unless it asked for keep-alive", async () => {
+  await withServer(async (port) => {
+    const res = await raw(port, "GET /old HTTP/1.0\r\n\r\n");
+    assert.match(res, /^HTTP\/1\.0 200 OK\r\n/);
+    assert.match(res, /\r\nConnection: close\r\n/);
+    const ka = await raw(
+      port,
+      "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n",
+      (t) => (t.match(/body=/g) ?? []).length === 2,
+    );
+    assert.match(ka, /Connection: keep-alive[\s\S]*GET \/a body=[\s\S]*GET \/b body=/);
+  });
+});
+
+Deno.test("fast path: a slow client head is cut by the header timeout (no slowloris)", async () => {
+  await withServer(async (port, connector) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(enc.encode("GET / HTTP/1.1\r\nHost: a\r\n"));
+    // Never finish the head: the server must close the connection by itself.
+    const n = await conn.read(new Uint8Array(1024)).catch(() => null);
+    conn.close();
+    assert.equal(n, null);
+    assert.equal(connector.requests.length, 0);
+  }, { headerTimeout: 100 });
+});
+
+Deno.test("fast path: an idle keep-alive connection is closed after the keep-alive timeout", async () => {
+  await withServer(async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(enc.encode(GET + "\r\n"));
+    const buf = new Uint8Array(4096);
+    let text = "";
+    while (!text.includes("body=")) text += dec.decode(buf.subarray(0, (await conn.read(buf))!));
+    const n = await conn.read(buf).catch(() => null);
+    conn.close();
+    assert.equal(n, null);
+  }, { keepAliveTimeout: 100 });
+});
+
+Deno.test("fast path: a filter answer is written with Content-Length and the connection survives", async () => {
+  await withServer(
+    async (port, connector) => {
+      const res = await raw(
+        port,
+        "GET /deny HTTP/1.1\r\nHost: a\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+      );
+      assert.match(res, /^HTTP\/1\.1 403 Forbidden\r\n/);
+      assert.match(res, /\r\nContent-Length: 3\r\n/i);
+      assert.match(res, /no\n[\s\S]*HTTP\/1\.1 200 OK[\s\S]*GET \/ok body=$/);
+      assert.deepEqual(connector.requests.map((r) => r.path), ["/ok"]);
+    },
+    {},
+    {
+      requestFilter: (s) => s.req.path === "/deny" ? s.respond(403, "no\n") : undefined,
+    },
+  );
+});
+
+Deno.test("fast path: a streamed (unknown-length) response goes out chunked", async () => {
+  await withServer(
+    async (port) => {
+      const res = await raw(port, "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+      assert.match(res, /\r\nTransfer-Encoding: chunked\r\n/i);
+      assert.match(res, /\r\n\r\n[0-9a-f]+\r\nGET \/x body=\r\n0\r\n\r\n$/);
+    },
+    {},
+    {
+      responseFilter: (_s, head) => void head.headers.delete("content-length"),
+    },
+  );
+});
+
+Deno.test("fast path: a response head with CR/LF from a filter is refused, not written", async () => {
+  await withServer(
+    async (port) => {
+      const res = await raw(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+      assert.match(res, /^HTTP\/1\.1 500 /);
+      assert.doesNotMatch(res, /Injected/);
+    },
+    {},
+    {
+      responseFilter: (_s, head) => void head.headers.set("X-A", "1\r\nInjected: yes"),
+    },
+  );
+});
