@@ -224,6 +224,36 @@ export class Rate {
   }
 
   /**
+   * Calls `fn` with the key's {@linkcode RateComponents}, then records the
+   * number of events it answers (0 records nothing), and answers the key's
+   * count in the current interval. One clock read and one hash for a
+   * read-decide-count step, as a limiter needs. The components object is
+   * reused between calls.
+   *
+   * @example Count an event only while under 3 per interval
+   * ```ts
+   * import { Rate } from "@cirque/limits/rate";
+   * import assert from "node:assert/strict";
+   *
+   * const rate = new Rate(1000);
+   * const underThree = (c: { currSamples: number }) => (c.currSamples < 3 ? 1 : 0);
+   * for (let i = 0; i < 5; i++) rate.observeWith("k", underThree);
+   * assert.equal(rate.rateWith("k", (c) => c.currSamples), 3);
+   * ```
+   */
+  observeWith(key: SketchKey, fn: (components: Readonly<RateComponents>) => number): number {
+    const now = this.#roll();
+    const h = this.#hash(key);
+    const c = this.#components;
+    const current = this.#current;
+    c.prevSamples = this.#previous.getHashed(h);
+    c.currSamples = current.getHashed(h);
+    c.currentIntervalFraction = Math.max(0, (now - this.#start) / this.#interval);
+    const n = fn(c);
+    return n === 0 ? c.currSamples : current.incrHashed(h, n);
+  }
+
+  /**
    * The key's sliding-window estimate in events per second
    * ({@linkcode proportionalRateEstimate}).
    *

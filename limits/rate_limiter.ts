@@ -203,10 +203,13 @@ export class RateLimiter {
   #policyName: string;
   #policyItem: string;
   #policyField: string;
+  // The decision of the last check, written by #decide (no allocation per check).
+  #cost = 1;
   #prev = 0;
   #curr = 0;
   #fraction = 0;
-  #read: (c: Readonly<RateComponents>) => number;
+  #allowed = false;
+  #decide: (c: Readonly<RateComponents>) => number;
 
   /** Creates a limiter of `limit` requests per window per key. */
   constructor(limit: number, options: RateLimiterOptions = {}) {
@@ -239,11 +242,15 @@ export class RateLimiter {
     };
     if (options.clock) rateOptions.clock = options.clock;
     this.#rate = new Rate(this.#windowMs, rateOptions);
-    this.#read = (c) => {
-      this.#prev = c.prevSamples;
+    this.#decide = (c) => {
+      const prev = this.#sliding ? c.prevSamples : 0;
+      this.#prev = prev;
       this.#curr = c.currSamples;
       this.#fraction = c.currentIntervalFraction;
-      return 0;
+      const cost = this.#cost;
+      this.#allowed = prev * (1 - c.currentIntervalFraction) + c.currSamples + cost <=
+        this.#limit + EPSILON;
+      return this.#allowed ? cost : 0;
     };
   }
 
@@ -280,15 +287,14 @@ export class RateLimiter {
   check(key: SketchKey, cost: number = 1): RateLimitResult {
     const limit = this.#limit;
     const windowMs = this.#windowMs;
-    const rate = this.#rate;
-    rate.rateWith(key, this.#read);
-    const prev = this.#sliding ? this.#prev : 0;
+    this.#cost = cost;
+    this.#rate.observeWith(key, this.#decide);
+    const prev = this.#prev;
     const curr = this.#curr;
     const fraction = this.#fraction;
     const used = prev * (1 - fraction) + curr;
     const toNextMs = windowMs * (1 - fraction);
-    if (used + cost <= limit + EPSILON) {
-      rate.observe(key, cost);
+    if (this.#allowed) {
       return new RateLimitResult({
         allowed: true,
         limit,

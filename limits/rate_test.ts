@@ -144,3 +144,29 @@ Deno.test("proportionalRateEstimate weights the previous window by the part stil
   const c = { prevSamples: 10, currSamples: 2, interval: 2000, currentIntervalFraction: 0.5 };
   assert.equal(proportionalRateEstimate(c), (10 * 0.5 + 2) / 2);
 });
+
+Deno.test("Rate.observeWith reads, decides and counts in one step", async (t) => {
+  await t.step("records what fn answers, nothing for 0", () => {
+    const c = fakeClock();
+    const r = new Rate(1000, { clock: c.clock });
+    assert.equal(r.observeWith("k", () => 2), 2);
+    assert.equal(r.observeWith("k", () => 0), 2);
+    c.now = 1250;
+    const seen: number[] = [];
+    assert.equal(
+      r.observeWith("k", (x) => {
+        seen.push(x.prevSamples, x.currSamples, x.currentIntervalFraction, x.interval);
+        return 1;
+      }),
+      1,
+    );
+    assert.deepEqual(seen, [2, 0, 0.25, 1000]);
+  });
+  await t.step("the clock is read once per call", () => {
+    let reads = 0;
+    const r = new Rate(1000, { clock: () => (reads++, 0) });
+    reads = 0;
+    r.observeWith("k", () => 1);
+    assert.equal(reads, 1);
+  });
+});
