@@ -5,8 +5,12 @@
  */
 import { Estimator, type EstimatorOptions, type SketchKey } from "./estimator.ts";
 
-/** A clock in milliseconds. Only differences matter; the default is `performance.now()`. */
-export type Clock = () => number;
+/**
+ * A time source in milliseconds: a function, or an object with `now()` (such as
+ * a hand-driven test clock). Only differences matter; the default is
+ * `performance.now()` (monotonic).
+ */
+export type TimeSource = (() => number) | { now(): number };
 
 /** Options of {@linkcode Rate}. */
 export interface RateOptions extends EstimatorOptions {
@@ -14,7 +18,7 @@ export interface RateOptions extends EstimatorOptions {
    * The time source, in milliseconds (tests pass a fake one).
    * @default {() => performance.now()}
    */
-  clock?: Clock;
+  clock?: TimeSource;
 }
 
 /**
@@ -92,7 +96,7 @@ export class Rate {
   #current: Estimator;
   #previous: Estimator;
   #interval: number;
-  #clock: Clock;
+  #clock: () => number;
   #start: number;
   #lastKey = "";
   #lastHash: number;
@@ -109,7 +113,13 @@ export class Rate {
     this.#current = new Estimator(sketch);
     this.#previous = new Estimator(sketch);
     this.#interval = interval;
-    this.#clock = clock ?? defaultClock;
+    this.#clock = clock === undefined
+      ? defaultClock
+      : typeof clock === "function"
+      ? clock
+      : function objectClock(): number {
+        return clock.now();
+      };
     this.#start = this.#clock();
     this.#lastHash = this.#current.hash("");
     this.#components = {

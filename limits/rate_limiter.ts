@@ -6,7 +6,7 @@
  */
 import { PROBLEM_TYPES, problemResponse, sfString } from "./_headers.ts";
 import { byClientIp, type KeyExtractor, type RequestLike } from "./key_extractor.ts";
-import { type Clock, Rate, type RateComponents } from "./rate.ts";
+import { Rate, type RateComponents, type TimeSource } from "./rate.ts";
 import type { SketchKey } from "./estimator.ts";
 
 /**
@@ -43,7 +43,7 @@ export interface RateLimiterOptions {
    * The time source, in milliseconds.
    * @default {() => performance.now()}
    */
-  clock?: Clock;
+  clock?: TimeSource;
   /**
    * Rows of each of the two sketches.
    * @default {4}

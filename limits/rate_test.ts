@@ -170,3 +170,16 @@ Deno.test("Rate.observeWith reads, decides and counts in one step", async (t) =>
     assert.equal(reads, 1);
   });
 });
+
+Deno.test("Rate takes a clock function or an object with now()", () => {
+  const manual = {
+    t: 0,
+    now() {
+      return this.t;
+    },
+  };
+  const r = new Rate(1000, { clock: manual });
+  r.observe("k", 2);
+  manual.t = 1000;
+  assert.equal(r.rate("k"), 2);
+});
