@@ -54,6 +54,13 @@ Deno.bench("Rate.observe (2 × 4 × 1024)", { group: "count per 1 s window, 100k
   for (let i = 0; i < KEYS; i++) rate.observe(keys[i]!);
 });
 
+// Most of a windowed count is the clock read: Date.now() is cheaper than the
+// monotonic performance.now() (the default), at the price of following wall-clock steps.
+const wallRate = new Rate(1000, { clock: Date.now });
+Deno.bench("Rate.observe (clock: Date.now)", { group: "count per 1 s window, 100k keys" }, () => {
+  for (let i = 0; i < KEYS; i++) wallRate.observe(keys[i]!);
+});
+
 // A limiter decision per request; the Map version is a fixed window cleared at each boundary.
 const LIMIT = 1_000_000;
 const fixed = new RateLimiter(LIMIT, { algorithm: "fixed" });
