@@ -5,12 +5,16 @@
  *
  * @example
  * ```ts
- * import { HttpPeer } from "@cirque/cirque";
+ * import { HttpPeer, RoundRobin } from "@cirque/cirque";
  * import assert from "node:assert/strict";
  *
  * assert.equal(new HttpPeer("[::1]:80").addr.transport, "tcp");
+ * assert.equal(typeof RoundRobin, "function");
  * ```
  *
  * @module
  */
 export * from "@cirque/core";
+export * from "@cirque/proxy";
+export * from "@cirque/lb";
+export * from "@cirque/limits";

@@ -7,7 +7,7 @@
 
 import type { Backend } from "./backend.ts";
 import type { BackendSelection } from "./backend_selection.ts";
-import type { BackgroundService } from "./background_service.ts";
+import type { BackgroundService } from "@cirque/core/service";
 import { Backends } from "./backends.ts";
 import type { HealthCheck } from "./health_check.ts";
 import { type ServiceDiscovery, StaticDiscovery } from "./service_discovery.ts";

@@ -5,7 +5,7 @@ import { LoadBalancer } from "./load_balancer.ts";
 import { RoundRobin } from "./round_robin.ts";
 import { type Discovered, type ServiceDiscovery, StaticDiscovery } from "./service_discovery.ts";
 import { FakeClock } from "./_fake_clock_test_util.ts";
-import type { BackgroundService } from "./background_service.ts";
+import type { BackgroundService } from "@cirque/core/service";
 
 const ADDRESSES = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"];
 

@@ -28,7 +28,6 @@ export const VERSION: string = "0.1.0";
 export * from "./backend.ts";
 export * from "./backends.ts";
 export * from "./backend_selection.ts";
-export * from "./background_service.ts";
 export * from "./consistent.ts";
 export * from "./dns_discovery.ts";
 export * from "./file_discovery.ts";
