@@ -19,7 +19,7 @@
  * @module
  */
 
-import { hashKey, randomSeed } from "./_hash.ts";
+import { fmix32, hashKey, randomSeed } from "./_hash.ts";
 import { TinyLfu } from "./_tiny_lfu.ts";
 
 /** Why an entry left the cache or never entered it. */
@@ -126,7 +126,8 @@ export class TinyUfo<K, V> {
   #sketch: TinyLfu;
   #seed: number;
   #onEvict: ((entry: Evicted<K, V>) => void) | undefined;
-  #scratch: number[] = [];
+  #scratch = new Int32Array(8);
+  #nScratch = 0;
 
   /** Creates an empty cache. Throws `RangeError` on a non-positive limit or size. */
   constructor(options: TinyUfoOptions<K, V>) {
@@ -364,7 +365,10 @@ export class TinyUfo<K, V> {
         `Cannot put: weight must be an integer from 1 to ${MAX_WEIGHT}, got ${weight}`,
       );
     }
-    const hash = hashKey(key, this.#seed) | 0;
+    const hash =
+      (typeof key === "number" && (key | 0) === key
+        ? fmix32(key ^ this.#seed)
+        : hashKey(key, this.#seed)) | 0;
     const newFreq = this.#sketch.incr(hash);
     const existing = this.#map.get(key);
     if (weight > this.#weightLimit) {
@@ -383,20 +387,19 @@ export class TinyUfo<K, V> {
       return this.#finish();
     }
     this.#evictToLimit(weight);
-    const scratch = this.#scratch;
-    if (!force && scratch.length === 1) {
-      const e = scratch[0]!;
-      if (this.#sketch.get(this.#hashes[e]!) > newFreq) {
+    if (!force && this.#nScratch === 1) {
+      const e = this.#scratch[0]!;
+      if (this.#sketch.exceeds(this.#hashes[e]!, newFreq)) {
         // The evicted entry is more popular: it goes back (to the small queue, with no
         // uses, as in Pingora) and the newcomer is refused.
-        scratch.length = 0;
+        this.#nScratch = 0;
         this.#uses[e] = 0;
         this.#pushTail(e, SMALL);
         this.#smallWeight += this.#weights[e]!;
         return this.#report([{ key, value, weight, reason: "rejected" }]);
       }
     }
-    const out = scratch.length === 0 ? null : this.#collect();
+    const out = this.#nScratch === 0 ? null : this.#collect();
     const i = this.#alloc();
     this.#keys[i] = key;
     this.#values[i] = value;
@@ -418,7 +421,12 @@ export class TinyUfo<K, V> {
       if (i === NIL) i = this.#evictMain();
       if (i === NIL) i = this.#evictSmall();
       if (i === NIL) break;
-      this.#scratch.push(i);
+      if (this.#nScratch === this.#scratch.length) {
+        const bigger = new Int32Array(this.#scratch.length * 2);
+        bigger.set(this.#scratch);
+        this.#scratch = bigger;
+      }
+      this.#scratch[this.#nScratch++] = i;
     }
   }
 
@@ -459,20 +467,34 @@ export class TinyUfo<K, V> {
   /** Turns the scratch indexes into reported entries and frees their slots. */
   #collect(): Evicted<K, V>[] {
     const scratch = this.#scratch;
-    const out: Evicted<K, V>[] = new Array(scratch.length);
-    for (let n = 0; n < scratch.length; n++) {
+    const count = this.#nScratch;
+    this.#nScratch = 0;
+    if (count === 1) {
+      const i = scratch[0]!;
+      const key = this.#keys[i] as K;
+      const e: Evicted<K, V> = {
+        key,
+        value: this.#values[i] as V,
+        weight: this.#weights[i]!,
+        reason: "evicted",
+      };
+      this.#map.delete(key);
+      this.#release(i);
+      return [e];
+    }
+    const out: Evicted<K, V>[] = new Array(count);
+    for (let n = 0; n < count; n++) {
       const i = scratch[n]!;
       const key = this.#keys[i] as K;
       out[n] = { key, value: this.#values[i] as V, weight: this.#weights[i]!, reason: "evicted" };
       this.#map.delete(key);
       this.#release(i);
     }
-    scratch.length = 0;
     return out;
   }
 
   #finish(): readonly Evicted<K, V>[] {
-    if (this.#scratch.length === 0) return NONE;
+    if (this.#nScratch === 0) return NONE;
     return this.#report(this.#collect());
   }
 
