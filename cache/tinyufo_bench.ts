@@ -15,7 +15,7 @@ import { zipfSamples } from "./bench/_workload.ts";
 const BATCH = 1000;
 const STREAM = 1 << 20;
 
-function stream(keys: Uint32Array): () => number {
+function stream(): () => number {
   let at = 0;
   return () => {
     const start = at;
@@ -35,7 +35,7 @@ for (let k = 1; k <= READ_ITEMS; k++) {
   readLru.admit(k, k, 1);
   readNpm.set(k, k);
 }
-const readNext = stream(readKeys);
+const readNext = stream();
 let sink = 0;
 
 Deno.bench("TinyUfo get", { group: "read 100 items", n: 20_000 }, () => {
@@ -57,7 +57,7 @@ const mixKeys = zipfSamples(10_000, 1.3, STREAM, 2);
 const mixUfo = new TinyUfo<number, number>({ weightLimit: CACHE, estimatedSize: CACHE, seed: 1 });
 const mixLru = new Lru<number, number>({ weightLimit: CACHE });
 const mixNpm = new LRUCache<number, number>({ max: CACHE });
-const mixNext = stream(mixKeys);
+const mixNext = stream();
 
 Deno.bench("TinyUfo get/put", { group: "mixed zipf 1.3", n: 20_000 }, () => {
   const s = mixNext();
