@@ -100,23 +100,43 @@ export class TinyLfu {
     return min;
   }
 
-  /** Whether the estimated count of `hash` is above `threshold` (stops at the first row that is not). */
-  exceeds(hash: number, threshold: number): boolean {
+  /**
+   * Counts one more occurrence of `hash` and tells whether the estimated count of
+   * `other` is then above that of `hash` (TinyLFU's admission test), in one pass.
+   */
+  incrAndCompare(hash: number, other: number): boolean {
+    if (this.window++ === this.windowLimit) {
+      this.window = 0;
+      this.age();
+    }
     const table = this.table, salts = this.salts, mults = this.mults;
     const slots = this.slots, rows = this.rows;
+    let min = 255, otherMin = 255;
     if (slots <= 0x10000) {
       for (let r = 0, base = 0; r < rows; r++, base += slots) {
-        const x = Math.imul(hash ^ salts[r]!, mults[r]!);
-        if (table[base + (Math.imul(x >>> 16, slots) >>> 16)]! <= threshold) return false;
+        const s = salts[r]!, m = mults[r]!;
+        const i = base + (Math.imul(Math.imul(hash ^ s, m) >>> 16, slots) >>> 16);
+        const j = base + (Math.imul(Math.imul(other ^ s, m) >>> 16, slots) >>> 16);
+        let c = table[i]!;
+        if (c < 255) table[i] = ++c;
+        if (c < min) min = c;
+        const o = table[j]!;
+        if (o < otherMin) otherMin = o;
       }
     } else {
       const scale = this.scale;
       for (let r = 0, base = 0; r < rows; r++, base += slots) {
-        const x = Math.imul(hash ^ salts[r]!, mults[r]!);
-        if (table[base + ((x >>> 0) * scale | 0)]! <= threshold) return false;
+        const s = salts[r]!, m = mults[r]!;
+        const i = base + ((Math.imul(hash ^ s, m) >>> 0) * scale | 0);
+        const j = base + ((Math.imul(other ^ s, m) >>> 0) * scale | 0);
+        let c = table[i]!;
+        if (c < 255) table[i] = ++c;
+        if (c < min) min = c;
+        const o = table[j]!;
+        if (o < otherMin) otherMin = o;
       }
     }
-    return true;
+    return otherMin > min;
   }
 
   /** Bytes used by the counters. */

@@ -369,13 +369,16 @@ export class TinyUfo<K, V> {
       (typeof key === "number" && (key | 0) === key
         ? fmix32(key ^ this.#seed)
         : hashKey(key, this.#seed)) | 0;
-    const newFreq = this.#sketch.incr(hash);
+    // Every put counts in the sketch. For a new key that evicts exactly one entry, the
+    // count and the admission test share one pass over the sketch rows.
     const existing = this.#map.get(key);
     if (weight > this.#weightLimit) {
+      this.#sketch.incr(hash);
       if (existing !== undefined) this.remove(key);
       return this.#report([{ key, value, weight, reason: "rejected" }]);
     }
     if (existing !== undefined) {
+      this.#sketch.incr(hash);
       const i = existing;
       if (this.#uses[i]! < USES_CAP) this.#uses[i]!++;
       const delta = weight - this.#weights[i]!;
@@ -387,9 +390,10 @@ export class TinyUfo<K, V> {
       return this.#finish();
     }
     this.#evictToLimit(weight);
-    if (!force && this.#nScratch === 1) {
+    if (force || this.#nScratch !== 1) this.#sketch.incr(hash);
+    else {
       const e = this.#scratch[0]!;
-      if (this.#sketch.exceeds(this.#hashes[e]!, newFreq)) {
+      if (this.#sketch.incrAndCompare(hash, this.#hashes[e]!)) {
         // The evicted entry is more popular: it goes back (to the small queue, with no
         // uses, as in Pingora) and the newcomer is refused.
         this.#nScratch = 0;
