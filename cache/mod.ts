@@ -19,9 +19,6 @@
  * @module
  */
 
-/** The package version. */
-export const VERSION: string = "0.1.0";
-
 export * from "./clock.ts";
 export * from "./tinyufo.ts";
 export * from "./lru.ts";

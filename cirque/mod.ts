@@ -18,3 +18,4 @@ export * from "@cirque/core";
 export * from "@cirque/proxy";
 export * from "@cirque/lb";
 export * from "@cirque/limits";
+export * from "@cirque/cache";

@@ -22,9 +22,6 @@
  * @module
  */
 
-/** The package version. */
-export const VERSION: string = "0.1.0";
-
 export * from "./backend.ts";
 export * from "./backends.ts";
 export * from "./backend_selection.ts";
