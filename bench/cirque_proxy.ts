@@ -1,0 +1,101 @@
+// deno run -A bench/cirque_proxy.ts <mode> <listenPort> <origin host:port> [certFile keyFile]
+/**
+ * The Cirque rows of the peer benchmark (`deno task bench:proxy`).
+ *
+ * Modes:
+ * - `h1`: an empty `ProxyHttp` (round robin over the origin) on the HTTP/1.1
+ *   fast path (`serveH1`);
+ * - `gateway`: the phases of `examples/gateway.ts` (token check in
+ *   `requestFilter`, routing by path prefix, `upstreamRequestFilter` that drops
+ *   `Authorization` and adds `X-User`) on the fast path;
+ * - `serve`: the empty proxy through `Deno.serve` + `HttpProxy.handle`;
+ * - `h1-tls` / `serve-tls`: the same over TLS (cert and key files given);
+ *   `serve-tls` speaks HTTP/2 and HTTP/1.1 (ALPN).
+ *
+ * On SIGTERM it prints the upstream pool counters as one JSON line on stderr.
+ *
+ * @module
+ */
+
+import { HttpPeer } from "@cirque/core/peer";
+import { H1Connector } from "@cirque/core/h1";
+import { LoadBalancer, RoundRobin } from "@cirque/lb";
+import { HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
+
+const [mode = "h1", portArg = "29101", origin = "127.0.0.1:29100", certFile, keyFile] = Deno.args;
+const port = Number(portArg);
+const lb = await LoadBalancer.fromAddresses([origin], new RoundRobin());
+const peers = new Map([[origin, new HttpPeer(origin)]]);
+const connector = new H1Connector({ maxIdle: 512 });
+
+const empty: ProxyHttp<null> = {
+  newCtx: () => null,
+  upstreamPeer() {
+    const b = lb.select("");
+    if (b === undefined) throw new Error("no backend");
+    return peers.get(b.address)!;
+  },
+};
+
+const TOKENS: Record<string, string> = { "alice-token": "alice", "bob-token": "bob" };
+const originPeer = peers.get(origin)!;
+const routes: [prefix: string, peer: HttpPeer][] = [
+  ["/users", originPeer],
+  ["/orders", originPeer],
+  ["/small", originPeer],
+  ["/large", originPeer],
+];
+const gateway: ProxyHttp<{ user: string | null }> = {
+  newCtx: () => ({ user: null }),
+  requestFilter(session, ctx) {
+    const auth = session.req.headers.get("authorization") ?? "";
+    const user = auth.startsWith("Bearer ") ? TOKENS[auth.slice(7)] : undefined;
+    if (user === undefined) {
+      return session.respond(401, "missing or bad token\n", { "WWW-Authenticate": "Bearer" });
+    }
+    ctx.user = user;
+    if (!routes.some(([p]) => session.req.path.startsWith(p))) {
+      return session.respond(404, "no such API\n");
+    }
+  },
+  upstreamPeer(session) {
+    return routes.find(([p]) => session.req.path.startsWith(p))![1];
+  },
+  upstreamRequestFilter(_session, up, ctx) {
+    up.headers.delete("authorization");
+    up.headers.set("X-User", ctx.user!);
+  },
+};
+
+const tls = certFile !== undefined && keyFile !== undefined
+  ? { cert: Deno.readTextFileSync(certFile), key: Deno.readTextFileSync(keyFile) }
+  : undefined;
+const errorLog = (line: string) => console.error(line);
+let stop: () => void;
+if (mode === "h1" || mode === "gateway" || mode === "h1-tls") {
+  const proxy = mode === "gateway"
+    ? new HttpProxy(gateway, { connector, errorLog })
+    : new HttpProxy(empty, { connector, errorLog });
+  const server = serveH1(proxy, {
+    hostname: "127.0.0.1",
+    port,
+    ...(mode === "h1-tls" && tls ? tls : {}),
+  });
+  stop = () => server.close();
+} else if (mode === "serve" || mode === "serve-tls") {
+  const proxy = new HttpProxy(empty, { connector, errorLog });
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port,
+    onListen: () => {},
+    ...(mode === "serve-tls" && tls ? tls : {}),
+  }, proxy.handle);
+  stop = () => void server.shutdown();
+} else {
+  throw new Error(`Cannot start bench proxy: unknown mode "${mode}"`);
+}
+Deno.addSignalListener("SIGTERM", () => {
+  console.error(JSON.stringify({ pool: connector.stats }));
+  stop();
+  Deno.exit(0);
+});
