@@ -368,7 +368,7 @@ http {
   scgi_temp_path ${RUN}nginx/scgi;
   upstream origin {
     server 127.0.0.1:${ORIGIN_PORT};
-    keepalive 128;
+    keepalive 1024;
     keepalive_requests 1000000;
   }
   # Buffers sized to hold the 100 KiB body in memory (8 x 16 KiB = 128 KiB).
