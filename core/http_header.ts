@@ -13,7 +13,33 @@
 import type { HeaderPairs } from "./connector.ts";
 
 function sameName(a: string, lower: string): boolean {
-  return a.length === lower.length && (a === lower || a.toLowerCase() === lower);
+  const l = lower.length;
+  if (a.length !== l) return false;
+  if (a === lower) return true;
+  // ASCII case-insensitive compare without allocating a lowercased copy;
+  // anything non-ASCII goes through toLowerCase as before.
+  for (let i = 0; i < l; i++) {
+    const c = a.charCodeAt(i);
+    if (c >= 0x80) return a.toLowerCase() === lower;
+    if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) {
+      return hasNonAscii(a, i) ? a.toLowerCase() === lower : false;
+    }
+  }
+  return true;
+}
+
+function hasNonAscii(s: string, from: number): boolean {
+  for (let i = from; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return true;
+  return false;
+}
+
+/** `name` lowercased; returns `name` itself (no copy) when it is lowercase ASCII already. */
+function lowerName(name: string): string {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || c >= 0x80) return name.toLowerCase();
+  }
+  return name;
 }
 
 /**
@@ -55,14 +81,14 @@ export class HeaderMap {
 
   /** First value of `name`, or `null`. */
   get(name: string): string | null {
-    const lower = name.toLowerCase();
+    const lower = lowerName(name);
     for (const p of this.pairs) if (sameName(p[0], lower)) return p[1];
     return null;
   }
 
   /** All values of `name` in order. */
   getAll(name: string): string[] {
-    const lower = name.toLowerCase();
+    const lower = lowerName(name);
     const out: string[] = [];
     for (const p of this.pairs) if (sameName(p[0], lower)) out.push(p[1]);
     return out;
@@ -75,7 +101,7 @@ export class HeaderMap {
 
   /** Replaces every `name` field by one (at the first one's position, or appended). */
   set(name: string, value: string): void {
-    const lower = name.toLowerCase();
+    const lower = lowerName(name);
     let at = -1;
     const pairs = this.pairs;
     for (let i = 0; i < pairs.length; i++) {
@@ -98,7 +124,7 @@ export class HeaderMap {
 
   /** Removes every `name` field; returns how many were removed. */
   delete(name: string): number {
-    const lower = name.toLowerCase();
+    const lower = lowerName(name);
     const pairs = this.pairs;
     let w = 0;
     for (let r = 0; r < pairs.length; r++) {

@@ -79,7 +79,6 @@ export interface H1Server {
 }
 
 const enc = new TextEncoder();
-const CRLF = enc.encode("\r\n");
 const CONTINUE_100 = enc.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const LAST_CHUNK = enc.encode("0\r\n\r\n");
 const NO_BODY_STATUS = (s: number) => s < 200 || s === 204 || s === 304;
@@ -243,6 +242,8 @@ class H1Connection<Ctx> implements Expirable {
   #idle = true;
   #timedOut = false;
   #abort: AbortController | null = null;
+  /** Reused output buffer: response head + first body bytes, chunk frames. */
+  #out: Uint8Array = new Uint8Array(0);
 
   constructor(
     conn: Deno.Conn,
@@ -410,7 +411,7 @@ class H1Connection<Ctx> implements Expirable {
     }, abort.signal);
     const outcome = await this.#proxy.process(session);
     if (this.#closed) {
-      outcome.body?.cancel().catch(() => {});
+      cancelOutcome(outcome);
       await outcome.finish(
         new ProxyError("CONNECTION_CLOSED", "client went away", { source: "downstream" }),
       );
@@ -418,7 +419,7 @@ class H1Connection<Ctx> implements Expirable {
     }
     if (session.status === 0) {
       // failToProxy decided there is no one to answer (client gone).
-      outcome.body?.cancel().catch(() => {});
+      cancelOutcome(outcome);
       this.#abort = null;
       await outcome.finish();
       return false;
@@ -529,6 +530,121 @@ class H1Connection<Ctx> implements Expirable {
     return { reader, complete: () => dec.done };
   }
 
+  /** Makes `#out` hold at least `n` bytes, keeping its first `keep` bytes. */
+  #reserve(n: number, keep: number): void {
+    if (this.#out.length >= n) return;
+    const next = new Uint8Array(Math.max(n, 16384, this.#out.length * 2));
+    if (keep > 0) next.set(this.#out.subarray(0, keep));
+    this.#out = next;
+  }
+
+  /**
+   * Writes `s` at `p` in `#out` as UTF-8 and returns the new end. With
+   * `check`, refuses CR, LF or NUL (no response splitting).
+   */
+  #put(s: string, p: number, check: boolean): number {
+    const l = s.length;
+    this.#reserve(p + l * 3 + 4, p);
+    const out = this.#out;
+    for (let i = 0; i < l; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        // Non-ASCII: the rest through TextEncoder (UTF-8, as before).
+        const rest = s.slice(i);
+        if (check && UNSAFE.test(rest)) throw unsafeHead();
+        return p + enc.encodeInto(rest, out.subarray(p)).written;
+      }
+      if (check && (c === 13 || c === 10 || c === 0)) throw unsafeHead();
+      out[p++] = c;
+    }
+    return p;
+  }
+
+  /** Serialises the response head into `#out`; returns its length. */
+  #serializeHead(head: ResponseHeader, http10: boolean): number {
+    let p = this.#put(http10 ? "HTTP/1.0 " : "HTTP/1.1 ", 0, false);
+    p = this.#put(String(head.status), p, false);
+    this.#out[p++] = 32;
+    p = this.#put(head.statusText, p, true);
+    this.#out[p++] = 13;
+    this.#out[p++] = 10;
+    const pairs = head.headers.pairs;
+    for (let i = 0; i < pairs.length; i++) {
+      const f = pairs[i]!;
+      p = this.#put(f[0], p, true);
+      this.#out[p++] = 58;
+      this.#out[p++] = 32;
+      p = this.#put(f[1], p, true);
+      this.#out[p++] = 13;
+      this.#out[p++] = 10;
+    }
+    this.#reserve(p + 2, p);
+    this.#out[p++] = 13;
+    this.#out[p++] = 10;
+    return p;
+  }
+
+  /**
+   * Puts the first body chunk (framed if chunked, plus the last chunk if the
+   * body already ended) behind the head in `#out`; returns the bytes to write.
+   */
+  #appendFirst(
+    headLength: number,
+    first: Uint8Array | null,
+    chunked: boolean,
+    ended: boolean,
+  ): Uint8Array {
+    const size = first === null ? 0 : first.byteLength;
+    const total = headLength + size + (chunked ? 20 : 0) + (ended && chunked ? 5 : 0);
+    if (size > MAX_OUT) {
+      // Too big to keep a buffer that size per connection: one-off array.
+      const out = new Uint8Array(total);
+      out.set(this.#out.subarray(0, headLength), 0);
+      return out.subarray(0, this.#frameInto(out, headLength, first, chunked, ended));
+    }
+    this.#reserve(total, headLength);
+    return this.#out.subarray(0, this.#frameInto(this.#out, headLength, first, chunked, ended));
+  }
+
+  #frameInto(
+    out: Uint8Array,
+    p: number,
+    chunk: Uint8Array | null,
+    chunked: boolean,
+    last: boolean,
+  ): number {
+    if (chunk !== null) {
+      if (chunked) {
+        const hex = chunk.byteLength.toString(16);
+        for (let i = 0; i < hex.length; i++) out[p++] = hex.charCodeAt(i);
+        out[p++] = 13;
+        out[p++] = 10;
+      }
+      out.set(chunk, p);
+      p += chunk.byteLength;
+      if (chunked) {
+        out[p++] = 13;
+        out[p++] = 10;
+      }
+    }
+    if (last && chunked) {
+      out.set(LAST_CHUNK, p);
+      p += LAST_CHUNK.length;
+    }
+    return p;
+  }
+
+  /** One chunk of a chunked body, framed. */
+  #frame(chunk: Uint8Array): Uint8Array {
+    const total = chunk.byteLength + 20;
+    if (chunk.byteLength > MAX_OUT) {
+      const out = new Uint8Array(total);
+      return out.subarray(0, this.#frameInto(out, 0, chunk, true, false));
+    }
+    this.#reserve(total, 0);
+    return this.#out.subarray(0, this.#frameInto(this.#out, 0, chunk, true, false));
+  }
+
   /**
    * Writes the response head and body. Returns false when the framing forces
    * the connection closed (close-delimited body).
@@ -541,21 +657,41 @@ class H1Connection<Ctx> implements Expirable {
     keepAlive: boolean,
   ): Promise<boolean> {
     const head = outcome.head;
-    let body = outcome.body;
+    // The stream-free source when the engine offers one, else the stream.
+    let src = outcome.source ?? null;
+    let body = src === null ? outcome.body : null;
     const noBody = method === "HEAD" || NO_BODY_STATUS(head.status);
-    if (noBody && body !== null) {
-      body.cancel().catch(() => {});
+    if (noBody) {
+      if (src !== null) src.cancel();
+      else body?.cancel().catch(() => {});
+      src = null;
       body = null;
     }
-    const cl = head.headers.get("content-length");
+    // One pass over the fields instead of repeated get/delete scans; the
+    // resulting head is the same.
+    const pairs = head.headers.pairs;
+    let cl: string | null = null;
+    let hasTe = false;
+    let hasConnection = false;
+    for (let i = 0; i < pairs.length; i++) {
+      const k = pairs[i]![0];
+      const l = k.length;
+      if (l === 14) {
+        if (cl === null && lowerEquals(k, "content-length")) cl = pairs[i]![1];
+      } else if (l === 17) {
+        if (!hasTe && lowerEquals(k, "transfer-encoding")) hasTe = true;
+      } else if (l === 10) {
+        if (!hasConnection && lowerEquals(k, "connection")) hasConnection = true;
+      }
+    }
     let length = -1;
     if (cl !== null) {
-      length = /^[0-9]{1,15}$/.test(cl) ? Number(cl) : -1;
+      length = parseLength(cl);
       if (length < 0) head.headers.delete("content-length");
     }
     let mode: "none" | "length" | "chunked" | "close";
     if (noBody) mode = "none";
-    else if (body === null) {
+    else if (body === null && src === null) {
       mode = "length";
       if (length !== 0) head.headers.set("Content-Length", "0");
       length = 0;
@@ -564,48 +700,40 @@ class H1Connection<Ctx> implements Expirable {
     else mode = "close";
     if (mode === "close") keepAlive = false;
     if (mode === "chunked") head.headers.set("Transfer-Encoding", "chunked");
-    else head.headers.delete("transfer-encoding");
-    head.headers.delete("connection");
+    else if (hasTe) head.headers.delete("transfer-encoding");
+    if (hasConnection) head.headers.delete("connection");
     if (!keepAlive) head.headers.append("Connection", "close");
     else if (http10) head.headers.append("Connection", "keep-alive");
 
     const reader = body?.getReader() ?? null;
     // Read the first body chunk so head and body leave in one write.
     let first: Uint8Array | null = null;
-    let ended = reader === null;
-    if (reader !== null) {
-      const r = await reader.read().catch((e) => {
+    let ended = reader === null && src === null;
+    if (!ended) {
+      try {
+        const r = src !== null ? src.read() : readChunk(reader!);
+        first = isThenable(r) ? await r : r;
+      } catch (e) {
         throw upstreamFailure(e);
-      });
-      if (r.done) ended = true;
-      else first = r.value;
+      }
+      if (first === null) ended = true;
     }
-    let headBytes: Uint8Array;
+    let headLength: number;
     try {
-      headBytes = serializeHead(head, http10);
+      headLength = this.#serializeHead(head, http10);
     } catch (e) {
       // Nothing was written yet: answer 500 instead of a broken head.
-      reader?.cancel(e).catch(() => {});
+      if (src !== null) src.cancel(e);
+      else reader?.cancel(e).catch(() => {});
       await this.#write(badRequest(500, "invalid-response-head")).catch(() => {});
       throw e;
     }
     let sent = 0;
-    const frame = (chunk: Uint8Array, last: boolean): Uint8Array => {
-      if (mode !== "chunked") return chunk;
-      const size = enc.encode(chunk.byteLength.toString(16) + "\r\n");
-      const out = new Uint8Array(size.length + chunk.byteLength + 2 + (last ? 5 : 0));
-      out.set(size, 0);
-      out.set(chunk, size.length);
-      out.set(CRLF, size.length + chunk.byteLength);
-      if (last) out.set(LAST_CHUNK, size.length + chunk.byteLength + 2);
-      return out;
-    };
     if (first !== null && mode === "length" && sent + first.byteLength > length) {
       first = first.subarray(0, length - sent);
     }
-    let firstFramed = first === null || first.byteLength === 0 ? null : frame(first, false);
-    if (ended && mode === "chunked") firstFramed = concat(firstFramed, LAST_CHUNK);
-    const out = concat(headBytes, firstFramed);
+    if (first !== null && first.byteLength === 0) first = null;
+    const out = this.#appendFirst(headLength, first, mode === "chunked", ended);
     await this.#write(out).catch((e) => {
       throw downstreamFailure(e);
     });
@@ -614,22 +742,26 @@ class H1Connection<Ctx> implements Expirable {
       sent += first.byteLength;
       session.bodyBytesSent += first.byteLength;
     }
-    if (reader === null || ended) {
+    if (ended) {
       if (mode === "length" && sent < length) throw truncated(sent, length);
       return keepAlive;
     }
     try {
       while (true) {
-        const r = await reader.read().catch((e) => {
+        let next: Uint8Array | null;
+        try {
+          const r = src !== null ? src.read() : readChunk(reader!);
+          next = isThenable(r) ? await r : r;
+        } catch (e) {
           throw upstreamFailure(e);
-        });
-        if (r.done) break;
-        let chunk = r.value;
+        }
+        if (next === null) break;
+        let chunk = next;
         if (mode === "length" && sent + chunk.byteLength > length) {
           chunk = chunk.subarray(0, length - sent);
         }
         if (chunk.byteLength === 0) continue;
-        await this.#write(frame(chunk, false)).catch((e) => {
+        await this.#write(mode === "chunked" ? this.#frame(chunk) : chunk).catch((e) => {
           throw downstreamFailure(e);
         });
         this.#arm(0);
@@ -637,7 +769,8 @@ class H1Connection<Ctx> implements Expirable {
         session.bodyBytesSent += chunk.byteLength;
       }
     } catch (e) {
-      reader.cancel(e).catch(() => {});
+      if (src !== null) src.cancel(e);
+      else reader!.cancel(e).catch(() => {});
       throw e;
     }
     if (mode === "length" && sent < length) throw truncated(sent, length);
@@ -651,6 +784,23 @@ class H1Connection<Ctx> implements Expirable {
   }
 }
 
+/** Drops an outcome's body, source or stream, without turning one into the other. */
+function cancelOutcome(outcome: ProxyOutcome): void {
+  const src = outcome.source ?? null;
+  if (src !== null) src.cancel();
+  else outcome.body?.cancel().catch(() => {});
+}
+
+/** Whether `x` must be awaited. */
+function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
+  return x !== null && typeof x === "object" &&
+    typeof (x as { then?: unknown }).then === "function";
+}
+
+function readChunk(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<Uint8Array | null> {
+  return reader.read().then((r) => r.done ? null : r.value);
+}
+
 function singleContentLength(head: ParsedRequestHead): boolean {
   let n = 0;
   for (const [k, v] of head.headers) {
@@ -661,26 +811,31 @@ function singleContentLength(head: ParsedRequestHead): boolean {
   return true;
 }
 
-function concat(a: Uint8Array | null, b: Uint8Array | null): Uint8Array {
-  if (a === null) return b ?? new Uint8Array(0);
-  if (b === null) return a;
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
+const UNSAFE = /[\r\n\0]/;
+/** Largest first body chunk copied behind the head into the connection's output buffer. */
+const MAX_OUT = 256 * 1024;
+
+/** `name` (any case) equals `lower` (lowercase ASCII). */
+function lowerEquals(name: string, lower: string): boolean {
+  if (name === lower) return true;
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
-const UNSAFE = /[\r\n\0]/;
-
-/** Serialises a response head; refuses CR, LF or NUL in any part (no response splitting). */
-function serializeHead(head: ResponseHeader, http10: boolean): Uint8Array {
-  if (UNSAFE.test(head.statusText)) throw unsafeHead();
-  let s = `HTTP/1.${http10 ? 0 : 1} ${head.status} ${head.statusText}\r\n`;
-  for (const [k, v] of head.headers.pairs) {
-    if (UNSAFE.test(k) || UNSAFE.test(v)) throw unsafeHead();
-    s += `${k}: ${v}\r\n`;
+/** 1–15 ASCII digits as a number, else -1 (same rule as `/^[0-9]{1,15}$/`). */
+function parseLength(v: string): number {
+  const l = v.length;
+  if (l === 0 || l > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < l; i++) {
+    const c = v.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
   }
-  return enc.encode(s + "\r\n");
+  return n;
 }
 
 function unsafeHead(): ProxyError {

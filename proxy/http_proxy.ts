@@ -15,7 +15,13 @@ import { ProxyError, toProxyError } from "@cirque/core/error";
 import { HeaderMap, RequestHeader, ResponseHeader } from "@cirque/core/http-header";
 import { forwardingFilter, type ForwardingOptions, stripHopByHop } from "./forwarding.ts";
 import type { BodyFilterResult, FailToProxy, FilterResult, ProxyHttp } from "./proxy_http.ts";
-import { type BodyReader, type Endpoint, Session, splitResponse } from "./session.ts";
+import {
+  type BodyReader,
+  type BodySource,
+  type Endpoint,
+  Session,
+  splitResponse,
+} from "./session.ts";
 
 /** Options of {@linkcode HttpProxy}. */
 export interface HttpProxyOptions {
@@ -50,6 +56,14 @@ export interface ProxyOutcome {
    * the response cleanly.
    */
   body: ReadableStream<Uint8Array> | null;
+  /**
+   * The same body as a {@linkcode BodySource}, when the connector offers one
+   * and no body filter runs: a transport that writes bytes itself (the
+   * HTTP/1.1 fast path) pulls from it and never creates a stream. Reading
+   * `body` turns the source into a stream and sets this to `null`; use one or
+   * the other.
+   */
+  source?: BodySource | null;
   /**
    * Call once the response is written (or failed): runs `logging`. Pass the
    * downstream error if the client went away. Idempotent.
@@ -137,6 +151,62 @@ function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** Whether `x` must be awaited (an `await` of a plain value still costs a microtask turn). */
+function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
+  return x !== null && typeof x === "object" &&
+    typeof (x as { then?: unknown }).then === "function";
+}
+
+/** A stream over a {@linkcode BodySource}; chunks are copied (source views are transient). */
+function sourceStream(src: BodySource): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      let r = src.read();
+      if (isThenable(r)) r = await r;
+      if (r === null) c.close();
+      else c.enqueue(r.slice());
+    },
+    cancel(reason) {
+      src.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** The outcome object: `body` is made from `source` on first read. */
+class Outcome implements ProxyOutcome {
+  head: ResponseHeader;
+  source: BodySource | null;
+  finish: (error?: ProxyError | null) => Promise<void>;
+  #body: ReadableStream<Uint8Array> | null;
+
+  constructor(
+    head: ResponseHeader,
+    body: ReadableStream<Uint8Array> | null,
+    source: BodySource | null,
+    finish: (error?: ProxyError | null) => Promise<void>,
+  ) {
+    this.head = head;
+    this.#body = body;
+    this.source = source;
+    this.finish = finish;
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.source !== null) {
+      this.#body = sourceStream(this.source);
+      this.source = null;
+    }
+    return this.#body;
+  }
+
+  set body(b: ReadableStream<Uint8Array> | null) {
+    this.source = null;
+    this.#body = b;
+  }
+}
+
 /**
  * Runs a {@linkcode ProxyHttp} for every request.
  *
@@ -201,47 +271,35 @@ export class HttpProxy<Ctx> {
   ): Promise<Response> => {
     const session = sessionFromRequest(request, info);
     const outcome = await this.process(session);
-    const { head, body } = outcome;
-    let out: ReadableStream<Uint8Array> | null = null;
-    if (body !== null && !NULL_BODY_STATUS.has(head.status)) {
-      const reader = body.getReader();
-      out = new ReadableStream<Uint8Array>({
-        async pull(c) {
-          try {
-            const r = await reader.read();
-            if (r.done) {
-              c.close();
-              void outcome.finish(null);
-            } else {
-              session.bodyBytesSent += r.value.byteLength;
-              c.enqueue(r.value);
-            }
-          } catch (e) {
-            const err = toProxyError(e, "upstream");
-            c.error(err);
-            void outcome.finish(err);
-          }
-        },
-        cancel(reason) {
-          reader.cancel(reason).catch(() => {});
-          void outcome.finish(
-            new ProxyError("CONNECTION_CLOSED", "client closed the connection mid-response", {
-              source: "downstream",
-              cause: reason,
-            }),
-          );
-        },
-      }, { highWaterMark: 0 });
+    const head = outcome.head;
+    const src = outcome.source ?? null;
+    let out: ReadableStream<Uint8Array> | Uint8Array | null = null;
+    const nullBody = NULL_BODY_STATUS.has(head.status);
+    if (src !== null && !nullBody) {
+      // A body that is all buffered already goes out as bytes, not a stream.
+      const first = src.read();
+      if (first === null) {
+        out = new Uint8Array(0);
+      } else if (!isThenable(first)) {
+        const bytes = first.slice();
+        const next = src.read();
+        if (next === null) out = bytes;
+        else out = pullStream(session, outcome, src, bytes, next);
+      } else {
+        out = pullStream(session, outcome, src, null, first);
+      }
+      if (out instanceof Uint8Array) {
+        session.bodyBytesSent += out.byteLength;
+        finishWhenSent(outcome, info);
+      }
+    } else if (src === null && outcome.body !== null && !nullBody) {
+      out = pullStream(session, outcome, outcome.body.getReader(), null, null);
     } else {
-      body?.cancel().catch(() => {});
-      if (info?.completed) {
-        info.completed.then(
-          () => outcome.finish(null),
-          (e) => outcome.finish(toProxyError(e, "downstream")),
-        );
-      } else queueMicrotask(() => void outcome.finish(null));
+      if (src !== null) src.cancel();
+      else outcome.body?.cancel().catch(() => {});
+      finishWhenSent(outcome, info);
     }
-    return new Response(out, {
+    return new Response(out as BodyInit | null, {
       status: head.status,
       statusText: head.statusText,
       headers: head.headers.pairs,
@@ -258,29 +316,47 @@ export class HttpProxy<Ctx> {
       return this.#fail(session, toProxyError(e), undefined as Ctx);
     }
     let finished = false;
-    const finish = async (error: ProxyError | null = null): Promise<void> => {
-      if (finished) return;
+    const finish = (error: ProxyError | null = null): Promise<void> => {
+      if (finished) return RESOLVED;
       finished = true;
       session.timing.end = performance.now();
-      if (error !== null && !(p.suppressErrorLog?.(session, ctx, error) ?? false)) {
-        this.#logError(session, error);
-      }
       try {
-        await p.logging?.(session, error, ctx);
+        if (error !== null && !(p.suppressErrorLog?.(session, ctx, error) ?? false)) {
+          this.#logError(session, error);
+        }
       } catch (e) {
-        console.error("cirque: logging phase failed:", e);
+        return Promise.reject(e);
       }
+      if (p.logging === undefined) return RESOLVED;
+      return (async () => {
+        try {
+          await p.logging!(session, error, ctx);
+        } catch (e) {
+          console.error("cirque: logging phase failed:", e);
+        }
+      })();
     };
     try {
-      let answer: FilterResult = await p.earlyRequestFilter?.(session, ctx);
+      let answer: FilterResult = undefined;
+      if (p.earlyRequestFilter !== undefined) {
+        const a = p.earlyRequestFilter(session, ctx);
+        answer = isThenable(a) ? await a : a;
+      }
       if (answer === undefined || answer.kind === "continue") {
-        answer = await p.requestFilter?.(session, ctx);
+        answer = undefined;
+        if (p.requestFilter !== undefined) {
+          const a = p.requestFilter(session, ctx);
+          answer = isThenable(a) ? await a : a;
+        }
       }
       if (answer !== undefined && answer.kind === "respond") {
         session.discardBody();
         const { head, body } = splitResponse(answer.response);
-        await p.responseFilter?.(session, head, ctx);
-        return this.#respond(session, ctx, head, body, finish);
+        if (p.responseFilter !== undefined) {
+          const r = p.responseFilter(session, head, ctx);
+          if (isThenable(r)) await r;
+        }
+        return this.#respond(session, ctx, head, body, null, finish);
       }
       return await this.#proxy(session, ctx, finish);
     } catch (e) {
@@ -295,11 +371,16 @@ export class HttpProxy<Ctx> {
     finish: (e?: ProxyError | null) => Promise<void>,
   ): Promise<ProxyOutcome> {
     const p = this.#p;
-    const retry = new RetryBody(session, this.#retryBufferSize, p, ctx);
+    // Without a request body and a body filter there is nothing to replay.
+    const retry = session.isBodyDone && p.requestBodyFilter === undefined
+      ? null
+      : new RetryBody(session, this.#retryBufferSize, p, ctx);
+    const phases = p.connectedToUpstream !== undefined || p.upstreamRequestFilter !== undefined;
     let lastError: ProxyError | null = null;
     for (let attempt = 0; attempt < this.#maxRetries; attempt++) {
       session.attempts = attempt + 1;
-      const peer = await p.upstreamPeer(session, ctx);
+      const pending = p.upstreamPeer(session, ctx);
+      const peer = isThenable(pending) ? await pending : pending;
       session.upstreamPeer = peer;
       const up = this.#upstreamRequest(session);
       let reused = false;
@@ -316,38 +397,57 @@ export class HttpProxy<Ctx> {
         },
       };
       try {
-        const res = await this.#connector.request(peer, head, retry.stream(), {
+        const res = await this.#connector.request(peer, head, retry?.stream() ?? null, {
           signal: session.signal,
-          beforeSend: async (wasReused) => {
+          beforeSend: (wasReused) => {
             reused = wasReused;
             session.upstreamReused = wasReused;
             session.timing.upstreamConnected = performance.now();
-            try {
-              await p.connectedToUpstream?.(session, wasReused, peer, ctx);
-              // The connector may call this again on a fresh connection after a
-              // stale pooled one; the head is filtered once per attempt.
-              if (!filtered) {
-                filtered = true;
-                await p.upstreamRequestFilter?.(session, up, ctx);
+            if (!phases) return;
+            return (async () => {
+              try {
+                await p.connectedToUpstream?.(session, wasReused, peer, ctx);
+                // The connector may call this again on a fresh connection after a
+                // stale pooled one; the head is filtered once per attempt.
+                if (!filtered) {
+                  filtered = true;
+                  await p.upstreamRequestFilter?.(session, up, ctx);
+                }
+              } catch (e) {
+                throw new PhaseError(e);
               }
-            } catch (e) {
-              throw new PhaseError(e);
-            }
+            })();
           },
         });
         session.timing.upstreamResponse = performance.now();
         const headers = new HeaderMap(res.headers.slice());
         stripHopByHop(headers);
         const resHead = new ResponseHeader(res.status, headers, res.statusText);
+        // The connector's stream-free body, when it has one (see BodySource).
+        const src = (res as { source?: BodySource | null }).source ?? null;
         try {
-          await p.upstreamResponseFilter?.(session, resHead, ctx);
-          await p.responseFilter?.(session, resHead, ctx);
+          if (p.upstreamResponseFilter !== undefined) {
+            const r = p.upstreamResponseFilter(session, resHead, ctx);
+            if (isThenable(r)) await r;
+          }
+          if (p.responseFilter !== undefined) {
+            const r = p.responseFilter(session, resHead, ctx);
+            if (isThenable(r)) await r;
+          }
         } catch (e) {
-          res.body?.cancel().catch(() => {});
+          if (src !== null) src.cancel();
+          else res.body?.cancel().catch(() => {});
           throw new PhaseError(e);
         }
-        const body = up.method === "HEAD" ? (res.body?.cancel().catch(() => {}), null) : res.body;
-        return this.#respond(session, ctx, resHead, body, finish);
+        if (up.method === "HEAD") {
+          if (src !== null) src.cancel();
+          else res.body?.cancel().catch(() => {});
+          return this.#respond(session, ctx, resHead, null, null, finish);
+        }
+        if (src !== null && p.responseBodyFilter === undefined) {
+          return this.#respond(session, ctx, resHead, null, src, finish);
+        }
+        return this.#respond(session, ctx, resHead, res.body, null, finish);
       } catch (e) {
         if (e instanceof PhaseError) throw e;
         let err = toProxyError(e, "upstream");
@@ -362,7 +462,7 @@ export class HttpProxy<Ctx> {
           err.retryable = false;
           err = p.failToConnect?.(session, peer, ctx, err) ?? err;
         } else {
-          const body = retry.truncated ? false : true;
+          const body = retry?.truncated ? false : true;
           err.retryable = reused && body &&
             (IDEMPOTENT.has(session.req.method) || session.retryNonIdempotent);
           err = p.errorWhileProxy?.(peer, session, err, ctx, reused) ?? err;
@@ -396,6 +496,7 @@ export class HttpProxy<Ctx> {
     ctx: Ctx,
     head: ResponseHeader,
     body: ReadableStream<Uint8Array> | null,
+    source: BodySource | null,
     finish: (e?: ProxyError | null) => Promise<void>,
   ): ProxyOutcome {
     session.status = head.status;
@@ -404,7 +505,7 @@ export class HttpProxy<Ctx> {
       head.headers.delete("content-length");
       body = filteredBody(body, (chunk, eos) => filter(session, chunk, eos, ctx));
     }
-    return { head, body, finish };
+    return new Outcome(head, body, source, finish);
   }
 
   async #fail(
@@ -575,6 +676,75 @@ function filteredBody(
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
+}
+
+/**
+ * The `Deno.serve` response body: pulls from a source (copying its transient
+ * views) or a stream reader, counts bytes and runs `finish` at the end.
+ */
+function pullStream(
+  session: Session,
+  outcome: ProxyOutcome,
+  from: BodySource | ReadableStreamDefaultReader<Uint8Array>,
+  first: Uint8Array | null,
+  pending: Promise<Uint8Array | null> | Uint8Array | null,
+): ReadableStream<Uint8Array> {
+  const isSource = !(from instanceof ReadableStreamDefaultReader);
+  let head: Uint8Array | null = first;
+  let next = pending;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      try {
+        if (head !== null) {
+          session.bodyBytesSent += head.byteLength;
+          c.enqueue(head);
+          head = null;
+          return;
+        }
+        let chunk: Uint8Array | null;
+        if (isSource) {
+          let r = next ?? (from as BodySource).read();
+          next = null;
+          if (isThenable(r)) r = await r;
+          chunk = r === null ? null : r.slice();
+        } else {
+          const r = await (from as ReadableStreamDefaultReader<Uint8Array>).read();
+          chunk = r.done ? null : r.value;
+        }
+        if (chunk === null) {
+          c.close();
+          void outcome.finish(null);
+        } else {
+          session.bodyBytesSent += chunk.byteLength;
+          c.enqueue(chunk);
+        }
+      } catch (e) {
+        const err = toProxyError(e, "upstream");
+        c.error(err);
+        void outcome.finish(err);
+      }
+    },
+    cancel(reason) {
+      if (isSource) (from as BodySource).cancel(reason);
+      else (from as ReadableStreamDefaultReader<Uint8Array>).cancel(reason).catch(() => {});
+      void outcome.finish(
+        new ProxyError("CONNECTION_CLOSED", "client closed the connection mid-response", {
+          source: "downstream",
+          cause: reason,
+        }),
+      );
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Runs `finish` once `Deno.serve` has sent a response without a streamed body. */
+function finishWhenSent(outcome: ProxyOutcome, info?: Deno.ServeHandlerInfo<Deno.Addr>): void {
+  if (info?.completed) {
+    info.completed.then(
+      () => outcome.finish(null),
+      (e) => outcome.finish(toProxyError(e, "downstream")),
+    );
+  } else queueMicrotask(() => void outcome.finish(null));
 }
 
 function endpoint(addr: Deno.Addr | undefined): Endpoint | null {

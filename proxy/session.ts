@@ -39,6 +39,34 @@ export interface BodyReader {
   cancel(reason?: unknown): void;
 }
 
+/**
+ * A pull reader of a response body without a `ReadableStream`: the fast path
+ * between the upstream connection and the downstream socket (see
+ * `ProxyOutcome.source`). A chunk is a view into the upstream
+ * connection's buffer and stays valid only until the next `read()` or
+ * `cancel()`: write or copy it before pulling again. Read to the end (`null`)
+ * or cancel; either gives the upstream connection back.
+ *
+ * @example
+ * ```ts
+ * import type { BodySource } from "@cirque/proxy";
+ * import assert from "node:assert/strict";
+ *
+ * const chunks = [new Uint8Array([104, 105])];
+ * const source: BodySource = { read: () => chunks.shift() ?? null, cancel: () => {} };
+ * let r = source.read();
+ * if (r instanceof Promise) r = await r;
+ * assert.deepEqual(r, new Uint8Array([104, 105]));
+ * assert.equal(source.read(), null);
+ * ```
+ */
+export interface BodySource {
+  /** The next chunk (valid until the next call), or `null` at the end; rejects on failure. */
+  read(): Promise<Uint8Array | null> | Uint8Array | null;
+  /** Stops reading; the rest of the body is discarded. */
+  cancel(reason?: unknown): void;
+}
+
 /** Per-request timing, in milliseconds (`performance.now()` clock). */
 export interface SessionTiming {
   /** When the request head was parsed. */
@@ -95,8 +123,7 @@ export class Session {
   retryNonIdempotent = false;
   /** Whether the request body outgrew the retry buffer. */
   retryBufferTruncated = false;
-  /** Free-form per-request tags for logs (route name, …). */
-  readonly tags: Map<string, string> = new Map();
+  #tags: Map<string, string> | null = null;
   #body: BodyReader;
   #bodyDone = false;
 
@@ -120,6 +147,11 @@ export class Session {
     };
     this.signal = signal;
     this.timing = { start: performance.now(), upstreamConnected: 0, upstreamResponse: 0, end: 0 };
+  }
+
+  /** Free-form per-request tags for logs (route name, …); created on first use. */
+  get tags(): Map<string, string> {
+    return this.#tags ??= new Map();
   }
 
   /** The client IP, or `""`. */
