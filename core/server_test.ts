@@ -277,8 +277,9 @@ Deno.test("Server: pid_file is written while running and removed after; error_lo
 Deno.test("Server: an unwritable pid_file fails the start with exit 1", async () => {
   const { server, lines } = quietServer({ conf: { pidFile: "/nonexistent-dir/x.pid" } });
   let started = false;
-  server.add(backgroundService("bg", async () => {
+  server.add(backgroundService("bg", () => {
     started = true;
+    return Promise.resolve();
   }));
   assert.equal(await server.run(), 1);
   assert.equal(started, false);
