@@ -332,7 +332,13 @@ function spawnServer(args: string[] = []) {
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
-  const waiters: { test: (l: string) => boolean; resolve: (l: string) => void }[] = [];
+  type Waiter = {
+    test: (l: string) => boolean;
+    resolve: (l: string) => void;
+    reject: (e: Error) => void;
+  };
+  const waiters: Waiter[] = [];
+  let ended = false;
   const reading = (async () => {
     let buffered = "";
     for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
@@ -350,6 +356,10 @@ function spawnServer(args: string[] = []) {
         }
       }
     }
+    ended = true;
+    for (const w of waiters.splice(0)) {
+      w.reject(new Error(`child output ended:\n${lines.join("\n")}`));
+    }
   })();
   const stderr = new Response(child.stderr).text();
   const stdin = child.stdin.getWriter();
@@ -360,14 +370,19 @@ function spawnServer(args: string[] = []) {
     waitFor(pattern: RegExp): Promise<string> {
       const seen = lines.find((l) => pattern.test(l));
       if (seen !== undefined) return Promise.resolve(seen);
-      return new Promise((resolve) => waiters.push({ test: (l) => pattern.test(l), resolve }));
+      if (ended) return Promise.reject(new Error(`child output ended:\n${lines.join("\n")}`));
+      return new Promise((resolve, reject) =>
+        waiters.push({ test: (l) => pattern.test(l), resolve, reject })
+      );
     },
     async send(text: string) {
       await stdin.write(encoder.encode(text));
     },
-    /** Waits for the exit and releases every pipe. */
+    /** Waits (at most 10 s, then SIGKILL) for the exit and releases every pipe. */
     async finish(): Promise<{ code: number; stderr: string }> {
+      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
       const status = await child.status;
+      clearTimeout(killer);
       await stdin.close().catch(() => {});
       await reading;
       return { code: status.code, stderr: await stderr };
@@ -375,10 +390,30 @@ function spawnServer(args: string[] = []) {
   };
 }
 
-Deno.test("slow_server subprocess: SIGTERM drains an in-flight slow request, then exits 0", async () => {
-  const proc = spawnServer();
+type ServerProcess = ReturnType<typeof spawnServer>;
+
+/** Runs `body` against a fresh child; a failing body kills the child. Resolves with how it exited. */
+async function withServer(
+  args: string[],
+  body: (proc: ServerProcess, port: number) => Promise<void>,
+): Promise<{ code: number; log: string }> {
+  const proc = spawnServer(args);
   try {
     const port = Number((await proc.waitFor(/^listening \d+$/)).split(" ")[1]);
+    await body(proc, port);
+  } catch (err) {
+    try {
+      proc.child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await proc.finish();
+    throw err;
+  }
+  const { code, stderr } = await proc.finish();
+  return { code, log: `${stderr}${proc.lines.join("\n")}` };
+}
+
+Deno.test("slow_server subprocess: SIGTERM drains an in-flight slow request, then exits 0", async () => {
+  const { code, log } = await withServer([], async (proc, port) => {
     const res = await fetch(`http://127.0.0.1:${port}/slow`);
     const { text, reader } = await firstChunk(res);
     assert.equal(text, "part1\n");
@@ -387,39 +422,31 @@ Deno.test("slow_server subprocess: SIGTERM drains an in-flight slow request, the
     await assert.rejects(fetch(`http://127.0.0.1:${port}/fast`)); // no longer accepting
     await proc.send("release\n");
     assert.equal(await rest(reader), "part2\nend\n");
-  } finally {
-    const { code, stderr } = await proc.finish();
-    assert.equal(code, EXIT_CODES.ok, stderr + proc.lines.join("\n"));
-  }
+  });
+  assert.equal(code, EXIT_CODES.ok, log);
 });
 
 Deno.test("slow_server subprocess: SIGINT cuts the in-flight request and exits 130", async () => {
-  const proc = spawnServer();
-  try {
-    const port = Number((await proc.waitFor(/^listening \d+$/)).split(" ")[1]);
+  const { code, log } = await withServer([], async (proc, port) => {
     const { reader } = await firstChunk(await fetch(`http://127.0.0.1:${port}/slow`));
     proc.child.kill("SIGINT");
     assert.match(await rest(reader), /^ERROR: /);
-  } finally {
-    const { code, stderr } = await proc.finish();
-    assert.equal(code, EXIT_CODES.fastStop, stderr + proc.lines.join("\n"));
-  }
+  });
+  assert.equal(code, EXIT_CODES.fastStop, log);
+  assert.match(log, /log: SIGINT received/);
 });
 
 Deno.test("slow_server subprocess: grace_period_seconds from -c FILE expires and cuts a too-slow request (exit 143)", async () => {
   const conf = new URL("./testdata/short_grace.yaml", import.meta.url).pathname;
-  const proc = spawnServer(["-c", conf]);
-  try {
-    const port = Number((await proc.waitFor(/^listening \d+$/)).split(" ")[1]);
+  const { code, log } = await withServer(["-c", conf], async (proc, port) => {
     const { reader } = await firstChunk(await fetch(`http://127.0.0.1:${port}/slow`));
     proc.child.kill("SIGTERM");
     // never released: the request outlives the 0.2 s grace period
     assert.match(await rest(reader), /^ERROR: /);
-  } finally {
-    const { code, stderr } = await proc.finish();
-    assert.equal(code, EXIT_CODES.graceExpired, stderr + proc.lines.join("\n"));
-    assert.ok(proc.lines.some((l) => l.includes("grace period over")));
-  }
+  });
+  assert.equal(code, EXIT_CODES.graceExpired, log);
+  assert.match(log, /draining \(grace period 0\.2 s\)/);
+  assert.match(log, /grace period over/);
 });
 
 Deno.test("slow_server subprocess: -t validates the config file (0 valid, 1 invalid, naming file and line)", async () => {
