@@ -54,6 +54,12 @@ export interface UpstreamResponse {
   body: ReadableStream<Uint8Array> | null;
   /** Trailer fields of a chunked body; resolves after the body ends (empty if none). */
   trailers: Promise<HeaderPairs>;
+  /**
+   * After a `101 Switching Protocols`: the client-to-upstream direction of the
+   * tunnel (`body` is the other direction). Closing or aborting it closes the
+   * upstream connection. Absent for every other status.
+   */
+  upgrade?: WritableStream<Uint8Array>;
   /** Whether the request went over a pooled (reused) connection. */
   reused: boolean;
   /** Timing of the exchange. */

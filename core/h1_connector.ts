@@ -412,8 +412,14 @@ export class H1Connector implements Connector {
     const status = h.status;
     if (req.method === "HEAD" || status === 204 || status === 304 || (status < 200)) {
       if (status === 101) {
-        // Upgrade: hand out the raw byte stream; the connection is never pooled.
+        // Upgrade: hand out the raw byte streams; the connection is never pooled.
         res.body = this.#closeDelimited(x, peer, readTimeout);
+        const writeTimeout = peer.options.writeTimeout ?? PEER_DEFAULTS.writeTimeout;
+        res.upgrade = new WritableStream<Uint8Array>({
+          write: (chunk) => conn.writeAll(chunk, writeTimeout),
+          close: () => conn.close(),
+          abort: () => conn.close(),
+        });
         return res;
       }
       if (conn.start !== conn.end) {

@@ -51,6 +51,11 @@ export interface ProxyOutcome {
    */
   body: ReadableStream<Uint8Array> | null;
   /**
+   * For a `101` to an upgrade request: the client-to-upstream side of the
+   * tunnel (`body` is the upstream-to-client side). `null` otherwise.
+   */
+  upgrade: WritableStream<Uint8Array> | null;
+  /**
    * Call once the response is written (or failed): runs `logging`. Pass the
    * downstream error if the client went away. Idempotent.
    */
@@ -337,7 +342,9 @@ export class HttpProxy<Ctx> {
         });
         session.timing.upstreamResponse = performance.now();
         const headers = new HeaderMap(res.headers.slice());
-        stripHopByHop(headers);
+        const tunnel = session.upgrade && res.status === 101 && res.upgrade !== undefined;
+        if (!tunnel) res.upgrade?.abort().catch(() => {});
+        stripHopByHop(headers, tunnel);
         const resHead = new ResponseHeader(res.status, headers, res.statusText);
         try {
           await p.upstreamResponseFilter?.(session, resHead, ctx);
@@ -345,6 +352,10 @@ export class HttpProxy<Ctx> {
         } catch (e) {
           res.body?.cancel().catch(() => {});
           throw new PhaseError(e);
+        }
+        if (tunnel) {
+          session.status = 101;
+          return { head: resHead, body: res.body, upgrade: res.upgrade!, finish };
         }
         const body = up.method === "HEAD" ? (res.body?.cancel().catch(() => {}), null) : res.body;
         return this.#respond(session, ctx, resHead, body, finish);
@@ -378,7 +389,7 @@ export class HttpProxy<Ctx> {
 
   #upstreamRequest(session: Session): RequestHeader {
     const up = session.req.clone();
-    stripHopByHop(up.headers);
+    stripHopByHop(up.headers, session.upgrade);
     if (up.version === "2" && !up.headers.has("host") && up.authority !== null) {
       up.headers.pairs.unshift(["Host", up.authority]);
     }
@@ -404,7 +415,7 @@ export class HttpProxy<Ctx> {
       head.headers.delete("content-length");
       body = filteredBody(body, (chunk, eos) => filter(session, chunk, eos, ctx));
     }
-    return { head, body, finish };
+    return { head, body, upgrade: null, finish };
   }
 
   async #fail(
@@ -432,12 +443,13 @@ export class HttpProxy<Ctx> {
     session.status = decision.status;
     if (decision.response !== undefined) {
       const { head, body } = splitResponse(decision.response);
-      return { head, body, finish: finishWithError };
+      return { head, body, upgrade: null, finish: finishWithError };
     }
     const { head, body } = errorResponse(decision.status === 0 ? 502 : decision.status);
     return {
       head,
       body: decision.status === 0 ? null : bytesStream(body),
+      upgrade: null,
       finish: finishWithError,
     };
   }
