@@ -15,7 +15,7 @@ import type {
   UpstreamResponse,
 } from "./connector.ts";
 import { ProxyError } from "./error.ts";
-import { H1Connection, type H1OpenOptions } from "./h1_connection.ts";
+import { H1_READ_BUFFER_SIZE, H1Connection, type H1OpenOptions } from "./h1_connection.ts";
 import {
   ChunkedDecoder,
   findHeadEnd,
@@ -265,6 +265,7 @@ export class H1Connector implements Connector {
         const o: H1OpenOptions = {};
         if (signal) o.signal = signal;
         if (this.#dial) o.dial = this.#dial;
+        if (this.#maxHead + 1024 > H1_READ_BUFFER_SIZE) o.bufferSize = this.#maxHead + 1024;
         conn = await H1Connection.open(peer, o);
         this.#pool.countCreated();
         reused = false;

@@ -519,6 +519,25 @@ Deno.test("H1Connector: pool behaviour against live origins", async (t) => {
     await o.waitClosed(1);
   });
 
+  await t.step("unix socket peers", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cirque-unix-" });
+    const path = `${dir}/origin.sock`;
+    try {
+      await using server = Deno.serve(
+        { path, onListen() {} },
+        (req) => new Response(`unix ${req.headers.get("host")}`),
+      );
+      await using c = new H1Connector();
+      const peer = new HttpPeer(`unix:${path}`);
+      assert.equal(await text(await c.request(peer, GET, null)), "unix localhost");
+      const again = await c.request(peer, GET, null);
+      assert.equal(again.reused, true);
+      await text(again);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
   await t.step("connection refused", async () => {
     const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (l.addr as Deno.NetAddr).port;
