@@ -180,6 +180,32 @@ Deno.test("FetchConnector over TLS", async (t) => {
     assert.equal(await text(r), "secure a.test");
   });
 
+  await t.step("HTTP/2 is negotiated with an h2-capable origin", async () => {
+    const http2 = await import("node:http2");
+    const origin = http2.createSecureServer(
+      { cert: certs.server.cert, key: certs.server.key, allowHTTP1: true },
+      (req, res) => res.end(`http/${req.httpVersion}`),
+    );
+    await new Promise<void>((r) => origin.listen(0, "127.0.0.1", r));
+    const port = (origin.address() as { port: number }).port;
+    try {
+      const peer = new HttpPeer(`127.0.0.1:${port}`, {
+        tls: true,
+        options: { caCerts: [certs.ca] },
+      });
+      assert.equal(await text(await c.request(peer, GET, null)), "http/2.0");
+      const h1only = new FetchConnector({ http2: false });
+      try {
+        assert.equal(await text(await h1only.request(peer, GET, null)), "http/1.1");
+      } finally {
+        await h1only.close();
+      }
+    } finally {
+      await c.close();
+      await new Promise((r) => origin.close(r));
+    }
+  });
+
   await t.step("an unknown CA fails", async () => {
     const peer = new HttpPeer(`127.0.0.1:${server.addr.port}`, { tls: true });
     await rejectsWith(c.request(peer, GET, null), "TLS_HANDSHAKE");
