@@ -49,7 +49,8 @@ export interface UpstreamResponse {
   /**
    * The body, streamed with back-pressure, or `null` when the response has none
    * (HEAD, 1xx, 204, 304). The connection returns to the pool once it is read
-   * to the end; cancelling it discards the connection.
+   * to the end; cancelling it discards the connection. Always read it to the
+   * end or cancel it: until then the connection stays busy.
    */
   body: ReadableStream<Uint8Array> | null;
   /** Trailer fields of a chunked body; resolves after the body ends (empty if none). */
