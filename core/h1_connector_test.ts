@@ -523,7 +523,7 @@ Deno.test("H1Connector: pool behaviour against live origins", async (t) => {
     const dir = await Deno.makeTempDir({ prefix: "cirque-unix-" });
     const path = `${dir}/origin.sock`;
     try {
-      await using server = Deno.serve(
+      await using _server = Deno.serve(
         { path, onListen() {} },
         (req) => new Response(`unix ${req.headers.get("host")}`),
       );
