@@ -160,6 +160,9 @@ export class FetchConnector implements Connector {
       throw new ProxyError("ABORTED", "Cannot send request: aborted", { source: "downstream" });
     }
     const client = this.#client(peer);
+    // fetch hides connection reuse: the head may still change here, and
+    // `reused` is reported as false.
+    await options.beforeSend?.(false);
     const ctl = new AbortController();
     const onAbort = () =>
       ctl.abort(

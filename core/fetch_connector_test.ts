@@ -241,3 +241,27 @@ Deno.test("FetchConnector rejects an invalid head", async () => {
   );
   assert.ok(e instanceof ProxyError);
 });
+
+Deno.test("FetchConnector awaits beforeSend before sending, so the head can still change", async () => {
+  await using origin = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => new Response(`${req.headers.get("x-late") ?? "none"} ${new URL(req.url).pathname}`),
+  );
+  const c = new FetchConnector();
+  try {
+    const head = { method: "GET", path: "/a", headers: [] as [string, string][] };
+    let called = 0;
+    const res = await c.request(new HttpPeer(`127.0.0.1:${origin.addr.port}`), head, null, {
+      beforeSend: (reused) => {
+        called++;
+        assert.equal(reused, false);
+        head.headers.push(["X-Late", "yes"]);
+        head.path = "/b";
+      },
+    });
+    assert.equal(called, 1);
+    assert.equal(await new Response(res.body).text(), "yes /b");
+  } finally {
+    await c.close();
+  }
+});

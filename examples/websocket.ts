@@ -15,6 +15,7 @@
 import { HttpPeer } from "@cirque/core/peer";
 import { H1Connector } from "@cirque/core/h1";
 import { type H1Server, HttpProxy, serveH1 } from "@cirque/proxy";
+import { stopAll } from "./_origin.ts";
 
 /** A WebSocket echo origin: echoes every message prefixed with "echo: ". */
 export function echoOrigin(): { address: string; close: () => Promise<void> } {
@@ -40,12 +41,7 @@ export function start(port = 8080): { server: H1Server; stop: () => Promise<void
   );
   return {
     server,
-    stop: async () => {
-      server.close();
-      await server.finished;
-      await connector.close();
-      await origin.close();
-    },
+    stop: () => stopAll(server, connector, origin),
   };
 }
 
