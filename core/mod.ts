@@ -30,3 +30,4 @@ export * from "./pool.ts";
 export * from "./h1_connection.ts";
 export * from "./h1_connector.ts";
 export * from "./fetch_connector.ts";
+export * from "./ip.ts";
