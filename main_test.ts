@@ -149,3 +149,89 @@ Deno.test("routing: round robin across backends and failover when one refuses", 
   assert.equal(res.status, 502);
   await res.body?.cancel();
 });
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const p = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./main.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
+}
+
+Deno.test("cli: -t validates a file and exits 0, or 1 naming file and line", async () => {
+  const ok = await run(["-t", "-c", new URL("./examples/cirque.yaml", import.meta.url).pathname]);
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(ok.out, /configuration is valid/);
+  const bad = await Deno.makeTempFile({ suffix: ".yaml" });
+  try {
+    await Deno.writeTextFile(bad, GOOD.replace("retries: 2", "retries: 99"));
+    const r = await run(["-t", "-c", bad]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      new RegExp(`${bad.replaceAll("/", "\\/")}:\\d+:\\d+: retries: expected integer`),
+    );
+  } finally {
+    await Deno.remove(bad);
+  }
+});
+
+Deno.test("SIGTERM: the proxy stops accepting, drains an in-flight slow request, exits 0", async () => {
+  let release!: () => void;
+  const slowStarted = Promise.withResolvers<void>();
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async () => {
+    slowStarted.resolve();
+    await new Promise<void>((r) => (release = r));
+    return new Response("x".repeat(100_000));
+  });
+  const conf = await Deno.makeTempFile({ suffix: ".yaml" });
+  await Deno.writeTextFile(
+    conf,
+    `grace_period_seconds: 20
+listeners: [{ address: 127.0.0.1:0 }]
+upstreams:
+  slow: { backends: [{ address: 127.0.0.1:${origin.addr.port} }] }
+routes: [{ upstream: slow }]
+`,
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./main.ts", import.meta.url).pathname, "-c", conf],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    let port = 0;
+    for (let i = 0; i < 100 && port === 0; i++) {
+      const r = await reader.read();
+      if (r.done) break;
+      out += r.value;
+      port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)?.[1] ?? 0);
+    }
+    assert.ok(port > 0, out);
+    const slow = fetch(`http://127.0.0.1:${port}/`).then(async (
+      r,
+    ) => [r.status, (await r.text()).length]);
+    await slowStarted.promise;
+    child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+    release();
+    assert.deepEqual(await slow, [200, 100_000]);
+    const status = await child.status;
+    assert.equal(status.code, 0, await stderr);
+    reader.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await child.status;
+    await stderr.catch(() => "");
+    await origin.shutdown();
+    await Deno.remove(conf);
+  }
+});

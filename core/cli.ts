@@ -130,8 +130,13 @@ export function parseCli(args: readonly string[], options: ParseCliOptions = {})
   try {
     parsed = parseArgs({ args: [...args], options: spec, strict: true, allowPositionals: true });
   } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    const option = /'([^']+)'/.exec(text)?.[1];
+    const code = (err as { code?: unknown }).code;
     throw new TypeError(
-      `Cannot parse arguments: ${err instanceof Error ? err.message : String(err)}`,
+      code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option !== undefined
+        ? `Cannot parse arguments: unknown option "${option}"`
+        : `Cannot parse arguments: ${text.split(". ")[0]}`,
     );
   }
   const { values, positionals } = parsed;

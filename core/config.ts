@@ -176,7 +176,8 @@ export interface MapSchema<V extends Schema = Schema> extends Schema<Record<stri
 /** The fields of an {@linkcode ObjectSchema}, by TypeScript name. */
 export type Fields = { readonly [key: string]: Schema };
 
-type OptionalKeys<F extends Fields> = {
+/** The names of the fields marked {@linkcode optional}. */
+export type OptionalKeys<F extends Fields> = {
   [K in keyof F]: F[K] extends { readonly optional: true } ? K : never;
 }[keyof F];
 

@@ -49,11 +49,18 @@ export interface UpstreamResponse {
   /**
    * The body, streamed with back-pressure, or `null` when the response has none
    * (HEAD, 1xx, 204, 304). The connection returns to the pool once it is read
-   * to the end; cancelling it discards the connection.
+   * to the end; cancelling it discards the connection. Always read it to the
+   * end or cancel it: until then the connection stays busy.
    */
   body: ReadableStream<Uint8Array> | null;
   /** Trailer fields of a chunked body; resolves after the body ends (empty if none). */
   trailers: Promise<HeaderPairs>;
+  /**
+   * After a `101 Switching Protocols`: the client-to-upstream direction of the
+   * tunnel (`body` is the other direction). Closing or aborting it closes the
+   * upstream connection. Absent for every other status.
+   */
+  upgrade?: WritableStream<Uint8Array>;
   /** Whether the request went over a pooled (reused) connection. */
   reused: boolean;
   /** Timing of the exchange. */

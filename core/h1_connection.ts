@@ -180,6 +180,7 @@ export class H1Connection implements Poolable {
     const o = peer.options;
     const connectTimeout = o.connectTimeout ?? PEER_DEFAULTS.connectTimeout;
     const total = o.totalConnectTimeout ?? PEER_DEFAULTS.totalConnectTimeout;
+    const started = performance.now();
     const ctl = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -257,7 +258,7 @@ export class H1Connection implements Poolable {
       const hsTimer = setTimeout(() => {
         timedOut = true;
         ctl.abort();
-      }, Math.max(0, total - connectTimeout));
+      }, Math.max(0, total - (performance.now() - started)));
       let current: Deno.Conn = tcp;
       const close = () => {
         try {

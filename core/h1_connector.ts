@@ -15,7 +15,7 @@ import type {
   UpstreamResponse,
 } from "./connector.ts";
 import { ProxyError } from "./error.ts";
-import { H1Connection, type H1OpenOptions } from "./h1_connection.ts";
+import { H1_READ_BUFFER_SIZE, H1Connection, type H1OpenOptions } from "./h1_connection.ts";
 import {
   ChunkedDecoder,
   findHeadEnd,
@@ -246,6 +246,72 @@ export class H1Connector implements Connector {
     return this.#pool.stats;
   }
 
+  /**
+   * Low level, for a raw byte-piping fast path: a pooled connection to `peer`
+   * (its `uses` is then above 1) or a new one. The caller writes the request
+   * bytes, reads the response through {@linkcode H1Connection.fill}, and must
+   * hand the connection back with {@linkcode H1Connector.release}.
+   *
+   * @example
+   * ```ts
+   * import { H1Connector } from "@cirque/core/h1";
+   * import { findHeadEnd, parseResponseHead } from "@cirque/core/h1-parse";
+   * import { HttpPeer } from "@cirque/core/peer";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => new Response("raw"));
+   * await using connector = new H1Connector();
+   * const peer = new HttpPeer(`127.0.0.1:${server.addr.port}`);
+   * const conn = await connector.acquire(peer);
+   * await conn.writeAll(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 1000);
+   * let end = -1;
+   * while ((end = findHeadEnd(conn.buf, conn.start, conn.end)) < 0) await conn.fill(1000);
+   * const head = parseResponseHead(conn.buf, conn.start, end);
+   * conn.start = end;
+   * while (conn.end - conn.start < head.contentLength) await conn.fill(1000);
+   * assert.equal(new TextDecoder().decode(conn.buf.subarray(conn.start, conn.end)), "raw");
+   * conn.start = conn.end;
+   * connector.release(peer, conn, true);
+   * assert.equal(connector.stats.idle, 1);
+   * ```
+   */
+  async acquire(peer: HttpPeer, options: { signal?: AbortSignal } = {}): Promise<H1Connection> {
+    const pooled = this.#pool.take(peer.reuseKey);
+    if (pooled !== undefined) {
+      this.#busy.add(pooled);
+      pooled.uses++;
+      return pooled;
+    }
+    const o: H1OpenOptions = {};
+    if (options.signal) o.signal = options.signal;
+    if (this.#dial) o.dial = this.#dial;
+    if (this.#maxHead + 1024 > H1_READ_BUFFER_SIZE) o.bufferSize = this.#maxHead + 1024;
+    const conn = await H1Connection.open(peer, o);
+    this.#pool.countCreated();
+    this.#busy.add(conn);
+    conn.uses++;
+    return conn;
+  }
+
+  /**
+   * Low level: ends the use of a connection from {@linkcode H1Connector.acquire}.
+   * With `reusable` it goes back to the pool (dropped if bytes are left
+   * unread), otherwise it is closed.
+   */
+  release(peer: HttpPeer, conn: H1Connection, reusable: boolean): void {
+    this.#busy.delete(conn);
+    if (!reusable || conn.closed) {
+      conn.close();
+      return;
+    }
+    this.#pool.put(
+      peer.reuseKey,
+      conn,
+      peer.options.idleTimeout ?? PEER_DEFAULTS.idleTimeout,
+      peer.options.maxIdlePerPeer ?? PEER_DEFAULTS.maxIdlePerPeer,
+    );
+  }
+
   /** Sends one request; see the class documentation. */
   async request(
     peer: HttpPeer,
@@ -265,6 +331,7 @@ export class H1Connector implements Connector {
         const o: H1OpenOptions = {};
         if (signal) o.signal = signal;
         if (this.#dial) o.dial = this.#dial;
+        if (this.#maxHead + 1024 > H1_READ_BUFFER_SIZE) o.bufferSize = this.#maxHead + 1024;
         conn = await H1Connection.open(peer, o);
         this.#pool.countCreated();
         reused = false;
@@ -412,8 +479,14 @@ export class H1Connector implements Connector {
     const status = h.status;
     if (req.method === "HEAD" || status === 204 || status === 304 || (status < 200)) {
       if (status === 101) {
-        // Upgrade: hand out the raw byte stream; the connection is never pooled.
+        // Upgrade: hand out the raw byte streams; the connection is never pooled.
         res.body = this.#closeDelimited(x, peer, readTimeout);
+        const writeTimeout = peer.options.writeTimeout ?? PEER_DEFAULTS.writeTimeout;
+        res.upgrade = new WritableStream<Uint8Array>({
+          write: (chunk) => conn.writeAll(chunk, writeTimeout),
+          close: () => conn.close(),
+          abort: () => conn.close(),
+        });
         return res;
       }
       if (conn.start !== conn.end) {

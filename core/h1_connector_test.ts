@@ -51,6 +51,15 @@ Deno.test("H1Connector against a Deno.serve origin", async (t) => {
       });
     }
     if (url.pathname === "/204") return new Response(null, { status: 204 });
+    if (url.pathname === "/big") {
+      return new Response(
+        new Uint8Array(await new Response(patternStream(50 * 1024 * 1024)).arrayBuffer()),
+      );
+    }
+    if (url.pathname === "/hash") {
+      const h = await sha256(req.body!);
+      return new Response(`${h.bytes} ${h.hex}`);
+    }
     if (url.pathname === "/304") {
       return new Response(null, { status: 304, headers: { etag: '"a"' } });
     }
@@ -160,6 +169,24 @@ Deno.test("H1Connector against a Deno.serve origin", async (t) => {
     );
   });
 
+  await t.step(
+    "50 MB download with Content-Length and upload with Content-Length, SHA-256 checked",
+    async () => {
+      const total = 50 * 1024 * 1024;
+      const expected = await sha256(patternStream(total));
+      const down = await c.request(peer, { method: "GET", path: "/big", headers: [] }, null);
+      assert.ok(down.headers.some(([k, v]) => k === "content-length" && v === String(total)));
+      const got = await sha256(down.body!);
+      assert.deepEqual(got, expected);
+      const up = await c.request(peer, {
+        method: "PUT",
+        path: "/hash",
+        headers: [["Content-Length", String(total)]],
+      }, patternStream(total));
+      assert.equal(await text(up), `${expected.bytes} ${expected.hex}`);
+    },
+  );
+
   await t.step("50 MB streamed both ways with a SHA-256 check", async () => {
     const total = 50 * 1024 * 1024;
     const expected = await sha256(patternStream(total));
@@ -253,6 +280,41 @@ Deno.test("H1Connector: response framing from a raw origin", async (t) => {
     await using c = new H1Connector();
     assert.equal(await text(await c.request(peerOf(o.port), GET, null)), "abc");
   });
+});
+
+Deno.test("H1Connector: back-pressure, a slow reader slows the upstream", async () => {
+  const total = 50 * 1024 * 1024;
+  let written = 0;
+  const stop = Promise.withResolvers<void>();
+  await using o = rawOrigin(async (conn) => {
+    await readRequest(conn);
+    await writeAll(conn, `HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`);
+    const chunk = new Uint8Array(65536);
+    const writing = (async () => {
+      while (written < total) {
+        written += await conn.write(chunk.subarray(0, Math.min(chunk.length, total - written)));
+      }
+    })();
+    await Promise.race([writing, stop.promise]);
+  });
+  await using c = new H1Connector();
+  const r = await c.request(peerOf(o.port), GET, null);
+  const reader = r.body!.getReader();
+  await reader.read();
+  // Wait (bounded) until the origin's writes stop making progress.
+  let last = -1;
+  let still = 0;
+  for (let i = 0; i < 200 && still < 5; i++) {
+    await new Promise((res) => setTimeout(res, 10));
+    still = written === last ? still + 1 : 0;
+    last = written;
+  }
+  assert.ok(
+    written < total / 4,
+    `origin wrote ${written} of ${total} bytes to a reader that stopped`,
+  );
+  await reader.cancel();
+  stop.resolve();
 });
 
 Deno.test("H1Connector: invalid responses are INVALID_RESPONSE and the connection is discarded", async (t) => {
@@ -384,8 +446,8 @@ Deno.test("H1Connector: pool behaviour against live origins", async (t) => {
     await text(await c.request(peerOf(o.port), GET, null));
     await o.waitClosed(1);
     // give the idle read the chance to see EOF, bounded
-    for (let i = 0; i < 100 && c.stats.closedByPeer === 0; i++) {
-      await new Promise((r) => setTimeout(r, 1));
+    for (let i = 0; i < 200 && c.stats.closedByPeer === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
     }
     assert.equal(c.stats.closedByPeer, 1);
     const r = await c.request(peerOf(o.port), GET, null);
@@ -394,15 +456,18 @@ Deno.test("H1Connector: pool behaviour against live origins", async (t) => {
   });
 
   await t.step("unexpected bytes on an idle connection discard it", async () => {
+    const pooled = Promise.withResolvers<void>();
     await using o = rawOrigin(async (conn) => {
       await readRequest(conn);
       await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-      await new Promise((r) => setTimeout(r, 5));
+      await pooled.promise;
       await writeAll(conn, "GARBAGE");
       await conn.read(new Uint8Array(10));
     });
     await using c = new H1Connector();
     await text(await c.request(peerOf(o.port), GET, null));
+    assert.equal(c.stats.idle, 1);
+    pooled.resolve();
     await o.waitClosed(1);
     assert.equal(c.stats.unexpectedData, 1);
   });
@@ -452,6 +517,25 @@ Deno.test("H1Connector: pool behaviour against live origins", async (t) => {
     await text(await c.request(peerOf(o.port), GET, null));
     await c.close();
     await o.waitClosed(1);
+  });
+
+  await t.step("unix socket peers", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cirque-unix-" });
+    const path = `${dir}/origin.sock`;
+    try {
+      await using _server = Deno.serve(
+        { path, onListen() {} },
+        (req) => new Response(`unix ${req.headers.get("host")}`),
+      );
+      await using c = new H1Connector();
+      const peer = new HttpPeer(`unix:${path}`);
+      assert.equal(await text(await c.request(peer, GET, null)), "unix localhost");
+      const again = await c.request(peer, GET, null);
+      assert.equal(again.reused, true);
+      await text(again);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 
   await t.step("connection refused", async () => {

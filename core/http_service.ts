@@ -9,10 +9,16 @@
  *   body is ended with an error (the client sees a truncated response and a
  *   closed connection, its source stream is cancelled), and a request whose
  *   handler has not answered yet gets a `503` head on a body that fails at
- *   once. `Deno.serve`'s own `signal` cannot do this after `shutdown()` has
- *   begun, so the service tracks in-flight responses itself; the price is
- *   that every streamed response body passes through one extra
- *   `ReadableStream`.
+ *   once.
+ *
+ * Why the service tracks in-flight responses itself: `Deno.serve`'s own
+ * `signal` cannot cut once `shutdown()` has begun (in Deno 2.9.6, aborting it
+ * then throws `BadResource` from inside the abort event). The price is that
+ * every response body passes through one extra `ReadableStream`, which also
+ * hides the length of a string or byte body: such responses go out chunked
+ * unless the handler sets `content-length` itself (an explicit
+ * `content-length` is kept). For raw speed, serve through Cirque's own
+ * HTTP/1.1 listener instead.
  *
  * WebSocket upgrades (status 101) are returned untouched and are not cut.
  *
@@ -77,6 +83,11 @@ export interface HttpService extends Service {
    * binding fails or the service is stopped before it starts.
    */
   readonly addr: Promise<Deno.NetAddr>;
+  /**
+   * Requests in flight: handlers still running plus response bodies still
+   * being sent. What a cut at the deadline would end.
+   */
+  readonly inFlight: number;
 }
 
 const CUT_MESSAGE = "Response cut: the server's shutdown deadline passed";
@@ -119,6 +130,10 @@ class HttpServiceImpl implements HttpService {
     this.addr = promise;
     this.#resolveAddr = resolve;
     this.#rejectAddr = reject;
+  }
+
+  get inFlight(): number {
+    return this.#cutters.size;
   }
 
   async start(signal: AbortSignal, deadline: AbortSignal): Promise<void> {
@@ -188,13 +203,14 @@ class HttpServiceImpl implements HttpService {
   ): Response | Promise<Response> => {
     if (this.#cut) return this.#cutResponse();
     const result = this.#handler(req, info);
-    if (result instanceof Response) return this.#guard(result);
+    const head = req.method === "HEAD"; // no body is sent: nothing to cut once answered
+    if (result instanceof Response) return head ? result : this.#guard(result);
     return new Promise<Response>((resolve, reject) => {
       const onCut = () => resolve(this.#cutResponse());
       this.#cutters.add(onCut);
       result.then(
         (res) => {
-          if (this.#cutters.delete(onCut)) resolve(this.#guard(res));
+          if (this.#cutters.delete(onCut)) resolve(head ? res : this.#guard(res));
           else res.body?.cancel(this.#cutReason).catch(() => {});
         },
         (err) => {

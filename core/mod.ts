@@ -29,3 +29,5 @@ export * from "./h1_parse.ts";
 export * from "./pool.ts";
 export * from "./h1_connection.ts";
 export * from "./h1_connector.ts";
+export * from "./fetch_connector.ts";
+export * from "./ip.ts";

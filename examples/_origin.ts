@@ -36,3 +36,13 @@ export function demoOrigin(name: string, port = 0): DemoOrigin {
     close: () => server.shutdown(),
   };
 }
+
+/** Stops a fast-path server, then closes each of `others` (connector, origins) in order. */
+export async function stopAll(
+  server: { close(): void; finished: Promise<void> },
+  ...others: { close(): Promise<void> }[]
+): Promise<void> {
+  server.close();
+  await server.finished;
+  for (const o of others) await o.close();
+}

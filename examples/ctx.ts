@@ -11,7 +11,7 @@
 import { HttpPeer } from "@cirque/core/peer";
 import { H1Connector } from "@cirque/core/h1";
 import { type H1Server, HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
-import { demoOrigin } from "./_origin.ts";
+import { demoOrigin, stopAll } from "./_origin.ts";
 
 interface Ctx {
   requestId: string;
@@ -61,12 +61,7 @@ export function start(
   const server = serveH1(new HttpProxy(phases, { connector, errorLog: () => {} }), { port });
   return {
     server,
-    stop: async () => {
-      server.close();
-      await server.finished;
-      await connector.close();
-      await origin.close();
-    },
+    stop: () => stopAll(server, connector, origin),
   };
 }
 

@@ -13,7 +13,7 @@
 import { HttpPeer } from "@cirque/core/peer";
 import { H1Connector } from "@cirque/core/h1";
 import { type H1Server, HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
-import { demoOrigin } from "./_origin.ts";
+import { demoOrigin, stopAll } from "./_origin.ts";
 
 const TOKENS: Record<string, string> = { "alice-token": "alice", "bob-token": "bob" };
 
@@ -54,12 +54,7 @@ export function start(port = 8080): { server: H1Server; stop: () => Promise<void
   const server = serveH1(new HttpProxy(gateway, { connector }), { port });
   return {
     server,
-    stop: async () => {
-      server.close();
-      await server.finished;
-      await connector.close();
-      await Promise.all([users.close(), orders.close()]);
-    },
+    stop: () => stopAll(server, connector, users, orders),
   };
 }
 

@@ -13,7 +13,7 @@ import { HttpPeer } from "@cirque/core/peer";
 import { H1Connector } from "@cirque/core/h1";
 import { LoadBalancer, RoundRobin } from "@cirque/lb";
 import { type H1Server, HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
-import { demoOrigin } from "./_origin.ts";
+import { demoOrigin, stopAll } from "./_origin.ts";
 
 interface Ctx {
   tried: Set<string>;
@@ -50,12 +50,7 @@ export async function start(
   const server = serveH1(new HttpProxy(phases, { connector, errorLog: () => {} }), { port });
   return {
     server,
-    stop: async () => {
-      server.close();
-      await server.finished;
-      await connector.close();
-      await Promise.all(origins.map((o) => o.close()));
-    },
+    stop: () => stopAll(server, connector, ...origins),
   };
 }
 

@@ -4,16 +4,18 @@
  *
  * Three `Deno.serve` origins answer with their name; a `LoadBalancer` with
  * round robin and an HTTP health check (every 100 ms, 2 failures to go down,
- * 2 successes to come back) picks one per request; a small `Deno.serve` front
- * forwards with `fetch`, retrying once on another backend when a connection
- * fails. During the run origin-b is stopped: traffic leaves it as soon as the
+ * 2 successes to come back) picks one per request; a Cirque proxy forwards,
+ * retrying once on another backend when a connection fails. During the run origin-b is stopped: traffic leaves it as soon as the
  * failure threshold is reached; it is restarted and traffic comes back. Exits
  * 0 when all of that happened, 1 otherwise.
  *
  * @module
  */
 
+import { H1Connector } from "@cirque/core/h1";
+import { HttpPeer } from "@cirque/core/peer";
 import { HttpHealthCheck, LoadBalancer, RoundRobin, StaticDiscovery } from "@cirque/lb";
+import { HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
 
 const CHECK_EVERY_MS = 100;
 const FAILURES_TO_GO_DOWN = 2;
@@ -52,25 +54,29 @@ const stop = new AbortController();
 const background = lb.start(stop.signal);
 
 let failedAttempts = 0;
-const front = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-  const path = new URL(req.url).pathname;
-  let backend = lb.select(path);
-  // One retry on another ready backend when the connection fails.
-  for (let attempt = 0; attempt < 2 && backend !== undefined; attempt++) {
-    try {
-      return await fetch(`http://${backend.address}${path}`, {
-        method: req.method,
-        headers: req.headers,
-        redirect: "manual",
-      });
-    } catch {
-      failedAttempts++;
-      const failed = backend;
-      backend = lb.select(path, 256, (b, healthy) => healthy && b !== failed);
-    }
-  }
-  return new Response("no backend available\n", { status: 502 });
-});
+// The front is a Cirque proxy: `upstreamPeer` asks the load balancer for a
+// ready backend not tried yet; `failToConnect` retries on another one.
+const peers = new Map([...nameOf.keys()].map((a) => [a, new HttpPeer(a)]));
+const connector = new H1Connector();
+const phases: ProxyHttp<{ tried: Set<string> }> = {
+  newCtx: () => ({ tried: new Set() }),
+  upstreamPeer(session, ctx) {
+    const b = lb.select(
+      session.req.path,
+      256,
+      (b, healthy) => healthy && !ctx.tried.has(b.address),
+    );
+    if (b === undefined) throw new Error("no backend available");
+    ctx.tried.add(b.address);
+    return peers.get(b.address)!;
+  },
+  failToConnect(_session, _peer, ctx, error) {
+    failedAttempts++;
+    error.retryable = ctx.tried.size < 2; // one retry on another backend
+    return error;
+  },
+};
+const front = serveH1(new HttpProxy(phases, { connector, errorLog: () => {} }), { port: 0 });
 
 async function phase(label: string, requests: number): Promise<Map<string, number>> {
   const counts = new Map(names.map((n) => [n, 0]));
@@ -143,7 +149,9 @@ try {
 } finally {
   stop.abort();
   await background;
-  await front.shutdown();
+  front.close();
+  await front.finished;
+  await connector.close();
   await Promise.all(origins.map((o) => o.shutdown().catch(() => {})));
 }
 console.log(ok ? "ok" : "FAILED");

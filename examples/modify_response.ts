@@ -11,7 +11,7 @@
 import { HttpPeer } from "@cirque/core/peer";
 import { H1Connector } from "@cirque/core/h1";
 import { type H1Server, HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
-import { demoOrigin } from "./_origin.ts";
+import { demoOrigin, stopAll } from "./_origin.ts";
 
 const LIMIT = 1 << 20; // refuse to buffer more than 1 MiB
 
@@ -50,12 +50,7 @@ export function start(port = 8080): { server: H1Server; stop: () => Promise<void
   const server = serveH1(new HttpProxy(phases, { connector }), { port });
   return {
     server,
-    stop: async () => {
-      server.close();
-      await server.finished;
-      await connector.close();
-      await origin.close();
-    },
+    stop: () => stopAll(server, connector, origin),
   };
 }
 

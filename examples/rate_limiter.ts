@@ -1,4 +1,4 @@
-// deno run --allow-net --allow-env examples/rate_limiter.ts   (env: PORT, LIMIT, WINDOW_SECONDS)
+// deno run -A examples/rate_limiter.ts   (env: PORT, LIMIT, WINDOW_SECONDS)
 /**
  * A proxy that allows N requests per window (default 5 per second) per client
  * IP and answers 429 beyond it, with `Retry-After` and the IETF
@@ -10,7 +10,10 @@
  *
  * @module
  */
-import { type RateLimitAlgorithm, RateLimiter } from "@cirque/limits";
+import { H1Connector } from "@cirque/core/h1";
+import { HttpPeer } from "@cirque/core/peer";
+import { type RateLimitAlgorithm, RateLimiter, type RateLimitResult } from "@cirque/limits";
+import { HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
 
 /** Options of {@linkcode startRateLimiterDemo}. */
 export interface RateLimiterDemoOptions {
@@ -48,8 +51,6 @@ export interface RateLimiterDemo extends AsyncDisposable {
   shutdown(): Promise<void>;
 }
 
-const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"];
-
 /**
  * Starts the demo origin and the rate-limiting front on 127.0.0.1.
  *
@@ -79,45 +80,37 @@ export function startRateLimiterDemo(options: RateLimiterDemoOptions = {}): Rate
   );
   const originUrl = `http://127.0.0.1:${origin.addr.port}/`;
 
-  const front = Deno.serve(
-    { hostname: "127.0.0.1", port: options.port ?? 0, onListen() {} },
-    async function frontHandler(req, info) {
+  // The front is a Cirque proxy: the limit is checked in `requestFilter`, and
+  // the RateLimit fields are added to forwarded responses in `responseFilter`.
+  const peer = new HttpPeer(`127.0.0.1:${origin.addr.port}`);
+  const connector = new H1Connector();
+  const phases: ProxyHttp<{ result: RateLimitResult | null }> = {
+    newCtx: () => ({ result: null }),
+    requestFilter(session, ctx) {
       // Key by client IP (IPv6 clients by /64); `check(key)` takes any string.
       const result = limiter.checkRequest({
-        clientAddr: info.remoteAddr.hostname,
-        headers: req.headers,
+        clientAddr: session.clientIp,
+        headers: session.req.headers,
       });
-      if (!result.allowed) return limiter.response(result);
-
-      const url = new URL(req.url);
-      const headers = new Headers(req.headers);
-      headers.delete("host");
-      for (const name of HOP_BY_HOP) headers.delete(name);
-      let upstream: Response;
-      try {
-        upstream = await fetch(new URL(url.pathname + url.search, originUrl), {
-          method: req.method,
-          headers,
-          body: req.body,
-          redirect: "manual",
-          signal: req.signal,
-        });
-      } catch {
-        return new Response("bad gateway\n", { status: 502 });
-      }
-      const out = new Headers(upstream.headers);
-      for (const [name, value] of result.headers()) out.set(name, value);
-      return new Response(upstream.body, {
-        status: upstream.status,
-        statusText: upstream.statusText,
-        headers: out,
-      });
+      if (!result.allowed) return { kind: "respond", response: limiter.response(result) };
+      ctx.result = result;
     },
-  );
+    upstreamPeer: () => peer,
+    responseFilter(_session, response, ctx) {
+      for (const [name, value] of ctx.result?.headers() ?? []) response.headers.set(name, value);
+    },
+  };
+  const front = serveH1(new HttpProxy(phases, { connector }), {
+    hostname: "127.0.0.1",
+    port: options.port ?? 0,
+  });
   const url = `http://127.0.0.1:${front.addr.port}/`;
 
   async function shutdown(): Promise<void> {
-    await Promise.all([front.shutdown(), origin.shutdown()]);
+    front.close();
+    await front.finished;
+    await connector.close();
+    await origin.shutdown();
   }
   return { url, originUrl, shutdown, [Symbol.asyncDispose]: shutdown };
 }

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { formatIpv6, parseIpv6 } from "@cirque/core/ip";
+
 /**
  * The least a key extractor needs from a request: the client address and the
  * headers. A `Request` plus its `remoteAddr`, a proxy `Session`, or a plain
@@ -86,73 +88,20 @@ function clientIp(addr: string, prefix: number): string {
   }
   const zone = ip.indexOf("%");
   if (zone >= 0) ip = ip.slice(0, zone);
-  const groups = parseIpv6(ip);
-  if (groups === null) return ip;
-  if (
-    groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 &&
-    groups[4] === 0 && groups[5] === 0xffff
-  ) {
-    const a = groups[6]!, b = groups[7]!;
-    return `${a >> 8}.${a & 255}.${b >> 8}.${b & 255}`;
+  const bytes = parseIpv6(ip);
+  if (bytes === undefined) return ip;
+  if (isIpv4Mapped(bytes)) return `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  if (prefix >= 128) return formatIpv6(bytes);
+  for (let i = 0; i < 16; i++) {
+    const keep = Math.min(8, Math.max(0, prefix - i * 8));
+    bytes[i] = bytes[i]! & ((0xff << (8 - keep)) & 0xff);
   }
-  if (prefix >= 128) return formatIpv6(groups);
-  for (let i = 0; i < 8; i++) {
-    const keep = Math.min(16, Math.max(0, prefix - i * 16));
-    groups[i] = keep === 0 ? 0 : groups[i]! & ((0xffff << (16 - keep)) & 0xffff);
-  }
-  return `${formatIpv6(groups)}/${prefix}`;
+  return `${formatIpv6(bytes)}/${prefix}`;
 }
 
-function parseIpv6(text: string): number[] | null {
-  const halves = text.split("::");
-  if (halves.length > 2) return null;
-  const head = halves[0] === "" ? [] : halves[0]!.split(":");
-  const tail = halves.length === 2 ? (halves[1] === "" ? [] : halves[1]!.split(":")) : [];
-  const parts = [...head, ...tail];
-  const groups: number[] = [];
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!;
-    if (i === parts.length - 1 && part.includes(".")) {
-      const v4 = part.split(".");
-      if (v4.length !== 4) return null;
-      const b = v4.map((x) => (/^\d{1,3}$/.test(x) ? Number(x) : 256));
-      if (b.some((x) => x > 255)) return null;
-      groups.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
-    } else {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(part)) return null;
-      groups.push(parseInt(part, 16));
-    }
-  }
-  if (halves.length === 2) {
-    if (groups.length > 7) return null;
-    const headGroups = head.length; // an IPv4 tail is always in `tail`
-    const zeros = new Array<number>(8 - groups.length).fill(0);
-    groups.splice(headGroups, 0, ...zeros);
-  } else if (groups.length !== 8) {
-    return null;
-  }
-  return groups;
-}
-
-/** RFC 5952 text: lower-case hex, the longest run (≥ 2) of zero groups as `::`. */
-function formatIpv6(groups: number[]): string {
-  let bestStart = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestLen < 2) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+function isIpv4Mapped(b: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  return b[10] === 0xff && b[11] === 0xff;
 }
 
 /** Options of {@linkcode byHeader}. */

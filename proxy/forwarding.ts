@@ -6,6 +6,7 @@
  */
 
 import type { HeaderMap } from "@cirque/core/http-header";
+import { parseIp } from "@cirque/core/ip";
 
 /** Fields that are always hop-by-hop. */
 export const HOP_BY_HOP: readonly string[] = [
@@ -181,7 +182,7 @@ function parseCidr(text: string): Cidr {
   const slash = text.indexOf("/");
   const addr = slash < 0 ? text : text.slice(0, slash);
   const bytes = parseIp(addr);
-  if (bytes === null) {
+  if (bytes === undefined) {
     throw new TypeError(`Cannot parse trusted proxy: "${text}" is not an IP address or CIDR`);
   }
   const max = bytes.length * 8;
@@ -194,62 +195,11 @@ function parseCidr(text: string): Cidr {
 
 function cidrContains(c: Cidr, ip: string): boolean {
   const b = parseIp(ip);
-  if (b === null || b.length !== c.bytes.length) return false;
+  if (b === undefined || b.length !== c.bytes.length) return false;
   let bits = c.bits;
   for (let i = 0; bits > 0; i++, bits -= 8) {
     const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
     if ((b[i]! & mask) !== (c.bytes[i]! & mask)) return false;
   }
   return true;
-}
-
-/** Parses an IPv4 or IPv6 address into 4 or 16 bytes, or `null`. */
-export function parseIp(text: string): Uint8Array | null {
-  if (text.startsWith("[") && text.endsWith("]")) text = text.slice(1, -1);
-  if (text.includes(":")) return parseIpv6(text);
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^[0-9]{1,3}$/.test(p) || Number(p) > 255) return null;
-    out[i] = Number(p);
-  }
-  return out;
-}
-
-function parseIpv6(text: string): Uint8Array | null {
-  const zone = text.indexOf("%");
-  if (zone >= 0) text = text.slice(0, zone);
-  const halves = text.split("::");
-  if (halves.length > 2) return null;
-  const groups = (s: string): number[] | null => {
-    if (s === "") return [];
-    const out: number[] = [];
-    const parts = s.split(":");
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes(".")) {
-        const v4 = parseIp(p);
-        if (v4 === null) return null;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return null;
-        out.push(parseInt(p, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  if (head === null || tail === null) return null;
-  const fill = 8 - head.length - tail.length;
-  if (halves.length === 2 ? fill < 1 : fill !== 0) return null;
-  const all = [...head, ...new Array<number>(fill).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    out[i * 2] = all[i]! >> 8;
-    out[i * 2 + 1] = all[i]! & 0xff;
-  }
-  return out;
 }

@@ -409,6 +409,8 @@ class H1Connection<Ctx> implements Expirable {
       serverAddr: this.#s.serverAddr,
       tls: this.#s.tls,
     }, abort.signal);
+    session.upgrade = !http10 && head.upgrade !== null &&
+      (head.connectionTokens?.includes("upgrade") ?? false);
     const outcome = await this.#proxy.process(session);
     if (this.#closed) {
       cancelOutcome(outcome);
@@ -422,6 +424,12 @@ class H1Connection<Ctx> implements Expirable {
       cancelOutcome(outcome);
       this.#abort = null;
       await outcome.finish();
+      return false;
+    }
+    if (outcome.upgrade !== null) {
+      const err = await this.#tunnel(session, outcome, body.complete());
+      this.#abort = null;
+      await outcome.finish(err);
       return false;
     }
     if (this.#draining()) keepAlive = false;
@@ -442,6 +450,77 @@ class H1Connection<Ctx> implements Expirable {
     this.#abort = null;
     await outcome.finish(error);
     return keepAlive;
+  }
+
+  /**
+   * Writes the `101` head, then copies bytes both ways until either side
+   * closes: client → `outcome.upgrade`, `outcome.body` → client. The
+   * connection is never reused afterwards.
+   */
+  async #tunnel(
+    session: Session,
+    outcome: ProxyOutcome,
+    requestDone: boolean,
+  ): Promise<ProxyError | null> {
+    const upstreamIn = outcome.upgrade!.getWriter();
+    const upstreamOut = outcome.body?.getReader() ?? null;
+    const closeAll = () => {
+      upstreamIn.abort().catch(() => {});
+      upstreamOut?.cancel().catch(() => {});
+      this.close();
+    };
+    if (!requestDone || upstreamOut === null) {
+      // A 101 to a request with a body, or without a readable side: refuse.
+      closeAll();
+      return new ProxyError("INVALID_RESPONSE", "cannot tunnel this upgrade", {
+        source: "upstream",
+      });
+    }
+    try {
+      const n = this.#serializeHead(outcome.head, false);
+      await this.#write(this.#out.subarray(0, n));
+    } catch (e) {
+      closeAll();
+      return downstreamFailure(e);
+    }
+    // No deadline while tunnelling: each side's own timeouts apply upstream;
+    // downstream the tunnel lives as long as the client keeps it.
+    this.#arm(0);
+    const toUpstream = (async () => {
+      if (this.#end > this.#start) {
+        await upstreamIn.write(this.#buf.slice(this.#start, this.#end));
+        this.#start = this.#end;
+      }
+      while (true) {
+        const chunk = new Uint8Array(16384);
+        const n = await this.#read(chunk);
+        if (n === null) break;
+        session.bodyBytesRead += n;
+        await upstreamIn.write(chunk.subarray(0, n));
+      }
+    })();
+    const toClient = (async () => {
+      while (true) {
+        const r = await upstreamOut.read();
+        if (r.done) break;
+        let off = 0;
+        while (off < r.value.byteLength) off += await this.#conn.write(r.value.subarray(off));
+        session.bodyBytesSent += r.value.byteLength;
+      }
+    })();
+    let error: ProxyError | null = null;
+    try {
+      // Either direction ending ends the tunnel.
+      await Promise.race([toUpstream, toClient]);
+    } catch (e) {
+      error = e instanceof ProxyError ? e : new ProxyError("CONNECTION_CLOSED", String(e), {
+        source: "downstream",
+        cause: e,
+      });
+    }
+    closeAll();
+    await Promise.allSettled([toUpstream, toClient]);
+    return error;
   }
 
   /** Builds the request body reader for the parsed head. */
@@ -603,7 +682,8 @@ class H1Connection<Ctx> implements Expirable {
       return out.subarray(0, this.#frameInto(out, headLength, first, chunked, ended));
     }
     this.#reserve(total, headLength);
-    return this.#out.subarray(0, this.#frameInto(this.#out, headLength, first, chunked, ended));
+    const out = this.#out;
+    return out.subarray(0, this.#frameInto(out, headLength, first, chunked, ended));
   }
 
   #frameInto(
@@ -642,7 +722,8 @@ class H1Connection<Ctx> implements Expirable {
       return out.subarray(0, this.#frameInto(out, 0, chunk, true, false));
     }
     this.#reserve(total, 0);
-    return this.#out.subarray(0, this.#frameInto(this.#out, 0, chunk, true, false));
+    const out = this.#out;
+    return out.subarray(0, this.#frameInto(out, 0, chunk, true, false));
   }
 
   /**

@@ -65,6 +65,11 @@ export interface ProxyOutcome {
    */
   source?: BodySource | null;
   /**
+   * For a `101` to an upgrade request: the client-to-upstream side of the
+   * tunnel (`body` is the upstream-to-client side). `null` otherwise.
+   */
+  upgrade: WritableStream<Uint8Array> | null;
+  /**
    * Call once the response is written (or failed): runs `logging`. Pass the
    * downstream error if the client went away. Idempotent.
    */
@@ -178,6 +183,7 @@ function sourceStream(src: BodySource): ReadableStream<Uint8Array> {
 class Outcome implements ProxyOutcome {
   head: ResponseHeader;
   source: BodySource | null;
+  upgrade: WritableStream<Uint8Array> | null = null;
   finish: (error?: ProxyError | null) => Promise<void>;
   #body: ReadableStream<Uint8Array> | null;
 
@@ -421,7 +427,9 @@ export class HttpProxy<Ctx> {
         });
         session.timing.upstreamResponse = performance.now();
         const headers = new HeaderMap(res.headers.slice());
-        stripHopByHop(headers);
+        const tunnel = session.upgrade && res.status === 101 && res.upgrade !== undefined;
+        if (!tunnel) res.upgrade?.abort().catch(() => {});
+        stripHopByHop(headers, tunnel);
         const resHead = new ResponseHeader(res.status, headers, res.statusText);
         // The connector's stream-free body, when it has one (see BodySource).
         const src = (res as { source?: BodySource | null }).source ?? null;
@@ -438,6 +446,10 @@ export class HttpProxy<Ctx> {
           if (src !== null) src.cancel();
           else res.body?.cancel().catch(() => {});
           throw new PhaseError(e);
+        }
+        if (tunnel) {
+          session.status = 101;
+          return { head: resHead, body: res.body, upgrade: res.upgrade!, finish };
         }
         if (up.method === "HEAD") {
           if (src !== null) src.cancel();
@@ -478,7 +490,7 @@ export class HttpProxy<Ctx> {
 
   #upstreamRequest(session: Session): RequestHeader {
     const up = session.req.clone();
-    stripHopByHop(up.headers);
+    stripHopByHop(up.headers, session.upgrade);
     if (up.version === "2" && !up.headers.has("host") && up.authority !== null) {
       up.headers.pairs.unshift(["Host", up.authority]);
     }
@@ -533,12 +545,13 @@ export class HttpProxy<Ctx> {
     session.status = decision.status;
     if (decision.response !== undefined) {
       const { head, body } = splitResponse(decision.response);
-      return { head, body, finish: finishWithError };
+      return { head, body, upgrade: null, finish: finishWithError };
     }
     const { head, body } = errorResponse(decision.status === 0 ? 502 : decision.status);
     return {
       head,
       body: decision.status === 0 ? null : bytesStream(body),
+      upgrade: null,
       finish: finishWithError,
     };
   }

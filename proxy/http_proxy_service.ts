@@ -6,6 +6,7 @@
  */
 
 import type { Service } from "@cirque/core/service";
+import { httpService } from "@cirque/core/http-service";
 import type { HttpProxy } from "./http_proxy.ts";
 import { type H1Server, serveH1 } from "./h1_server.ts";
 
@@ -79,54 +80,65 @@ export function httpProxyService<Ctx>(
   proxy: HttpProxy<Ctx>,
   options: HttpProxyServiceOptions,
 ): Service {
-  const names = options.listeners.map((l) =>
-    `${l.protocol ?? "h1"}${l.tls ? "s" : ""} ${l.address}`
-  );
+  const services = options.listeners.map((l) => listenerService(proxy, l, options));
   return {
-    name: `proxy ${names.join(", ")}`,
+    name: `proxy ${services.map((s) => s.name).join(", ")}`,
     async start(signal: AbortSignal, deadline: AbortSignal): Promise<void> {
-      const stops: { shutdown(): Promise<void>; close(): void }[] = [];
-      try {
-        for (const l of options.listeners) {
-          const { hostname, port } = splitAddress(l.address);
-          if ((l.protocol ?? "h1") === "h1") {
-            const s: H1Server = serveH1(proxy, {
-              hostname,
-              port,
-              ...(l.reusePort ? { reusePort: true } : {}),
-              ...(l.tls ? { cert: l.tls.cert, key: l.tls.key } : {}),
-              ...options.h1,
-              onListen: (addr) => options.onListen?.(addr, l),
-            });
-            stops.push(s);
-          } else {
-            const hard = new AbortController();
-            const s = Deno.serve({
-              hostname,
-              port,
-              ...(l.reusePort ? { reusePort: true } : {}),
-              ...(l.tls ? { cert: l.tls.cert, key: l.tls.key } : {}),
-              signal: hard.signal,
-              onListen: (addr) => options.onListen?.(addr as Deno.NetAddr, l),
-            }, proxy.handle);
-            stops.push({
-              shutdown: () => s.shutdown(),
-              close: () => hard.abort(),
-            });
-          }
-        }
-      } catch (e) {
-        for (const s of stops) s.close();
-        throw e;
-      }
+      // One listener failing to bind stops the others.
+      const local = new AbortController();
+      const stop = () => local.abort();
+      signal.addEventListener("abort", stop, { once: true });
+      const results = await Promise.allSettled(
+        services.map((s) =>
+          s.start(local.signal, deadline).catch((e) => (stop(), Promise.reject(e)))
+        ),
+      );
+      signal.removeEventListener("abort", stop);
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    },
+  };
+}
+
+function listenerService<Ctx>(
+  proxy: HttpProxy<Ctx>,
+  l: ProxyListener,
+  options: HttpProxyServiceOptions,
+): Service {
+  const { hostname, port } = splitAddress(l.address);
+  const name = `${l.protocol ?? "h1"}${l.tls ? "s" : ""} ${l.address}`;
+  const onListen = (addr: Deno.NetAddr) => options.onListen?.(addr, l);
+  if ((l.protocol ?? "h1") === "h2") {
+    // Deno.serve behind core's httpService, which drains with shutdown() and
+    // cuts what is left at the deadline.
+    return httpService(proxy.handle, {
+      hostname,
+      port,
+      name,
+      onListen,
+      ...(l.reusePort ? { reusePort: true } : {}),
+      ...(l.tls ? { cert: l.tls.cert, key: l.tls.key } : {}),
+    });
+  }
+  return {
+    name,
+    async start(signal: AbortSignal, deadline: AbortSignal): Promise<void> {
+      const server: H1Server = serveH1(proxy, {
+        hostname,
+        port,
+        ...(l.reusePort ? { reusePort: true } : {}),
+        ...(l.tls ? { cert: l.tls.cert, key: l.tls.key } : {}),
+        ...options.h1,
+        onListen,
+      });
       await new Promise<void>((resolve) => {
         if (signal.aborted) resolve();
         else signal.addEventListener("abort", () => resolve(), { once: true });
       });
-      const cut = () => stops.forEach((s) => s.close());
+      const cut = () => server.close();
       if (deadline.aborted) cut();
       else deadline.addEventListener("abort", cut, { once: true });
-      await Promise.all(stops.map((s) => s.shutdown()));
+      await server.shutdown();
       deadline.removeEventListener("abort", cut);
     },
   };

@@ -119,6 +119,12 @@ export class Session {
   attempts = 0;
   /** Status sent to the client, once known; 0 until then. */
   status = 0;
+  /**
+   * The request asks to switch protocols (`Upgrade` + `Connection: upgrade`)
+   * and the transport can tunnel raw bytes (the HTTP/1.1 fast path). Then
+   * `Upgrade` is forwarded and a `101` answer becomes a byte tunnel.
+   */
+  upgrade = false;
   /** Allow retries of non-idempotent requests after bytes were sent (default off). */
   retryNonIdempotent = false;
   /** Whether the request body outgrew the retry buffer. */

@@ -1,0 +1,388 @@
+import assert from "node:assert/strict";
+import {
+  arrayOf,
+  boolean,
+  ConfigError,
+  type ConfigIssue,
+  describeSchema,
+  type Infer,
+  integer,
+  loadConfig,
+  mapOf,
+  number,
+  object,
+  oneOf,
+  optional,
+  parseConfig,
+  type Schema,
+  snakeCase,
+  string,
+  withDefault,
+} from "./config.ts";
+import {
+  DEFAULT_SERVER_CONF,
+  loadServerConf,
+  parseServerConf,
+  SERVER_CONF_FIELDS,
+} from "./server_conf.ts";
+
+/** The issues `parseConfig` reports (fails if it does not throw a ConfigError). */
+function issuesOf(text: string, schema: Schema, file = "t.yaml"): readonly ConfigIssue[] {
+  try {
+    parseConfig(text, schema, { file });
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `not a ConfigError: ${err}`);
+    return err.issues;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+/** The one-line message of a document with exactly one problem. */
+function oneError(text: string, schema: Schema, file = "t.yaml"): string {
+  const issues = issuesOf(text, schema, file);
+  assert.equal(issues.length, 1, issues.map((i) => i.message).join("; "));
+  try {
+    parseConfig(text, schema, { file });
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return "";
+}
+
+Deno.test("config: string accepts strings only, with pattern and minLength", async (t) => {
+  await t.step("plain and quoted strings", () => {
+    assert.equal(parseConfig("hello", string()), "hello");
+    assert.equal(parseConfig('"8080"', string()), "8080");
+    assert.equal(parseConfig("0.0.0.0:8080", string()), "0.0.0.0:8080");
+  });
+  await t.step("numbers, booleans, nulls, lists and maps are not strings", () => {
+    assert.equal(oneError("8080", string()), "t.yaml:1:1: expected string, found 8080");
+    assert.equal(oneError("1.10", string()), "t.yaml:1:1: expected string, found 1.10");
+    assert.equal(oneError("true", string()), "t.yaml:1:1: expected string, found true");
+    assert.equal(oneError("~", string()), "t.yaml:1:1: expected string, found an empty value");
+    assert.equal(oneError("[a]", string()), "t.yaml:1:1: expected string, found a list");
+    assert.equal(oneError("{a: 1}", string()), "t.yaml:1:1: expected string, found a map");
+  });
+  await t.step("pattern and minLength", () => {
+    const hostPort = string({ pattern: /^[^:]+:\d+$/, description: "host:port" });
+    assert.equal(parseConfig("a:1", hostPort), "a:1");
+    assert.equal(oneError('"a"', hostPort), 't.yaml:1:1: expected host:port, found "a"');
+    assert.equal(
+      oneError('""', string({ minLength: 1 })),
+      't.yaml:1:1: expected non-empty string, found ""',
+    );
+    assert.match(oneError('"x"', string({ pattern: /^y/ })), /expected string matching \/\^y\//);
+  });
+});
+
+Deno.test("config: number and integer check type and bounds", () => {
+  assert.equal(parseConfig("0.25", number()), 0.25);
+  assert.equal(parseConfig("-3", integer()), -3);
+  assert.equal(parseConfig("0x10", integer()), 16);
+  assert.equal(oneError("1.5", integer()), "t.yaml:1:1: expected integer, found 1.5");
+  assert.equal(oneError('"5"', number()), 't.yaml:1:1: expected number, found "5"');
+  assert.equal(oneError(".nan", number()), "t.yaml:1:1: expected number, found .nan");
+  assert.equal(oneError(".inf", number()), "t.yaml:1:1: expected number, found .inf");
+  assert.equal(oneError("0", integer({ min: 1 })), "t.yaml:1:1: expected integer ≥ 1, found 0");
+  assert.equal(oneError("11", number({ max: 10 })), "t.yaml:1:1: expected number ≤ 10, found 11");
+  assert.equal(
+    oneError("70000", integer({ min: 1, max: 65535 })),
+    "t.yaml:1:1: expected integer from 1 to 65535, found 70000",
+  );
+  assert.equal(parseConfig("65535", integer({ min: 1, max: 65535 })), 65535);
+  assert.equal(parseConfig("1", integer({ min: 1, max: 65535 })), 1);
+  assert.equal(
+    oneError("2", integer({ min: 1, max: 1 })),
+    "t.yaml:1:1: expected integer 1, found 2",
+  );
+  assert.equal(
+    oneError("9007199254740993", integer()),
+    "t.yaml:1:1: expected integer, found 9007199254740993",
+  );
+});
+
+Deno.test("config: boolean takes YAML 1.2 true/false only", () => {
+  assert.equal(parseConfig("true", boolean()), true);
+  assert.equal(parseConfig("false", boolean()), false);
+  assert.equal(oneError("yes", boolean()), 't.yaml:1:1: expected true or false, found "yes"');
+  assert.equal(oneError("1", boolean()), "t.yaml:1:1: expected true or false, found 1");
+});
+
+Deno.test("config: oneOf accepts listed strings", () => {
+  const s = oneOf(["round_robin", "random", "ketama"]);
+  const v: "round_robin" | "random" | "ketama" = parseConfig("ketama", s);
+  assert.equal(v, "ketama");
+  assert.equal(
+    oneError("fnv", s),
+    't.yaml:1:1: expected one of "round_robin", "random", "ketama", found "fnv"',
+  );
+});
+
+Deno.test("config: arrayOf validates each item and reports its index", () => {
+  assert.deepEqual(parseConfig("- 1\n- 2\n", arrayOf(integer())), [1, 2]);
+  assert.deepEqual(parseConfig("[]", arrayOf(integer())), []);
+  const issues = issuesOf("- 1\n- x\n- 3\n- y\n", arrayOf(integer()));
+  assert.deepEqual(issues.map((i) => [i.path, i.line, i.column]), [["[1]", 2, 3], ["[3]", 4, 3]]);
+  assert.equal(
+    oneError("[]", arrayOf(string(), { minItems: 1 })),
+    "t.yaml:1:1: expected a list of ≥ 1 items, found a list",
+  );
+  assert.equal(oneError("a: 1", arrayOf(string())), "t.yaml:1:1: expected a list, found a map");
+});
+
+Deno.test("config: mapOf keeps keys as written and quotes odd ones in paths", () => {
+  const s = mapOf(integer());
+  assert.deepEqual(parseConfig("api-v1: 1\nAPI_v2: 2\n", s), { "api-v1": 1, API_v2: 2 });
+  assert.deepEqual(
+    issuesOf("ok: 1\nsome key: x\n", s).map((i) => [i.path, i.line, i.column]),
+    [['["some key"]', 2, 11]],
+  );
+  // a "__proto__" key is data, not a prototype
+  const m = parseConfig("__proto__: 1\n", s);
+  assert.equal(Object.getPrototypeOf(m), Object.prototype);
+  assert.equal(Object.keys(m).length, 1);
+  assert.equal(oneError("- 1", s), "t.yaml:1:1: expected a map, found a list");
+});
+
+Deno.test("config: object maps camelCase fields to snake_case keys, applies defaults, leaves optionals absent", () => {
+  const s = object({
+    gracePeriodSeconds: withDefault(number({ min: 0 }), 30),
+    pidFile: optional(string()),
+    name: string(),
+    tags: withDefault(arrayOf(string()), []),
+  });
+  const conf: Infer<typeof s> = parseConfig("name: edge\n", s);
+  assert.deepEqual(conf, { gracePeriodSeconds: 30, name: "edge", tags: [] });
+  assert.equal("pidFile" in conf, false);
+  const conf2 = parseConfig("name: a\npid_file: /run/x.pid\ngrace_period_seconds: 0\n", s);
+  assert.deepEqual(conf2, { gracePeriodSeconds: 0, pidFile: "/run/x.pid", name: "a", tags: [] });
+  // defaults are copied, not shared between results
+  const first = parseConfig("name: b", s);
+  first.tags.push("x");
+  assert.deepEqual(parseConfig("name: b", s).tags, []);
+  // the camelCase spelling is an unknown key in YAML
+  assert.match(oneError("name: a\ngracePeriodSeconds: 1\n", s), /gracePeriodSeconds: unknown key/);
+});
+
+Deno.test("config: object with keys 'as-is' uses the field names verbatim", () => {
+  const s = object({ maxConns: integer() }, { keys: "as-is" });
+  assert.deepEqual(parseConfig("maxConns: 3", s), { maxConns: 3 });
+  assert.match(
+    oneError("maxConns: 3\nmax_conns: 3", s),
+    /max_conns: unknown key \(did you mean "maxConns"\?\)/,
+  );
+});
+
+Deno.test("config: a missing required key is reported at its parent map", () => {
+  const s = object({ upstreams: arrayOf(object({ address: string(), weight: integer() })) });
+  const text = "upstreams:\n  - address: a\n    weight: 1\n  - weight: 2\n";
+  assert.equal(
+    oneError(text, s, "cirque.yaml"),
+    'cirque.yaml:4:5: upstreams[1]: missing required key "address" (string)',
+  );
+  assert.equal(oneError("", s), 't.yaml:1:1: missing required key "upstreams" (a list)');
+});
+
+Deno.test("config: unknown keys are errors, with the nearest key suggested or the known keys listed", () => {
+  const s = object({
+    gracePeriodSeconds: withDefault(number(), 30),
+    workers: withDefault(integer(), 1),
+  });
+  assert.equal(
+    oneError("grace_period_secs: 3\n", s, "cirque.yaml"),
+    'cirque.yaml:1:1: grace_period_secs: unknown key (did you mean "grace_period_seconds"?)',
+  );
+  assert.equal(
+    oneError("wrokers: 2\n", s),
+    't.yaml:1:1: wrokers: unknown key (did you mean "workers"?)',
+  );
+  assert.equal(
+    oneError("listen: x\n", s),
+    "t.yaml:1:1: listen: unknown key (expected one of: grace_period_seconds, workers)",
+  );
+});
+
+Deno.test("config: every problem is reported, in document order, each with file, line, column and path", () => {
+  const s = object({
+    listen: string(),
+    upstreams: arrayOf(object({ address: string(), weight: withDefault(integer({ min: 1 }), 1) })),
+    algorithm: withDefault(oneOf(["round_robin", "random"]), "round_robin"),
+  });
+  const text = [
+    "listen: 8080", // 1
+    "algorithm: rr", // 2
+    "upstreams:", // 3
+    "  - address: 10.0.0.1:80", // 4
+    "  - address: 10.0.0.2:80", // 5
+    "    weight: 0", // 6
+    "  - address: 10.0.0.3:80", // 7
+    "    weight: heavy", // 8
+    "  - adress: 10.0.0.4:80", // 9
+    "extra: 1", // 10
+  ].join("\n");
+  let err: unknown;
+  try {
+    parseConfig(text, s, { file: "cirque.yaml" });
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof ConfigError);
+  assert.equal(
+    err.message,
+    [
+      "cirque.yaml:1:9: listen: expected string, found 8080",
+      'cirque.yaml:2:12: algorithm: expected one of "round_robin", "random", found "rr"',
+      "cirque.yaml:6:13: upstreams[1].weight: expected integer ≥ 1, found 0",
+      'cirque.yaml:8:13: upstreams[2].weight: expected integer ≥ 1, found "heavy"',
+      'cirque.yaml:9:5: upstreams[3].adress: unknown key (did you mean "address"?)',
+      'cirque.yaml:9:5: upstreams[3]: missing required key "address" (string)',
+      "cirque.yaml:10:1: extra: unknown key (expected one of: listen, upstreams, algorithm)",
+    ].join("\n"),
+  );
+  assert.equal(err.issues.length, 7);
+  assert.deepEqual(err.issues[3], {
+    file: "cirque.yaml",
+    path: "upstreams[2].weight",
+    line: 8,
+    column: 13,
+    message: 'expected integer ≥ 1, found "heavy"',
+  });
+  assert.equal(err.name, "ConfigError");
+});
+
+Deno.test("config: YAML syntax errors and duplicate keys are ConfigErrors with a position", () => {
+  const s = object({ a: integer(), b: withDefault(integer(), 0) });
+  const syntax = issuesOf("a: 1\nb: [1, 2\n", s, "bad.yaml");
+  assert.ok(syntax.length >= 1);
+  assert.equal(syntax[0]?.file, "bad.yaml");
+  assert.match(syntax[0]?.message ?? "", /^invalid YAML: /);
+  assert.equal(typeof syntax[0]?.line, "number");
+  const dup = issuesOf("a: 1\na: 2\n", s, "dup.yaml");
+  assert.equal(dup.length, 1);
+  assert.equal(dup[0]?.line, 2);
+  assert.match(dup[0]?.message ?? "", /invalid YAML: .*unique/i);
+});
+
+Deno.test("config: aliases are followed", () => {
+  const s = object({ base: integer(), copy: integer() });
+  assert.deepEqual(parseConfig("base: &n 5\ncopy: *n\n", s), { base: 5, copy: 5 });
+});
+
+Deno.test("config: check() runs after the type check, on scalars and on whole objects", () => {
+  const even = integer({
+    check: (v) => v % 2 === 0 ? undefined : `expected an even integer, found ${v}`,
+  });
+  assert.equal(parseConfig("4", even), 4);
+  assert.equal(oneError("3", even), "t.yaml:1:1: expected an even integer, found 3");
+  assert.equal(oneError('"x"', even), 't.yaml:1:1: expected integer, found "x"'); // type first
+  const range = object({ min: integer(), max: integer() }, {
+    check: (v) => v.min <= v.max ? undefined : `min (${v.min}) must not exceed max (${v.max})`,
+  });
+  assert.equal(
+    oneError("limits:\n  min: 5\n  max: 1\n", object({ limits: range })),
+    "t.yaml:2:3: limits: min (5) must not exceed max (1)",
+  );
+  // an object check does not run while its fields have errors
+  assert.equal(issuesOf("min: x\nmax: 1\n", range).length, 1);
+});
+
+Deno.test("config: an empty document is an empty map for object schemas and nothing otherwise", () => {
+  assert.deepEqual(parseConfig("", object({ a: withDefault(integer(), 7) })), { a: 7 });
+  assert.deepEqual(parseConfig("# only a comment\n", object({})), {});
+  assert.equal(oneError("", integer()), "t.yaml:1:1: expected integer, found nothing");
+});
+
+Deno.test("config: loadConfig names the file in every message, including an unreadable one", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/app.yaml`;
+  await Deno.writeTextFile(path, "port: http\n");
+  await assert.rejects(loadConfig(path, object({ port: integer() })), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.message, `${path}:1:7: port: expected integer, found "http"`);
+    return true;
+  });
+  await assert.rejects(loadConfig(`${dir}/missing.yaml`, object({})), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, new RegExp(`^${dir}/missing.yaml: cannot read the file: `));
+    assert.ok(err.cause instanceof Deno.errors.NotFound);
+    return true;
+  });
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("config: helpers", () => {
+  assert.equal(snakeCase("gracefulShutdownTimeoutSeconds"), "graceful_shutdown_timeout_seconds");
+  assert.equal(snakeCase("workers"), "workers");
+  assert.equal(describeSchema(mapOf(string())), "a map");
+  assert.equal(describeSchema(integer({ description: "a port" })), "a port");
+});
+
+Deno.test("ServerConf: defaults, every key, Pingora names in snake_case", async (t) => {
+  await t.step("defaults", () => {
+    assert.deepEqual({ ...DEFAULT_SERVER_CONF }, {
+      version: 1,
+      daemon: false,
+      workers: 1,
+      gracePeriodSeconds: 30,
+      gracefulShutdownTimeoutSeconds: 5,
+      upstreamKeepalivePoolSize: 128,
+    });
+    assert.ok(Object.isFrozen(DEFAULT_SERVER_CONF));
+  });
+  await t.step("every key", () => {
+    const conf = parseServerConf(
+      [
+        "---",
+        "version: 1",
+        "daemon: false",
+        "workers: 1",
+        "pid_file: /run/cirque.pid",
+        "error_log: /var/log/cirque.log",
+        "grace_period_seconds: 10.5",
+        "graceful_shutdown_timeout_seconds: 2",
+        "upstream_keepalive_pool_size: 0",
+      ].join("\n"),
+    );
+    assert.deepEqual(conf, {
+      version: 1,
+      daemon: false,
+      workers: 1,
+      pidFile: "/run/cirque.pid",
+      errorLog: "/var/log/cirque.log",
+      gracePeriodSeconds: 10.5,
+      gracefulShutdownTimeoutSeconds: 2,
+      upstreamKeepalivePoolSize: 0,
+    });
+  });
+  await t.step("unsupported values and absent Pingora keys are errors", () => {
+    let message = "";
+    try {
+      parseServerConf(
+        "version: 2\ndaemon: true\nworkers: 4\nthreads: 8\nupgrade_sock: /tmp/u.sock\n",
+        "c.yaml",
+      );
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    assert.equal(
+      message,
+      [
+        "c.yaml:1:10: version: expected integer 1, found 2",
+        "c.yaml:2:9: daemon: expected false, found true: Deno cannot daemonize; run under systemd or another supervisor",
+        "c.yaml:3:10: workers: expected 1 (multi-process workers are reserved), found 4",
+        "c.yaml:4:1: threads: unknown key (expected one of: version, daemon, workers, pid_file, error_log, grace_period_seconds, graceful_shutdown_timeout_seconds, upstream_keepalive_pool_size)",
+        "c.yaml:5:1: upgrade_sock: unknown key (expected one of: version, daemon, workers, pid_file, error_log, grace_period_seconds, graceful_shutdown_timeout_seconds, upstream_keepalive_pool_size)",
+      ].join("\n"),
+    );
+  });
+  await t.step("loadServerConf without a path gives the defaults", async () => {
+    assert.deepEqual(await loadServerConf(undefined), { ...DEFAULT_SERVER_CONF });
+  });
+  await t.step("the fields embed in an application schema", () => {
+    const s = object({ ...SERVER_CONF_FIELDS, listen: string() });
+    const conf = parseConfig("listen: x\nworkers: 1\n", s);
+    const typed: { listen: string; workers: number; pidFile?: string } = conf;
+    assert.equal(typed.listen, "x");
+    assert.equal(conf.gracePeriodSeconds, 30);
+  });
+});

@@ -1,0 +1,255 @@
+/**
+ * The proxy over real sockets, on both downstream transports: Cirque's
+ * HTTP/1.1 fast path (`serveH1`) and `Deno.serve` (`proxy.handle`), with the
+ * real `H1Connector` upstream.
+ */
+import assert from "node:assert/strict";
+import { H1Connector } from "@cirque/core/h1";
+import { HttpPeer } from "@cirque/core/peer";
+import { HttpProxy, type ProxyHttp, serveH1 } from "./mod.ts";
+
+const MB = 1024 * 1024;
+
+/** Deterministic pseudo-random bytes, produced in chunks. */
+function pattern(size: number, seed = 1): ReadableStream<Uint8Array> {
+  let sent = 0;
+  let x = seed;
+  return new ReadableStream({
+    pull(c) {
+      if (sent >= size) return c.close();
+      const n = Math.min(64 * 1024, size - sent);
+      const chunk = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        x = (x * 1103515245 + 12345) >>> 0;
+        chunk[i] = x >>> 24;
+      }
+      sent += n;
+      c.enqueue(chunk);
+    },
+  });
+}
+
+async function sha256(stream: ReadableStream<Uint8Array>): Promise<{ hex: string; size: number }> {
+  // Incremental hashing is not in WebCrypto: collect, then digest (bounded by the test sizes).
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const c of stream) {
+    parts.push(c);
+    size += c.byteLength;
+  }
+  const all = new Uint8Array(size);
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.byteLength;
+  }
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return { hex: Array.from(d, (b) => b.toString(16).padStart(2, "0")).join(""), size };
+}
+
+interface Origin {
+  address: string;
+  cancelled: () => number;
+  close: () => Promise<void>;
+}
+
+function origin(): Origin {
+  let cancelled = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const url = new URL(req.url);
+    if (url.pathname === "/upload") {
+      const { hex, size } = await sha256(req.body!);
+      return Response.json({ hex, size });
+    }
+    if (url.pathname === "/download") {
+      const size = Number(url.searchParams.get("size"));
+      return new Response(pattern(size, 7), { headers: { "Content-Length": String(size) } });
+    }
+    if (url.pathname === "/forever") {
+      return new Response(
+        new ReadableStream({
+          pull(c) {
+            c.enqueue(new Uint8Array(16 * 1024));
+            return new Promise((r) => setTimeout(r, 5));
+          },
+          cancel() {
+            cancelled++;
+          },
+        }),
+      );
+    }
+    if (url.pathname === "/slow") {
+      await new Promise((r) => setTimeout(r, 1500));
+      return new Response("late");
+    }
+    return new Response("ok");
+  });
+  return {
+    address: `127.0.0.1:${server.addr.port}`,
+    cancelled: () => cancelled,
+    close: () => server.shutdown(),
+  };
+}
+
+type Transport = "fast path" | "Deno.serve";
+
+async function withProxy(
+  transport: Transport,
+  peer: HttpPeer,
+  fn: (base: string, connector: H1Connector) => Promise<void>,
+  phases: Partial<ProxyHttp<null>> = {},
+): Promise<void> {
+  const connector = new H1Connector();
+  const proxy = new HttpProxy<null>(
+    { newCtx: () => null, upstreamPeer: () => peer, ...phases },
+    { connector, errorLog: () => {} },
+  );
+  if (transport === "fast path") {
+    const s = serveH1(proxy, { port: 0 });
+    try {
+      await fn(`http://127.0.0.1:${s.addr.port}`, connector);
+    } finally {
+      s.close();
+      await s.finished;
+      await connector.close();
+    }
+  } else {
+    const ac = new AbortController();
+    const s = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+      proxy.handle,
+    );
+    try {
+      await fn(`http://127.0.0.1:${s.addr.port}`, connector);
+    } finally {
+      ac.abort();
+      await s.finished;
+      await connector.close();
+    }
+  }
+}
+
+for (const transport of ["fast path", "Deno.serve"] as const) {
+  Deno.test(`${transport}: a 50 MB upload arrives byte-identical (SHA-256)`, async () => {
+    const o = origin();
+    try {
+      await withProxy(transport, new HttpPeer(o.address), async (base) => {
+        const expected = await sha256(pattern(50 * MB, 3));
+        // Chunked upload (no Content-Length): streamed through without buffering.
+        const res = await fetch(`${base}/upload`, { method: "POST", body: pattern(50 * MB, 3) });
+        assert.equal(res.status, 200);
+        assert.deepEqual(await res.json(), { hex: expected.hex, size: 50 * MB });
+      });
+    } finally {
+      await o.close();
+    }
+  });
+
+  Deno.test(`${transport}: a 50 MB download arrives byte-identical (SHA-256)`, async () => {
+    const o = origin();
+    try {
+      await withProxy(transport, new HttpPeer(o.address), async (base) => {
+        const res = await fetch(`${base}/download?size=${50 * MB}`);
+        assert.equal(res.headers.get("content-length"), String(50 * MB));
+        const got = await sha256(res.body!);
+        assert.deepEqual(got, await sha256(pattern(50 * MB, 7)));
+      });
+    } finally {
+      await o.close();
+    }
+  });
+
+  Deno.test(`${transport}: a client that disconnects mid-response aborts the upstream request`, async () => {
+    const o = origin();
+    try {
+      await withProxy(transport, new HttpPeer(o.address), async (base, connector) => {
+        const ac = new AbortController();
+        const res = await fetch(`${base}/forever`, { signal: ac.signal });
+        const reader = res.body!.getReader();
+        await reader.read();
+        ac.abort();
+        await reader.closed.catch(() => {});
+        for (let i = 0; i < 200 && o.cancelled() === 0; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        assert.equal(o.cancelled(), 1, "the origin's response stream was not cancelled");
+        // The aborted connection went back to nobody: the next request opens a new one.
+        const created = connector.stats.created;
+        assert.equal(await (await fetch(`${base}/`)).text(), "ok");
+        assert.equal(connector.stats.created, created + 1);
+      });
+    } finally {
+      await o.close();
+    }
+  });
+
+  Deno.test(`${transport}: dead origin → 502, slow origin → 504`, async () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const dead = `127.0.0.1:${(l.addr as Deno.NetAddr).port}`;
+    l.close();
+    await withProxy(transport, new HttpPeer(dead), async (base) => {
+      const res = await fetch(`${base}/`);
+      assert.equal(res.status, 502);
+      assert.equal(res.headers.get("cache-control"), "private, no-store");
+      await res.body?.cancel();
+    });
+    const o = origin();
+    try {
+      const peer = new HttpPeer(o.address, { options: { readTimeout: 200 } });
+      await withProxy(transport, peer, async (base) => {
+        const res = await fetch(`${base}/slow`);
+        assert.equal(res.status, 504);
+        await res.body?.cancel();
+      });
+    } finally {
+      await o.close();
+    }
+  });
+}
+
+Deno.test("a POST is not retried after its bytes were sent on a reused connection; a GET is", async () => {
+  // A raw origin: answers the first request on each connection, then takes the
+  // next request and closes without answering.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const seen: string[] = [];
+  const served = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const buf = new Uint8Array(65536);
+        let n = 0;
+        for (let i = 0;; i++) {
+          const r = await conn.read(buf).catch(() => null);
+          if (r === null) break;
+          const text = new TextDecoder().decode(buf.subarray(0, r));
+          seen.push(text.split(" ").slice(0, 2).join(" "));
+          if (i === 0) {
+            await conn.write(
+              new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+            );
+          } else break;
+          n++;
+        }
+        conn.close();
+        return n;
+      })();
+    }
+  })();
+  const peer = new HttpPeer(`127.0.0.1:${(listener.addr as Deno.NetAddr).port}`);
+  try {
+    await withProxy("fast path", peer, async (base) => {
+      assert.equal(await (await fetch(`${base}/warm`)).text(), "ok"); // pools a connection
+      const post = await fetch(`${base}/post`, { method: "POST", body: pattern(1000) });
+      assert.equal(post.status, 502);
+      await post.body?.cancel();
+      assert.equal(seen.filter((s) => s === "POST /post").length, 1);
+      assert.equal(await (await fetch(`${base}/warm2`)).text(), "ok");
+      const get = await fetch(`${base}/get`);
+      assert.equal(get.status, 200, "a GET on a dead pooled connection is retried");
+      await get.body?.cancel();
+      assert.equal(seen.filter((s) => s === "GET /get").length, 2);
+    });
+  } finally {
+    listener.close();
+    await served;
+  }
+});
