@@ -95,7 +95,7 @@ if (mode === "h1" || mode === "gateway" || mode === "h1-tls") {
   throw new Error(`Cannot start bench proxy: unknown mode "${mode}"`);
 }
 Deno.addSignalListener("SIGTERM", () => {
-  console.error(JSON.stringify({ pool: connector.stats }));
+  console.error(JSON.stringify({ pool: connector.stats, memory: Deno.memoryUsage() }));
   stop();
   Deno.exit(0);
 });

@@ -421,14 +421,17 @@ backend origin
 
 async function makeCert(): Promise<void> {
   try {
-    Deno.statSync(RUN + "haproxy.pem");
+    Deno.statSync(RUN + "cert-v2.stamp");
     return;
   } catch { /* make it */ }
   await sh(
     `openssl req -x509 -newkey rsa:2048 -nodes -keyout ${RUN}key.pem -out ${RUN}cert.pem ` +
-      `-days 30 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1`,
+      `-days 30 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 ` +
+      // An end-entity certificate (rustls refuses a CA certificate as a server's).
+      `-addext basicConstraints=critical,CA:FALSE`,
   );
   await sh(`cat ${RUN}cert.pem ${RUN}key.pem > ${RUN}haproxy.pem`);
+  Deno.writeTextFileSync(RUN + "cert-v2.stamp", "");
 }
 
 // ---------------------------------------------------------------- rows
@@ -926,6 +929,13 @@ async function main(): Promise<void> {
   } finally {
     await stop(origin);
   }
+  let stall = "";
+  if (groups.includes("tls")) {
+    // Latency half of the TLS side benchmark (its own origin, same config).
+    stall = await sh(`cd ${ROOT} && deno run -A --frozen --quiet bench/tls_stall.ts 20`, {
+      check: false,
+    });
+  }
   const load1 = Deno.loadavg();
   const busyRuns = results.filter((r) => r.foreign > 0.05 * args.duration).length;
   const foreignMed = median(results.map((r) => r.foreign / r.seconds));
@@ -955,6 +965,7 @@ async function main(): Promise<void> {
       : "HTTP/1.1 downstream over TLS (wrk), the TLS side benchmark";
     sections.push("", `## ${title}`, "", table(results, group, list, args));
   }
+  if (stall !== "") sections.push("", stall.trim());
   sections.push("", "## Targets (issue 7)", "", targets(results));
   sections.push(
     "",

@@ -10,7 +10,12 @@
  * @module
  */
 
-import type { Connector, RequestBody, RequestHead } from "@cirque/core/connector";
+import type {
+  Connector,
+  RequestBody,
+  RequestHead,
+  RequestOptions,
+} from "@cirque/core/connector";
 import { ProxyError, toProxyError } from "@cirque/core/error";
 import { HeaderMap, RequestHeader, ResponseHeader } from "@cirque/core/http-header";
 import { forwardingFilter, type ForwardingOptions, stripHopByHop } from "./forwarding.ts";
@@ -283,12 +288,22 @@ export class HttpProxy<Ctx> {
     const nullBody = NULL_BODY_STATUS.has(head.status);
     if (src !== null && !nullBody) {
       // A body that is all buffered already goes out as bytes, not a stream.
-      const first = src.read();
+      let first: ReturnType<BodySource["read"]>;
+      try {
+        first = src.read();
+      } catch (e) {
+        first = rejected(e);
+      }
       if (first === null) {
         out = new Uint8Array(0);
       } else if (!isThenable(first)) {
         const bytes = first.slice();
-        const next = src.read();
+        let next: ReturnType<BodySource["read"]>;
+        try {
+          next = src.read();
+        } catch (e) {
+          next = rejected(e);
+        }
         if (next === null) out = bytes;
         else out = pullStream(session, outcome, src, bytes, next);
       } else {
@@ -403,8 +418,10 @@ export class HttpProxy<Ctx> {
         },
       };
       try {
-        const res = await this.#connector.request(peer, head, retry?.stream() ?? null, {
+        const options: RequestOptions & { bodySource?: boolean } = {
           signal: session.signal,
+          // H1Connector: the body as a pull source when no body filter needs a stream.
+          bodySource: p.responseBodyFilter === undefined,
           beforeSend: (wasReused) => {
             reused = wasReused;
             session.upstreamReused = wasReused;
@@ -424,7 +441,8 @@ export class HttpProxy<Ctx> {
               }
             })();
           },
-        });
+        };
+        const res = await this.#connector.request(peer, head, retry?.stream() ?? null, options);
         session.timing.upstreamResponse = performance.now();
         const headers = new HeaderMap(res.headers.slice());
         const tunnel = session.upgrade && res.status === 101 && res.upgrade !== undefined;
@@ -748,6 +766,13 @@ function pullStream(
       );
     },
   }, { highWaterMark: 0 });
+}
+
+/** A rejected promise that is never reported as unhandled (it may not be awaited). */
+function rejected(e: unknown): Promise<never> {
+  const p = Promise.reject(e);
+  p.catch(() => {});
+  return p;
 }
 
 /** Runs `finish` once `Deno.serve` has sent a response without a streamed body. */
