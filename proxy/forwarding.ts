@@ -152,6 +152,7 @@ export function forwardingFilter(
   const xfh = options.xForwardedHost ?? true;
   const via = options.via ?? "cirque";
   const trusted = (options.trustedProxies ?? []).map(parseCidr);
+  const via11 = `1.1 ${via}`;
   return function applyForwarding(headers: HeaderMap, facts: ForwardingFacts): void {
     const trust = trusted.length > 0 && trusted.some((c) => cidrContains(c, facts.clientIp));
     if (xff) {
@@ -165,8 +166,8 @@ export function forwardingFilter(
       headers.set("X-Forwarded-Host", facts.host);
     }
     if (via !== false) {
-      const prior = headers.getAll("via").join(", ");
-      const mine = `${facts.version === "2" ? "2" : facts.version} ${via}`;
+      const prior = headers.has("via") ? headers.getAll("via").join(", ") : "";
+      const mine = facts.version === "1.1" ? via11 : `${facts.version} ${via}`;
       headers.set("Via", prior === "" ? mine : `${prior}, ${mine}`);
     }
   };

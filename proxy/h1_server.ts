@@ -81,6 +81,10 @@ export interface H1Server {
 const enc = new TextEncoder();
 const CONTINUE_100 = enc.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const LAST_CHUNK = enc.encode("0\r\n\r\n");
+const NO_BODY: { reader: BodyReader | null; complete: () => boolean } = {
+  reader: null,
+  complete: () => true,
+};
 const NO_BODY_STATUS = (s: number) => s < 200 || s === 204 || s === 304;
 
 function badRequest(status: number, reason: string): Uint8Array {
@@ -527,7 +531,7 @@ class H1Connection<Ctx> implements Expirable {
   #bodyReader(head: ParsedRequestHead): { reader: BodyReader | null; complete: () => boolean } {
     if (head.chunked) return this.#chunkedReader(head);
     const length = head.contentLength;
-    if (length <= 0) return { reader: null, complete: () => true };
+    if (length <= 0) return NO_BODY;
     let remaining = length;
     let sentContinue = !head.expectContinue;
     const reader: BodyReader = {

@@ -10,12 +10,7 @@
  * @module
  */
 
-import type {
-  Connector,
-  RequestBody,
-  RequestHead,
-  RequestOptions,
-} from "@cirque/core/connector";
+import type { Connector, RequestBody, RequestHead, RequestOptions } from "@cirque/core/connector";
 import { ProxyError, toProxyError } from "@cirque/core/error";
 import { HeaderMap, RequestHeader, ResponseHeader } from "@cirque/core/http-header";
 import { forwardingFilter, type ForwardingOptions, stripHopByHop } from "./forwarding.ts";
