@@ -53,7 +53,7 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     rounds: 2,
-    duration: 8,
+    duration: 6,
     warmup: 2,
     connections: 50,
     only: null,
@@ -516,6 +516,13 @@ function rows(group: Group, args: Args): Row[] {
         cmd: cirque("h1", PROXY_PORT, prof("cirque-h1")),
       },
       {
+        id: "cirque-h1-semi2",
+        label: "**Cirque** fast path, `--v8-flags=--max-semi-space-size=2`",
+        js: false,
+        cirque: true,
+        cmd: cirque("h1", PROXY_PORT, "--v8-flags=--max-semi-space-size=2"),
+      },
+      {
         id: "cirque-gateway",
         label: "**Cirque** fast path, gateway phases",
         js: false,
@@ -864,12 +871,19 @@ function targets(all: RunResult[]): string {
     const worst = Math.max(...rs.map((r) => r.upstreamConns / r.clientConns));
     check(`${id}: upstream conns ÷ client conns (worst run)`, worst, 2, "le");
   }
-  for (const path of ["small", "large"]) {
-    const me = all.filter((r) => r.group === "h1" && r.row === "cirque-h1" && r.path === path);
+  for (
+    const [id, path] of [
+      ["cirque-h1", "small"],
+      ["cirque-h1", "large"],
+      ["cirque-h1-semi2", "small"],
+      ["cirque-h1-semi2", "large"],
+    ]
+  ) {
+    const me = all.filter((r) => r.group === "h1" && r.row === id && r.path === path);
     const df = all.filter((r) => r.group === "h1" && r.row === "deno-fetch" && r.path === path);
     if (me.length && df.length) {
       check(
-        `Cirque fast path peak RSS ÷ Deno fetch's, /${path}`,
+        `${id} peak RSS ÷ Deno fetch's, /${path}`,
         median(me.map((r) => r.rssMiB)) / median(df.map((r) => r.rssMiB)),
         1,
         "le",
