@@ -532,10 +532,10 @@ function rows(group: Group, args: Args): Row[] {
       },
       {
         id: "cirque-serve",
-        label: "**Cirque** via Deno.serve (handle)",
+        label: "**Cirque** via Deno.serve (handle), `--unstable-no-legacy-abort`",
         js: false,
         cirque: true,
-        cmd: cirque("serve", PROXY_PORT, prof("cirque-serve")),
+        cmd: cirque("serve", PROXY_PORT, `--unstable-no-legacy-abort ${prof("cirque-serve")}`),
       },
     ];
   }
@@ -564,10 +564,10 @@ function rows(group: Group, args: Args): Row[] {
       },
       {
         id: "cirque-serve",
-        label: "**Cirque** via Deno.serve (h2, TLS)",
+        label: "**Cirque** via Deno.serve (h2, TLS), `--unstable-no-legacy-abort`",
         js: false,
         cirque: true,
-        cmd: cirque("serve-tls", TLS_PORT, "", true),
+        cmd: cirque("serve-tls", TLS_PORT, "--unstable-no-legacy-abort", true),
       },
     ];
   }
@@ -595,10 +595,10 @@ function rows(group: Group, args: Args): Row[] {
     },
     {
       id: "cirque-serve",
-      label: "**Cirque** via Deno.serve (HTTP/1.1, TLS)",
+      label: "**Cirque** via Deno.serve (HTTP/1.1, TLS), `--unstable-no-legacy-abort`",
       js: false,
       cirque: true,
-      cmd: cirque("serve-tls", TLS_PORT, "", true),
+      cmd: cirque("serve-tls", TLS_PORT, "--unstable-no-legacy-abort", true),
     },
   ];
 }
