@@ -351,7 +351,14 @@ class H1Connection<Ctx> implements Expirable {
       }
       this.#idle = this.#end === this.#start;
       if (this.#idle && this.#draining()) return -1;
-      const n = await this.#read(buf.subarray(this.#end));
+      // Straight to the socket: no helper frame on the per-request path.
+      let n: number | null;
+      try {
+        n = await this.#conn.read(buf.subarray(this.#end));
+      } catch (e) {
+        if (!this.#closed) throw e;
+        n = null;
+      }
       if (n === null) {
         if (this.#end === this.#start) return -1;
         throw new HttpParseError("invalid-start-line", -1, "connection closed mid-head");
@@ -819,9 +826,13 @@ class H1Connection<Ctx> implements Expirable {
     }
     if (first !== null && first.byteLength === 0) first = null;
     const out = this.#appendFirst(headLength, first, mode === "chunked", ended);
-    await this.#write(out).catch((e) => {
+    this.#arm(this.#s.ioTimeout);
+    try {
+      let off = await this.#conn.write(out);
+      while (off < out.byteLength) off += await this.#conn.write(out.subarray(off));
+    } catch (e) {
       throw downstreamFailure(e);
-    });
+    }
     this.#arm(0);
     if (first !== null) {
       sent += first.byteLength;
@@ -846,9 +857,11 @@ class H1Connection<Ctx> implements Expirable {
           chunk = chunk.subarray(0, length - sent);
         }
         if (chunk.byteLength === 0) continue;
-        await this.#write(mode === "chunked" ? this.#frame(chunk) : chunk).catch((e) => {
+        try {
+          await this.#write(mode === "chunked" ? this.#frame(chunk) : chunk);
+        } catch (e) {
           throw downstreamFailure(e);
-        });
+        }
         this.#arm(0);
         sent += chunk.byteLength;
         session.bodyBytesSent += chunk.byteLength;
