@@ -16,6 +16,12 @@ import { HeaderMap, RequestHeader, ResponseHeader } from "@cirque/core/http-head
 import { forwardingFilter, type ForwardingOptions, stripHopByHop } from "./forwarding.ts";
 import type { BodyFilterResult, FailToProxy, FilterResult, ProxyHttp } from "./proxy_http.ts";
 import { type BodyReader, type Endpoint, Session, splitResponse } from "./session.ts";
+import {
+  cacheRequest,
+  cacheUpstreamError,
+  cacheUpstreamRequest,
+  cacheUpstreamResponse,
+} from "./_cache_flow.ts";
 
 /** Options of {@linkcode HttpProxy}. */
 export interface HttpProxyOptions {
@@ -282,12 +288,35 @@ export class HttpProxy<Ctx> {
         await p.responseFilter?.(session, head, ctx);
         return this.#respond(session, ctx, head, body, finish);
       }
+      if (p.requestCacheFilter !== undefined) {
+        // Cache phases (proxy/_cache_flow.ts): a hit, a purge or only-if-cached answers here.
+        const hit = await cacheRequest(p, session, ctx, this.#subrequest);
+        if (hit !== null) {
+          await p.responseFilter?.(session, hit.head, ctx);
+          return this.#respond(session, ctx, hit.head, hit.body, finish);
+        }
+      }
       return await this.#proxy(session, ctx, finish);
     } catch (e) {
       const err = toProxyError(e instanceof PhaseError ? e.inner : e);
+      if (p.requestCacheFilter !== undefined) {
+        // stale-if-error (RFC 5861 §4) instead of an error response.
+        const stale = cacheUpstreamError(session, err);
+        if (stale !== null) {
+          await p.responseFilter?.(session, stale.head, ctx);
+          return this.#respond(session, ctx, stale.head, stale.body, finish);
+        }
+      }
       return this.#fail(session, err, ctx, finish);
     }
   }
+
+  /** Runs the upstream leg of a cache subrequest (background revalidation). */
+  #subrequest = async (session: Session): Promise<ReadableStream<Uint8Array> | null> => {
+    const ctx = this.#p.newCtx();
+    const outcome = await this.#proxy(session, ctx, () => Promise.resolve());
+    return outcome.body;
+  };
 
   async #proxy(
     session: Session,
@@ -302,6 +331,7 @@ export class HttpProxy<Ctx> {
       const peer = await p.upstreamPeer(session, ctx);
       session.upstreamPeer = peer;
       const up = this.#upstreamRequest(session);
+      if (p.requestCacheFilter !== undefined) cacheUpstreamRequest(session, up);
       let reused = false;
       let filtered = false;
       const head: RequestHead = {
@@ -338,15 +368,19 @@ export class HttpProxy<Ctx> {
         session.timing.upstreamResponse = performance.now();
         const headers = new HeaderMap(res.headers.slice());
         stripHopByHop(headers);
-        const resHead = new ResponseHeader(res.status, headers, res.statusText);
+        let resHead = new ResponseHeader(res.status, headers, res.statusText);
+        let body = up.method === "HEAD" ? (res.body?.cancel().catch(() => {}), null) : res.body;
         try {
           await p.upstreamResponseFilter?.(session, resHead, ctx);
+          if (p.requestCacheFilter !== undefined) {
+            // Cache write / 304 refresh / stale on 5xx (proxy/_cache_flow.ts).
+            ({ head: resHead, body } = await cacheUpstreamResponse(session, resHead, body));
+          }
           await p.responseFilter?.(session, resHead, ctx);
         } catch (e) {
-          res.body?.cancel().catch(() => {});
+          body?.cancel().catch(() => {});
           throw new PhaseError(e);
         }
-        const body = up.method === "HEAD" ? (res.body?.cancel().catch(() => {}), null) : res.body;
         return this.#respond(session, ctx, resHead, body, finish);
       } catch (e) {
         if (e instanceof PhaseError) throw e;
