@@ -149,3 +149,36 @@ Deno.test("routing: round robin across backends and failover when one refuses", 
   assert.equal(res.status, 502);
   await res.body?.cancel();
 });
+
+Deno.test("cache: a route's cache: block caches with its default TTLs; other routes do not", async () => {
+  const conf = parseCirqueConf(
+    GOOD.replace(
+      "  - path_prefix: /static\n    upstream: web\n",
+      `  - path_prefix: /static
+    upstream: web
+    cache:
+      max_bytes: 1048576
+      max_object_bytes: 65536
+      default_ttl_seconds: { "200": 60 }
+      lock_timeout_ms: 1000
+      purge_allowed_from: [10.0.0.1]
+`,
+    ),
+  );
+  assert.equal(conf.routes[2]!.cache?.defaultTtlSeconds?.["200"], 60);
+  const connector = new RecordingConnector();
+  const { proxy } = await buildCirque(conf, { connector });
+  const get = (url: string, method = "GET") =>
+    proxy.handle(new Request(url, { method, headers: { Host: new URL(url).host } }));
+  for (let i = 0; i < 3; i++) {
+    const r = await get("http://a.test/static/app.js");
+    assert.equal(await r.text(), "127.0.0.1:3");
+    if (i > 0) assert.match(r.headers.get("cache-status")!, /^cirque; hit/);
+  }
+  assert.equal(connector.seen.length, 1);
+  for (let i = 0; i < 2; i++) await (await get("http://a.test/api/x")).text();
+  assert.equal(connector.seen.length, 3);
+  // PURGE from a client not in purge_allowed_from is proxied, not a purge.
+  await (await get("http://a.test/static/app.js", "PURGE")).text();
+  assert.equal(connector.seen.at(-1)!.head.method, "PURGE");
+});
