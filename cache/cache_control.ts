@@ -69,15 +69,18 @@ export class CacheControl {
 
   /**
    * A delta-seconds argument: `undefined` when the directive is absent, `0`
-   * when its argument is missing or not 1*DIGIT (RFC 9111 §4.2.1 encourages
-   * treating invalid freshness information as stale), capped at 2^31
-   * (RFC 9111 §1.2.2).
+   * when its argument is missing, does not start with a digit or has
+   * whitespace around `=` (RFC 9111 §4.2.1 encourages treating invalid
+   * freshness information as stale); leading digits count (`3600.5` → 3600);
+   * capped at 2^31 (RFC 9111 §1.2.2).
    */
   seconds(name: string): number | undefined {
     if (!this.directives.has(name)) return undefined;
     const v = this.directives.get(name);
-    if (v === null || v === undefined || !/^\d+$/.test(v)) return 0;
-    const n = Number(v);
+    // Leading digits count ("3600.5" → 3600, as most caches read it); anything else is invalid.
+    const m = v === null || v === undefined ? null : /^\d+/.exec(v);
+    if (m === null) return 0;
+    const n = Number(m[0]);
     return n > DELTA_SECONDS_MAX ? DELTA_SECONDS_MAX : n;
   }
 
@@ -104,9 +107,12 @@ function parseInto(value: string, out: Map<string, string | null>): void {
     while (j < n && value[j] !== "=" && value[j] !== ",") j++;
     const name = value.slice(i, j).trim().toLowerCase();
     let arg: string | null = null;
+    // RFC 9111 §5.2 grammar has no whitespace around "=": such an argument is invalid.
+    let spaced = j > i && (value[j - 1] === " " || value[j - 1] === "\t");
     i = j;
     if (i < n && value[i] === "=") {
       i++;
+      if (value[i] === " " || value[i] === "\t") spaced = true;
       while (i < n && (value[i] === " " || value[i] === "\t")) i++;
       if (value[i] === '"') {
         i++;
@@ -126,6 +132,7 @@ function parseInto(value: string, out: Map<string, string | null>): void {
         i = k;
       }
     }
+    if (spaced && arg !== null) arg = "\u0000invalid";
     if (name.length > 0 && !/[\s"]/.test(name) && !out.has(name)) out.set(name, arg);
   }
 }

@@ -3,8 +3,8 @@ import { CacheControl, DELTA_SECONDS_MAX } from "./cache_control.ts";
 import { formatHttpDate, parseHttpDate } from "./http_date.ts";
 
 Deno.test("CacheControl parses leniently (RFC 9111 §5.2, §4.2.1, §1.2.2)", async (t) => {
-  await t.step("§5.2: names are case-insensitive, odd spacing is tolerated", () => {
-    const cc = CacheControl.parse("  Max-Age = 5 ,, PUBLIC ,no-cache");
+  await t.step("§5.2: names are case-insensitive, spacing between directives is tolerated", () => {
+    const cc = CacheControl.parse("  Max-Age=5 ,, PUBLIC ,no-cache");
     assert.equal(cc.seconds("max-age"), 5);
     assert.ok(cc.has("public"));
     assert.ok(cc.has("no-cache"));
@@ -20,9 +20,27 @@ Deno.test("CacheControl parses leniently (RFC 9111 §5.2, §4.2.1, §1.2.2)", as
     assert.equal(CacheControl.parse("max-age=10, max-age=20").seconds("max-age"), 10);
   });
   await t.step("§4.2.1: invalid delta-seconds read as 0 (stale)", () => {
-    for (const v of ["max-age=-1", "max-age=1.5", "max-age=abc", "max-age", "max-age="]) {
+    for (
+      const v of [
+        "max-age=-1",
+        "max-age=abc",
+        "max-age",
+        "max-age=",
+        "max-age='3600'",
+        "max-age =3600",
+        "max-age= 3600",
+      ]
+    ) {
       assert.equal(CacheControl.parse(v).seconds("max-age"), 0, v);
     }
+  });
+  await t.step("§5.2: max-age inside another directive's quoted string is ignored", () => {
+    assert.equal(CacheControl.parse('ext="max-age=3600", max-age=1').seconds("max-age"), 1);
+    assert.equal(CacheControl.parse('max-age=1, ext="max-age=3600"').seconds("max-age"), 1);
+  });
+  await t.step("leading digits count: 003600, 3600.5", () => {
+    assert.equal(CacheControl.parse("max-age=003600").seconds("max-age"), 3600);
+    assert.equal(CacheControl.parse("max-age=3600.5").seconds("max-age"), 3600);
   });
   await t.step("§1.2.2: overflowing delta-seconds are capped at 2^31", () => {
     assert.equal(
