@@ -311,9 +311,21 @@ export class HttpProxy<Ctx> {
     }
   }
 
-  /** Runs the upstream leg of a cache subrequest (background revalidation). */
+  /**
+   * A cache subrequest (background revalidation): a fresh ctx, the request
+   * filters (they may route or authenticate), then the upstream leg.
+   */
   #subrequest = async (session: Session): Promise<ReadableStream<Uint8Array> | null> => {
-    const ctx = this.#p.newCtx();
+    const p = this.#p;
+    const ctx = p.newCtx();
+    let answer: FilterResult = await p.earlyRequestFilter?.(session, ctx);
+    if (answer === undefined || answer.kind === "continue") {
+      answer = await p.requestFilter?.(session, ctx);
+    }
+    if (answer !== undefined && answer.kind === "respond") {
+      answer.response.body?.cancel().catch(() => {});
+      throw new ProxyError("INTERNAL", "a request filter answered the cache subrequest");
+    }
     const outcome = await this.#proxy(session, ctx, () => Promise.resolve());
     return outcome.body;
   };
