@@ -109,13 +109,19 @@ function revalidateInBackground(
   subrequest: Subrequest,
 ): void {
   const req = session.req;
-  const subReq = new RequestHeader(
-    "GET",
-    req.path,
-    req.headers.clone(),
-    req.version,
-    req.authority,
-  );
+  const headers = req.headers.clone();
+  // The refresh wants the full response, whatever the client asked for.
+  for (
+    const n of [
+      "range",
+      "if-range",
+      "if-none-match",
+      "if-modified-since",
+      "if-match",
+      "if-unmodified-since",
+    ]
+  ) headers.delete(n);
+  const subReq = new RequestHeader("GET", req.path, headers, req.version, req.authority);
   const sub = new Session(subReq, null, session.downstream);
   const cache = HttpCache.revalidator(config, subReq, key, h, from);
   CACHES.set(sub, cache);
