@@ -205,7 +205,14 @@ export class HttpCache {
   /** Current phase. */
   phase: CachePhase = "uninit";
   /** Why the cache was disabled or the response not stored, if so. */
-  noCacheReason: NoCacheReason | "lock-timeout" | "lock-give-up" | "upstream-error" | null = null;
+  noCacheReason:
+    | NoCacheReason
+    | "lock-timeout"
+    | "lock-give-up"
+    | "upstream-error"
+    | "only-if-cached"
+    | "purge"
+    | null = null;
   /** The primary key. */
   readonly key: string;
   #storageKey: string;
@@ -366,7 +373,7 @@ export class HttpCache {
   #gatewayTimeout(): CacheLookup {
     // RFC 9111 §5.2.1.7.
     this.phase = "disabled";
-    this.noCacheReason = "custom";
+    this.noCacheReason = "only-if-cached";
     const head = new ResponseHeader(504, [["Content-Length", "0"]]);
     this.#decorate(head);
     return { kind: "serve", head, body: null };

@@ -21,8 +21,14 @@ export interface CacheAnswer {
   body: ReadableStream<Uint8Array> | null;
 }
 
-/** Runs one upstream leg for a background subrequest; resolves the body to drain. */
-export type Subrequest = (session: Session) => Promise<ReadableStream<Uint8Array> | null>;
+/**
+ * Runs a background subrequest through the request filters and the upstream
+ * leg; resolves the body to drain and the `finish` that runs `logging`.
+ */
+export type Subrequest = (session: Session) => Promise<{
+  body: ReadableStream<Uint8Array> | null;
+  finish(error?: ProxyError | null): Promise<void>;
+}>;
 
 function hooks<Ctx>(p: ProxyHttp<Ctx>, session: Session, ctx: Ctx): CacheHooks {
   const h: CacheHooks = {};
@@ -87,7 +93,7 @@ export async function cacheRequest<Ctx>(
   if (p.isPurge?.(session, ctx)) {
     session.discardBody();
     const found = await cache.purge();
-    cache.disable("custom");
+    cache.disable("purge");
     return purgeAnswer(p, session, ctx, found ? 200 : 404);
   }
   const r = await cache.lookup();
@@ -127,14 +133,17 @@ function revalidateInBackground(
   CACHES.set(sub, cache);
   sub.tags.set("subrequest", "revalidate");
   void (async () => {
+    let out: Awaited<ReturnType<Subrequest>> | null = null;
     try {
-      const body = await subrequest(sub);
-      if (body !== null) {
-        const reader = body.getReader();
+      out = await subrequest(sub);
+      if (out.body !== null) {
+        const reader = out.body.getReader();
         while (!(await reader.read()).done) { /* drain into the cache */ }
       }
+      await out.finish(null);
     } catch (e) {
       cache.upstreamError(e);
+      await out?.finish(toProxyError(e, "upstream"));
     }
   })();
 }

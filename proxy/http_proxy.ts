@@ -315,19 +315,36 @@ export class HttpProxy<Ctx> {
    * A cache subrequest (background revalidation): a fresh ctx, the request
    * filters (they may route or authenticate), then the upstream leg.
    */
-  #subrequest = async (session: Session): Promise<ReadableStream<Uint8Array> | null> => {
+  #subrequest = async (session: Session): Promise<ProxyOutcome> => {
     const p = this.#p;
     const ctx = p.newCtx();
+    let finished = false;
+    const finish = async (error: ProxyError | null = null): Promise<void> => {
+      if (finished) return;
+      finished = true;
+      session.timing.end = performance.now();
+      try {
+        await p.logging?.(session, error, ctx);
+      } catch (e) {
+        console.error("cirque: logging phase failed:", e);
+      }
+    };
     let answer: FilterResult = await p.earlyRequestFilter?.(session, ctx);
     if (answer === undefined || answer.kind === "continue") {
       answer = await p.requestFilter?.(session, ctx);
     }
     if (answer !== undefined && answer.kind === "respond") {
       answer.response.body?.cancel().catch(() => {});
-      throw new ProxyError("INTERNAL", "a request filter answered the cache subrequest");
+      const err = new ProxyError("INTERNAL", "a request filter answered the cache subrequest");
+      await finish(err);
+      throw err;
     }
-    const outcome = await this.#proxy(session, ctx, () => Promise.resolve());
-    return outcome.body;
+    try {
+      return await this.#proxy(session, ctx, finish);
+    } catch (e) {
+      await finish(toProxyError(e instanceof PhaseError ? e.inner : e));
+      throw e;
+    }
   };
 
   async #proxy(
