@@ -450,7 +450,10 @@ export class HttpCache {
     if (this.#requestTime === 0) this.#requestTime = now;
     this.#fwdStatus = head.status;
     if (req.method !== "GET" && req.method !== "HEAD") {
-      if (UNSAFE_OK(head.status)) await this.#invalidate(head);
+      // RFC 9111 §4.4: only unsafe methods (RFC 9110 §9.2.1) invalidate.
+      if (UNSAFE_OK(head.status) && req.method !== "OPTIONS" && req.method !== "TRACE") {
+        await this.#invalidate(head);
+      }
       this.#decorate(head);
       return { head, body };
     }

@@ -204,6 +204,12 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
         assert.equal((await run(config, get(p), ok("max-age=60"))).cache.phase, "miss", p);
       }
       assert.equal((await run(config, get("/d"), never)).cache.phase, "hit");
+      // Safe methods do not invalidate; unknown methods are unsafe.
+      await run(config, get("/d", [], "OPTIONS"), () => ({ status: 204, headers: [] }));
+      assert.equal((await run(config, get("/d"), never)).cache.phase, "hit");
+      await run(config, get("/c"), ok("max-age=60"));
+      await run(config, get("/c", [], "M-SEARCH"), () => ({ status: 200, headers: [] }));
+      assert.equal((await run(config, get("/c"), ok("max-age=60"))).cache.phase, "miss");
       // Failed unsafe requests do not invalidate.
       await run(config, get("/d", [], "DELETE"), () => ({ status: 500, headers: [] }));
       assert.equal((await run(config, get("/d"), never)).cache.phase, "hit");
