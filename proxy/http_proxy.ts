@@ -16,6 +16,12 @@ import { HeaderMap, RequestHeader, ResponseHeader } from "@cirque/core/http-head
 import { forwardingFilter, type ForwardingOptions, stripHopByHop } from "./forwarding.ts";
 import type { BodyFilterResult, FailToProxy, FilterResult, ProxyHttp } from "./proxy_http.ts";
 import { type BodyReader, type Endpoint, Session, splitResponse } from "./session.ts";
+import {
+  cacheRequest,
+  cacheUpstreamError,
+  cacheUpstreamRequest,
+  cacheUpstreamResponse,
+} from "./_cache_flow.ts";
 
 /** Options of {@linkcode HttpProxy}. */
 export interface HttpProxyOptions {
@@ -287,12 +293,64 @@ export class HttpProxy<Ctx> {
         await p.responseFilter?.(session, head, ctx);
         return this.#respond(session, ctx, head, body, finish);
       }
+      if (p.requestCacheFilter !== undefined) {
+        // Cache phases (proxy/_cache_flow.ts): a hit, a purge or only-if-cached answers here.
+        const hit = await cacheRequest(p, session, ctx, this.#subrequest);
+        if (hit !== null) {
+          await p.responseFilter?.(session, hit.head, ctx);
+          return this.#respond(session, ctx, hit.head, hit.body, finish);
+        }
+      }
       return await this.#proxy(session, ctx, finish);
     } catch (e) {
       const err = toProxyError(e instanceof PhaseError ? e.inner : e);
+      if (p.requestCacheFilter !== undefined) {
+        // stale-if-error (RFC 5861 §4) instead of an error response.
+        const stale = cacheUpstreamError(session, err);
+        if (stale !== null) {
+          await p.responseFilter?.(session, stale.head, ctx);
+          return this.#respond(session, ctx, stale.head, stale.body, finish);
+        }
+      }
       return this.#fail(session, err, ctx, finish);
     }
   }
+
+  /**
+   * A cache subrequest (background revalidation): a fresh ctx, the request
+   * filters (they may route or authenticate), then the upstream leg.
+   */
+  #subrequest = async (session: Session): Promise<ProxyOutcome> => {
+    const p = this.#p;
+    const ctx = p.newCtx();
+    let finished = false;
+    const finish = async (error: ProxyError | null = null): Promise<void> => {
+      if (finished) return;
+      finished = true;
+      session.timing.end = performance.now();
+      try {
+        await p.logging?.(session, error, ctx);
+      } catch (e) {
+        console.error("cirque: logging phase failed:", e);
+      }
+    };
+    let answer: FilterResult = await p.earlyRequestFilter?.(session, ctx);
+    if (answer === undefined || answer.kind === "continue") {
+      answer = await p.requestFilter?.(session, ctx);
+    }
+    if (answer !== undefined && answer.kind === "respond") {
+      answer.response.body?.cancel().catch(() => {});
+      const err = new ProxyError("INTERNAL", "a request filter answered the cache subrequest");
+      await finish(err);
+      throw err;
+    }
+    try {
+      return await this.#proxy(session, ctx, finish);
+    } catch (e) {
+      await finish(toProxyError(e instanceof PhaseError ? e.inner : e));
+      throw e;
+    }
+  };
 
   async #proxy(
     session: Session,
@@ -307,6 +365,7 @@ export class HttpProxy<Ctx> {
       const peer = await p.upstreamPeer(session, ctx);
       session.upstreamPeer = peer;
       const up = this.#upstreamRequest(session);
+      if (p.requestCacheFilter !== undefined) cacheUpstreamRequest(session, up);
       let reused = false;
       let filtered = false;
       const head: RequestHead = {
@@ -345,19 +404,23 @@ export class HttpProxy<Ctx> {
         const tunnel = session.upgrade && res.status === 101 && res.upgrade !== undefined;
         if (!tunnel) res.upgrade?.abort().catch(() => {});
         stripHopByHop(headers, tunnel);
-        const resHead = new ResponseHeader(res.status, headers, res.statusText);
+        let resHead = new ResponseHeader(res.status, headers, res.statusText);
+        let body = up.method === "HEAD" ? (res.body?.cancel().catch(() => {}), null) : res.body;
         try {
           await p.upstreamResponseFilter?.(session, resHead, ctx);
+          if (p.requestCacheFilter !== undefined && !tunnel) {
+            // Cache write / 304 refresh / stale on 5xx (proxy/_cache_flow.ts).
+            ({ head: resHead, body } = await cacheUpstreamResponse(session, resHead, body));
+          }
           await p.responseFilter?.(session, resHead, ctx);
         } catch (e) {
-          res.body?.cancel().catch(() => {});
+          body?.cancel().catch(() => {});
           throw new PhaseError(e);
         }
         if (tunnel) {
           session.status = 101;
-          return { head: resHead, body: res.body, upgrade: res.upgrade!, finish };
+          return { head: resHead, body, upgrade: res.upgrade!, finish };
         }
-        const body = up.method === "HEAD" ? (res.body?.cancel().catch(() => {}), null) : res.body;
         return this.#respond(session, ctx, resHead, body, finish);
       } catch (e) {
         if (e instanceof PhaseError) throw e;
