@@ -177,6 +177,28 @@ let markerSeq = 0;
 const UNSAFE_OK = (s: number) => s >= 200 && s < 400;
 
 /**
+ * Request fields that ask for part of a response or make it conditional. The
+ * cache removes them from the request it sends upstream, because it stores
+ * full responses (RFC 9111 §4.3.1 adds its own validators when revalidating).
+ *
+ * @example
+ * ```ts
+ * import { PARTIAL_AND_CONDITIONAL_FIELDS } from "@cirque/cache/http-cache";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(PARTIAL_AND_CONDITIONAL_FIELDS.includes("range"));
+ * ```
+ */
+export const PARTIAL_AND_CONDITIONAL_FIELDS: readonly string[] = [
+  "range",
+  "if-range",
+  "if-none-match",
+  "if-modified-since",
+  "if-match",
+  "if-unmodified-since",
+];
+
+/**
  * One request's cache state. Create it with the request head once the cache
  * is enabled for the request; then call `lookup`, and if it says upstream,
  * `upstreamRequest` on the request sent upstream, and `upstreamResponse` (or
@@ -416,16 +438,7 @@ export class HttpCache {
   upstreamRequest(up: RequestHeader): void {
     if (this.phase === "disabled" || this.phase === "uninit") return;
     if (up.method === "HEAD") up.method = "GET";
-    for (
-      const n of [
-        "range",
-        "if-range",
-        "if-none-match",
-        "if-modified-since",
-        "if-match",
-        "if-unmodified-since",
-      ]
-    ) up.headers.delete(n);
+    for (const n of PARTIAL_AND_CONDITIONAL_FIELDS) up.headers.delete(n);
     const found = this.#found;
     if (this.phase === "stale" && found !== null) {
       for (const [k, v] of validatorFields(found.meta.headers)) up.headers.append(k, v);

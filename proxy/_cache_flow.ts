@@ -8,7 +8,12 @@
 
 import { type ProxyError, toProxyError } from "@cirque/core/error";
 import { RequestHeader, ResponseHeader } from "@cirque/core/http-header";
-import { type CacheConfig, type CacheHooks, HttpCache } from "@cirque/cache/http-cache";
+import {
+  type CacheConfig,
+  type CacheHooks,
+  HttpCache,
+  PARTIAL_AND_CONDITIONAL_FIELDS,
+} from "@cirque/cache/http-cache";
 import type { ProxyHttp } from "./proxy_http.ts";
 import { Session } from "./session.ts";
 
@@ -117,16 +122,7 @@ function revalidateInBackground(
   const req = session.req;
   const headers = req.headers.clone();
   // The refresh wants the full response, whatever the client asked for.
-  for (
-    const n of [
-      "range",
-      "if-range",
-      "if-none-match",
-      "if-modified-since",
-      "if-match",
-      "if-unmodified-since",
-    ]
-  ) headers.delete(n);
+  for (const n of PARTIAL_AND_CONDITIONAL_FIELDS) headers.delete(n);
   const subReq = new RequestHeader("GET", req.path, headers, req.version, req.authority);
   const sub = new Session(subReq, null, session.downstream);
   const cache = HttpCache.revalidator(config, subReq, key, h, from);
