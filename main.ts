@@ -50,6 +50,9 @@ import {
   TcpHealthCheck,
 } from "@cirque/lb";
 import { HttpProxy, httpProxyService, type ProxyHttp, type Session } from "@cirque/proxy";
+import { CacheConfig } from "@cirque/cache/http-cache";
+import { CacheLock } from "@cirque/cache/cache-lock";
+import { MemoryStorage } from "@cirque/cache/memory-storage";
 
 const headerEdits = object({
   set: optional(mapOf(string())),
@@ -95,6 +98,27 @@ const upstream = object({
   healthCheck: optional(healthCheck),
 });
 
+/** The `cache:` block of a route: an RFC 9111 shared cache in memory. */
+const cacheBlock = object({
+  /** Bytes of responses kept (bodies and heads). */
+  maxBytes: withDefault(integer({ min: 1 }), 64 * 1024 * 1024),
+  /** Largest response stored; larger ones pass through uncached. */
+  maxObjectBytes: withDefault(integer({ min: 0 }), 8 * 1024 * 1024),
+  /** Freshness for responses without explicit freshness, by status code. */
+  defaultTtlSeconds: optional(mapOf(integer({ min: 0 }))),
+  /** stale-while-revalidate / stale-if-error when the response names none. */
+  staleWhileRevalidateSeconds: withDefault(integer({ min: 0 }), 0),
+  staleIfErrorSeconds: withDefault(integer({ min: 0 }), 0),
+  /** How long concurrent misses wait for the one upstream request. */
+  lockTimeoutMs: withDefault(integer({ min: 0 }), 5000),
+  /** A writer holding the lock longer than this loses it. */
+  lockAgeTimeoutMs: withDefault(integer({ min: 1 }), 10000),
+  /** Targeted cache-control field obeyed first (RFC 9213), e.g. CDN-Cache-Control. */
+  targetedField: optional(string()),
+  /** Client IPs allowed to send PURGE (off when empty). */
+  purgeAllowedFrom: withDefault(arrayOf(string()), []),
+});
+
 const route = object({
   host: optional(string()),
   pathPrefix: withDefault(
@@ -105,6 +129,7 @@ const route = object({
   stripPrefix: withDefault(boolean(), false),
   requestHeaders: optional(headerEdits),
   responseHeaders: optional(headerEdits),
+  cache: optional(cacheBlock),
 });
 
 const listener = object({
@@ -178,6 +203,8 @@ interface Route {
   strip: boolean;
   request: CirqueConf["routes"][number]["requestHeaders"];
   response: CirqueConf["routes"][number]["responseHeaders"];
+  cache: CacheConfig | null;
+  purgeFrom: Set<string>;
 }
 
 interface Ctx {
@@ -281,6 +308,8 @@ export async function buildCirque(
     strip: r.stripPrefix,
     request: r.requestHeaders,
     response: r.responseHeaders,
+    cache: r.cache === undefined ? null : cacheConfig(r.cache),
+    purgeFrom: new Set(r.cache?.purgeAllowedFrom ?? []),
   })).sort((a, b) =>
     Number(b.host !== null) - Number(a.host !== null) || b.prefix.length - a.prefix.length
   );
@@ -331,10 +360,30 @@ export async function buildCirque(
       if (ctx.route) applyEdits(res.headers, ctx.route.response);
     },
   };
+  if (routes.some((r) => r.cache !== null)) {
+    // Only then: a proxy without cache phases does no cache work at all.
+    phases.requestCacheFilter = (_session, ctx) => ctx.route?.cache ?? null;
+    phases.isPurge = (session, ctx) =>
+      session.req.method === "PURGE" && ctx.route !== null &&
+      ctx.route.purgeFrom.has(session.clientIp);
+  }
   const connector = options.connector ??
     new H1Connector({ maxIdle: conf.upstreamKeepalivePoolSize });
   const proxy = new HttpProxy(phases, { connector, maxRetries: conf.retries });
   return { proxy, services };
+}
+
+function cacheConfig(c: NonNullable<CirqueConf["routes"][number]["cache"]>): CacheConfig {
+  const ttl = c.defaultTtlSeconds ?? {};
+  return new CacheConfig({
+    storage: new MemoryStorage({ maxBytes: c.maxBytes, maxObjectSize: c.maxObjectBytes }),
+    lock: new CacheLock({ ageTimeout: c.lockAgeTimeoutMs }),
+    lockWaitTimeout: c.lockTimeoutMs,
+    defaultTtl: (status) => ttl[String(status)],
+    defaultStaleWhileRevalidate: c.staleWhileRevalidateSeconds,
+    defaultStaleIfError: c.staleIfErrorSeconds,
+    targetedField: c.targetedField ?? null,
+  });
 }
 
 function applyEdits(

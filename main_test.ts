@@ -73,6 +73,7 @@ class RecordingConnector implements Connector {
   seen: { peer: string; head: { method: string; path: string; headers: [string, string][] } }[] =
     [];
   down = new Set<string>();
+  extraHeaders: [string, string][] = [];
   async request(
     peer: HttpPeer,
     head: RequestHead,
@@ -90,7 +91,7 @@ class RecordingConnector implements Connector {
     return {
       status: 200,
       statusText: "OK",
-      headers: [["Content-Type", "text/plain"]],
+      headers: [["Content-Type", "text/plain"], ...this.extraHeaders],
       body: new Response(peer.address).body,
       trailers: Promise.resolve([]),
       reused: false,
@@ -234,4 +235,60 @@ routes: [{ upstream: slow }]
     await origin.shutdown();
     await Deno.remove(conf);
   }
+});
+
+Deno.test("cache: a route's cache: block caches with its default TTLs; other routes do not", async () => {
+  const conf = parseCirqueConf(
+    GOOD.replace(
+      "  - path_prefix: /static\n    upstream: web\n",
+      `  - path_prefix: /static
+    upstream: web
+    cache:
+      max_bytes: 1048576
+      max_object_bytes: 65536
+      default_ttl_seconds: { "200": 60 }
+      lock_timeout_ms: 1000
+      purge_allowed_from: [10.0.0.1]
+`,
+    ),
+  );
+  assert.equal(conf.routes[2]!.cache?.defaultTtlSeconds?.["200"], 60);
+  const connector = new RecordingConnector();
+  const { proxy } = await buildCirque(conf, { connector });
+  const get = (url: string, method = "GET") =>
+    proxy.handle(new Request(url, { method, headers: { Host: new URL(url).host } }));
+  for (let i = 0; i < 3; i++) {
+    const r = await get("http://a.test/static/app.js");
+    assert.equal(await r.text(), "127.0.0.1:3");
+    if (i > 0) assert.match(r.headers.get("cache-status")!, /^cirque; hit/);
+  }
+  assert.equal(connector.seen.length, 1);
+  for (let i = 0; i < 2; i++) await (await get("http://a.test/api/x")).text();
+  assert.equal(connector.seen.length, 3);
+  // PURGE from a client not in purge_allowed_from is proxied, not a purge.
+  await (await get("http://a.test/static/app.js", "PURGE")).text();
+  assert.equal(connector.seen.at(-1)!.head.method, "PURGE");
+});
+
+Deno.test("cache: stale-while-revalidate refreshes in the background through the route", async () => {
+  const conf = parseCirqueConf(
+    GOOD.replace(
+      "  - path_prefix: /static\n    upstream: web\n",
+      "  - path_prefix: /static\n    upstream: web\n    cache: {}\n",
+    ),
+  );
+  const connector = new RecordingConnector();
+  connector.extraHeaders = [["Cache-Control", "max-age=0, stale-while-revalidate=600"]];
+  const { proxy } = await buildCirque(conf, { connector });
+  const get = () =>
+    proxy.handle(new Request("http://a.test/static/x", { headers: { Host: "a.test" } }));
+  await (await get()).text();
+  const stale = await get();
+  assert.match(stale.headers.get("cache-status")!, /stale-while-revalidate/);
+  assert.equal(await stale.text(), "127.0.0.1:3");
+  for (let i = 0; i < 100 && connector.seen.length < 2; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(connector.seen.length, 2);
+  assert.equal(connector.seen[1]!.head.path, "/static/x");
 });

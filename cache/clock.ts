@@ -106,3 +106,23 @@ export class ManualClock implements Clock {
     this.#now = end;
   }
 }
+
+/**
+ * Wall-clock time (`Date.now()`, epoch milliseconds) with the global timers:
+ * the clock of the HTTP cache, whose freshness rules compare against `Date`
+ * and `Expires` fields. Tests use a {@linkcode ManualClock} started at an
+ * epoch time instead.
+ *
+ * @example
+ * ```ts
+ * import { wallClock } from "@cirque/cache/clock";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(Math.abs(wallClock.now() - Date.now()) < 1000);
+ * ```
+ */
+export const wallClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as number),
+};

@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
+import { runExample } from "./_run.ts";
 
 Deno.test("examples/load_balancer_health.ts moves traffic away from a dead origin and back", async (t) => {
-  const script = new URL("./load_balancer_health.ts", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(30_000),
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  const stderr = new TextDecoder().decode(out.stderr);
+  const out = await runExample("load_balancer_health.ts");
+  const { stdout, stderr } = out;
   const counts = (phase: string) => {
     const line = stdout.split("\n").find((l) => l.startsWith(`phase ${phase}:`));
     assert.ok(line, `no "${phase}" line in:\n${stdout}\n${stderr}`);

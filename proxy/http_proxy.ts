@@ -22,6 +22,12 @@ import {
   Session,
   splitResponse,
 } from "./session.ts";
+import {
+  cacheRequest,
+  cacheUpstreamError,
+  cacheUpstreamRequest,
+  cacheUpstreamResponse,
+} from "./_cache_flow.ts";
 
 /** Options of {@linkcode HttpProxy}. */
 export interface HttpProxyOptions {
@@ -374,12 +380,64 @@ export class HttpProxy<Ctx> {
         }
         return this.#respond(session, ctx, head, body, null, finish);
       }
+      if (p.requestCacheFilter !== undefined) {
+        // Cache phases (proxy/_cache_flow.ts): a hit, a purge or only-if-cached answers here.
+        const hit = await cacheRequest(p, session, ctx, this.#subrequest);
+        if (hit !== null) {
+          await p.responseFilter?.(session, hit.head, ctx);
+          return this.#respond(session, ctx, hit.head, hit.body, null, finish);
+        }
+      }
       return await this.#proxy(session, ctx, finish);
     } catch (e) {
       const err = toProxyError(e instanceof PhaseError ? e.inner : e);
+      if (p.requestCacheFilter !== undefined) {
+        // stale-if-error (RFC 5861 §4) instead of an error response.
+        const stale = cacheUpstreamError(session, err);
+        if (stale !== null) {
+          await p.responseFilter?.(session, stale.head, ctx);
+          return this.#respond(session, ctx, stale.head, stale.body, null, finish);
+        }
+      }
       return this.#fail(session, err, ctx, finish);
     }
   }
+
+  /**
+   * A cache subrequest (background revalidation): a fresh ctx, the request
+   * filters (they may route or authenticate), then the upstream leg.
+   */
+  #subrequest = async (session: Session): Promise<ProxyOutcome> => {
+    const p = this.#p;
+    const ctx = p.newCtx();
+    let finished = false;
+    const finish = async (error: ProxyError | null = null): Promise<void> => {
+      if (finished) return;
+      finished = true;
+      session.timing.end = performance.now();
+      try {
+        await p.logging?.(session, error, ctx);
+      } catch (e) {
+        console.error("cirque: logging phase failed:", e);
+      }
+    };
+    let answer: FilterResult = await p.earlyRequestFilter?.(session, ctx);
+    if (answer === undefined || answer.kind === "continue") {
+      answer = await p.requestFilter?.(session, ctx);
+    }
+    if (answer !== undefined && answer.kind === "respond") {
+      answer.response.body?.cancel().catch(() => {});
+      const err = new ProxyError("INTERNAL", "a request filter answered the cache subrequest");
+      await finish(err);
+      throw err;
+    }
+    try {
+      return await this.#proxy(session, ctx, finish);
+    } catch (e) {
+      await finish(toProxyError(e instanceof PhaseError ? e.inner : e));
+      throw e;
+    }
+  };
 
   async #proxy(
     session: Session,
@@ -399,6 +457,7 @@ export class HttpProxy<Ctx> {
       const peer = isThenable(pending) ? await pending : pending;
       session.upstreamPeer = peer;
       const up = this.#upstreamRequest(session);
+      if (p.requestCacheFilter !== undefined) cacheUpstreamRequest(session, up);
       let reused = false;
       let filtered = false;
       const head: RequestHead = {
@@ -415,8 +474,9 @@ export class HttpProxy<Ctx> {
       try {
         const options: RequestOptions & { bodySource?: boolean } = {
           signal: session.signal,
-          // H1Connector: the body as a pull source when no body filter needs a stream.
-          bodySource: p.responseBodyFilter === undefined,
+          // H1Connector: the body as a pull source when no body filter and no
+          // cache write needs a stream.
+          bodySource: p.responseBodyFilter === undefined && p.requestCacheFilter === undefined,
           beforeSend: (wasReused) => {
             reused = wasReused;
             session.upstreamReused = wasReused;
@@ -443,36 +503,41 @@ export class HttpProxy<Ctx> {
         const tunnel = session.upgrade && res.status === 101 && res.upgrade !== undefined;
         if (!tunnel) res.upgrade?.abort().catch(() => {});
         stripHopByHop(headers, tunnel);
-        const resHead = new ResponseHeader(res.status, headers, res.statusText);
-        // The connector's stream-free body, when it has one (see BodySource).
-        const src = (res as { source?: BodySource | null }).source ?? null;
+        let resHead = new ResponseHeader(res.status, headers, res.statusText);
+        // The connector's stream-free body, when it offers one (see BodySource).
+        let source = (res as { source?: BodySource | null }).source ?? null;
+        let body = source !== null
+          ? null
+          : up.method === "HEAD"
+          ? (res.body?.cancel().catch(() => {}), null)
+          : res.body;
+        if (source !== null && up.method === "HEAD") {
+          source.cancel();
+          source = null;
+        }
         try {
           if (p.upstreamResponseFilter !== undefined) {
             const r = p.upstreamResponseFilter(session, resHead, ctx);
             if (isThenable(r)) await r;
+          }
+          if (p.requestCacheFilter !== undefined && !tunnel) {
+            // Cache write / 304 refresh / stale on 5xx (proxy/_cache_flow.ts).
+            ({ head: resHead, body } = await cacheUpstreamResponse(session, resHead, body));
           }
           if (p.responseFilter !== undefined) {
             const r = p.responseFilter(session, resHead, ctx);
             if (isThenable(r)) await r;
           }
         } catch (e) {
-          if (src !== null) src.cancel();
-          else res.body?.cancel().catch(() => {});
+          if (source !== null) source.cancel();
+          else body?.cancel().catch(() => {});
           throw new PhaseError(e);
         }
         if (tunnel) {
           session.status = 101;
-          return { head: resHead, body: res.body, upgrade: res.upgrade!, finish };
+          return { head: resHead, body, upgrade: res.upgrade!, finish };
         }
-        if (up.method === "HEAD") {
-          if (src !== null) src.cancel();
-          else res.body?.cancel().catch(() => {});
-          return this.#respond(session, ctx, resHead, null, null, finish);
-        }
-        if (src !== null && p.responseBodyFilter === undefined) {
-          return this.#respond(session, ctx, resHead, null, src, finish);
-        }
-        return this.#respond(session, ctx, resHead, res.body, null, finish);
+        return this.#respond(session, ctx, resHead, body, source, finish);
       } catch (e) {
         if (e instanceof PhaseError) throw e;
         let err = toProxyError(e, "upstream");

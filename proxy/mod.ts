@@ -29,3 +29,4 @@ export * from "./forwarding.ts";
 export * from "./hono.ts";
 export * from "./http_proxy_service.ts";
 export * from "./h1_server.ts";
+export * from "./proxy_cache.ts";

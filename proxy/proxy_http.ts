@@ -9,6 +9,12 @@
  * errors: failToConnect | errorWhileProxy → retry (upstreamPeer again) | failToProxy
  * ```
  *
+ * With `requestCacheFilter` set, the cache phases run after `requestFilter`:
+ * `requestCacheFilter → cacheKey → isPurge (→ purgeResponseFilter) → lookup
+ * (cacheVaryFilter, cacheHitFilter, shouldServeStale) → hit: responseFilter …`
+ * or on a miss, after `upstreamResponseFilter`: `responseCacheFilter
+ * (cacheVaryFilter) → store while streaming → responseFilter …`.
+ *
  * @module
  */
 
@@ -16,6 +22,9 @@ import type { HttpPeer } from "@cirque/core/peer";
 import type { ProxyError } from "@cirque/core/error";
 import type { RequestHeader, ResponseHeader } from "@cirque/core/http-header";
 import type { Session } from "./session.ts";
+import type { CacheConfig, ForcedFreshness } from "@cirque/cache/http-cache";
+import type { CacheMeta } from "@cirque/cache/cache-meta";
+import type { Cacheability } from "@cirque/cache/freshness";
 
 /** A value or a promise of it: phases may be sync or async. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -193,4 +202,73 @@ export interface ProxyHttp<Ctx> {
 
   /** Returns true to keep a failed request out of the error log. Default: false. */
   suppressErrorLog?(session: Session, ctx: Ctx, error: ProxyError): boolean;
+
+  /**
+   * Turns the HTTP cache on for this request by returning its
+   * {@linkcode CacheConfig} (storage, lock, freshness options; build it once
+   * per route, not per request). Runs after `requestFilter`. Return `null` or
+   * `undefined` to leave the cache off. Default (phase absent): no cache, and
+   * the engine does no cache work at all.
+   */
+  requestCacheFilter?(session: Session, ctx: Ctx): CacheConfig | null | undefined;
+
+  /**
+   * The primary cache key. Default: `scheme://host/path?query` (the method is
+   * not part of it, so HEAD is served from a cached GET).
+   */
+  cacheKey?(session: Session, ctx: Ctx): string;
+
+  /**
+   * Sees a found entry before it is used (also stale ones); may force it
+   * fresh, expired or a miss. Default: the RFC 9111 decision stands.
+   */
+  cacheHitFilter?(
+    session: Session,
+    meta: CacheMeta,
+    isFresh: boolean,
+    ctx: Ctx,
+  ): MaybePromise<ForcedFreshness | undefined | void>;
+
+  /**
+   * Decides whether an upstream response is stored and for how long. Return
+   * `undefined` for the default: RFC 9111 shared-cache rules
+   * (`responseCacheability` from `@cirque/cache`, which you may call and adjust).
+   */
+  responseCacheFilter?(
+    session: Session,
+    response: ResponseHeader,
+    ctx: Ctx,
+  ): Cacheability | undefined;
+
+  /**
+   * The Vary secondary key of `request` for a response with `meta`. Return
+   * `undefined` for the default: the normalised values of the fields `Vary`
+   * names (RFC 9111 §4.1).
+   */
+  cacheVaryFilter?(meta: CacheMeta, ctx: Ctx, request: RequestHeader): string | undefined;
+
+  /**
+   * Whether to serve a stale entry: `error` is `null` for
+   * stale-while-revalidate, else the upstream error (or the 5xx status).
+   * `allowed` is what the entry's `stale-while-revalidate` / `stale-if-error`
+   * permit. Default: `allowed`.
+   */
+  shouldServeStale?(
+    session: Session,
+    ctx: Ctx,
+    error: ProxyError | number | null,
+    allowed: boolean,
+  ): boolean;
+
+  /**
+   * Whether this request purges its cache key (and all its Vary variants)
+   * instead of being proxied. Default: false (PURGE is off).
+   */
+  isPurge?(session: Session, ctx: Ctx): boolean;
+
+  /**
+   * Changes the purge answer (200 when something was removed, 404 when not,
+   * 405 when the cache is off for the request). Default: nothing.
+   */
+  purgeResponseFilter?(session: Session, ctx: Ctx, response: ResponseHeader): void;
 }

@@ -1,0 +1,345 @@
+import assert from "node:assert/strict";
+import type { HeaderPairs } from "@cirque/core/connector";
+import { RequestHeader, ResponseHeader } from "@cirque/core/http-header";
+import { CacheLock } from "./cache_lock.ts";
+import { ManualClock } from "./clock.ts";
+import { formatHttpDate } from "./http_date.ts";
+import { CacheConfig, HttpCache } from "./http_cache.ts";
+import { MemoryStorage } from "./memory_storage.ts";
+
+const T0 = Date.UTC(2026, 0, 1);
+
+function setup(lock = false) {
+  const clock = new ManualClock(T0);
+  const config = new CacheConfig({
+    storage: new MemoryStorage(),
+    clock,
+    lock: lock ? new CacheLock({ clock }) : null,
+  });
+  return { clock, config };
+}
+
+function get(path = "/", headers: HeaderPairs = [], method = "GET") {
+  return new RequestHeader(method, path, [["Host", "h"], ...headers]);
+}
+
+async function text(b: ReadableStream<Uint8Array> | null): Promise<string> {
+  return b === null ? "" : await new Response(b).text();
+}
+
+/** Runs one request through the cache; `origin` answers misses. */
+async function run(
+  config: CacheConfig,
+  req: RequestHeader,
+  origin: (up: RequestHeader) => { status: number; headers: HeaderPairs; body?: string } | Error,
+) {
+  const c = new HttpCache(config, req);
+  const l = await c.lookup();
+  let upstream: RequestHeader | null = null;
+  let out: { head: ResponseHeader; body: ReadableStream<Uint8Array> | null };
+  if (l.kind === "serve") out = l;
+  else {
+    upstream = req.clone();
+    c.upstreamRequest(upstream);
+    const o = origin(upstream);
+    if (o instanceof Error) {
+      const s = c.upstreamError(o);
+      if (s === null) throw o;
+      out = s;
+    } else {
+      out = await c.upstreamResponse(
+        new ResponseHeader(o.status, o.headers),
+        o.body === undefined ? null : new Response(o.body).body,
+      );
+    }
+  }
+  return { cache: c, upstream, head: out.head, text: await text(out.body) };
+}
+
+const ok = (cc: string, body = "v1", extra: HeaderPairs = []) => () => ({
+  status: 200,
+  headers: [["Cache-Control", cc], ["ETag", '"v1"'], ...extra] as HeaderPairs,
+  body,
+});
+const never = () => {
+  throw new Error("origin must not be called");
+};
+
+Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
+  await t.step(
+    "§4.2: fresh responses are served with Age; Cache-Status says hit (RFC 9211)",
+    async () => {
+      const { clock, config } = setup();
+      const a = await run(config, get(), ok("max-age=60"));
+      assert.equal(a.cache.phase, "miss");
+      assert.match(
+        a.head.headers.get("cache-status")!,
+        /^cirque; fwd=uri-miss; fwd-status=200; stored$/,
+      );
+      clock.advance(10_000);
+      const b = await run(config, get(), never);
+      assert.equal(b.cache.phase, "hit");
+      assert.equal(b.text, "v1");
+      assert.equal(b.head.headers.get("age"), "10");
+      assert.equal(b.head.headers.get("cache-status"), "cirque; hit; ttl=50");
+    },
+  );
+  await t.step(
+    "§4.3.1: stale entries are revalidated with validators; §4.3.4 304 refreshes",
+    async () => {
+      const { clock, config } = setup();
+      await run(config, get(), ok("max-age=1", "v1", [["X-Meta", "old"], ["Vary", "X-Nothing"]]));
+      clock.advance(2000);
+      const r = await run(config, get(), (up) => {
+        assert.equal(up.headers.get("if-none-match"), '"v1"');
+        return {
+          status: 304,
+          headers: [["Cache-Control", "max-age=100"], ["X-Meta", "new"], ["ETag", '"v1"'], [
+            "Vary",
+            "X-Other",
+          ]],
+        };
+      });
+      assert.equal(r.cache.phase, "revalidated");
+      assert.equal(r.head.status, 200);
+      assert.equal(r.text, "v1");
+      assert.equal(r.head.headers.get("x-meta"), "new");
+      assert.equal(r.head.headers.get("vary"), "X-Nothing"); // §3.2 (Vary kept from the stored response)
+      clock.advance(50_000);
+      const h = await run(config, get(), never);
+      assert.equal(h.cache.phase, "hit");
+      assert.equal(h.head.headers.get("x-meta"), "new");
+    },
+  );
+  await t.step("§4.3.3: a 200 on revalidation replaces the entry", async () => {
+    const { clock, config } = setup();
+    await run(config, get(), ok("max-age=1"));
+    clock.advance(2000);
+    const r = await run(config, get(), ok("max-age=100", "v2"));
+    assert.equal(r.cache.phase, "expired");
+    assert.equal(r.text, "v2");
+    assert.equal((await run(config, get(), never)).text, "v2");
+  });
+  await t.step(
+    "RFC 5861 §3: stale-while-revalidate serves stale and asks for a background refresh",
+    async () => {
+      const { clock, config } = setup(true);
+      await run(config, get(), ok("max-age=1, stale-while-revalidate=60"));
+      clock.advance(5000);
+      const c = new HttpCache(config, get());
+      const l = await c.lookup();
+      assert.equal(l.kind, "serve");
+      assert.equal(c.phase, "stale-updating");
+      assert.equal(c.needsBackgroundRevalidation, true);
+      // A second request during the refresh is served stale too, without another refresh.
+      const c2 = new HttpCache(config, get());
+      assert.equal((await c2.lookup()).kind, "serve");
+      assert.equal(c2.needsBackgroundRevalidation, false);
+      const bg = HttpCache.revalidator(config, get(), c.key, {}, c);
+      const up = get();
+      bg.upstreamRequest(up);
+      assert.equal(up.headers.get("if-none-match"), '"v1"');
+      await bg.upstreamResponse(new ResponseHeader(304, [["Cache-Control", "max-age=100"]]), null);
+      assert.equal(bg.phase, "revalidated");
+      assert.equal((await run(config, get(), never)).cache.phase, "hit");
+    },
+  );
+  await t.step(
+    "RFC 5861 §4: stale-if-error on an error or a 5xx; not past the window",
+    async () => {
+      const { clock, config } = setup();
+      await run(config, get(), ok("max-age=1, stale-if-error=60"));
+      clock.advance(5000);
+      const e = await run(config, get(), () => new Error("down"));
+      assert.equal(e.text, "v1");
+      assert.match(e.head.headers.get("cache-status")!, /stale-if-error/);
+      const f = await run(config, get(), () => ({ status: 503, headers: [] }));
+      assert.equal(f.text, "v1");
+      clock.advance(60_000);
+      await assert.rejects(run(config, get(), () => new Error("down")));
+    },
+  );
+  await t.step("§5.2.2.2: must-revalidate is never served stale on error", async () => {
+    const { clock, config } = setup();
+    await run(config, get(), ok("max-age=1, must-revalidate, stale-if-error=60"));
+    clock.advance(5000);
+    await assert.rejects(run(config, get(), () => new Error("down")));
+  });
+  await t.step("§5.2.1.7: only-if-cached answers 504 without a usable entry", async () => {
+    const { config } = setup();
+    const r = await run(config, get("/", [["Cache-Control", "only-if-cached"]]), never);
+    assert.equal(r.head.status, 504);
+  });
+  await t.step("§4.1: Vary keeps variants apart; Vary: * is not stored", async () => {
+    const { config } = setup();
+    const origin = (up: RequestHeader) => ({
+      status: 200,
+      headers: [["Cache-Control", "max-age=60"], ["Vary", "Accept-Language"]] as HeaderPairs,
+      body: up.headers.get("accept-language") ?? "none",
+    });
+    assert.equal((await run(config, get("/", [["Accept-Language", "en"]]), origin)).text, "en");
+    assert.equal((await run(config, get("/", [["Accept-Language", "fr"]]), origin)).text, "fr");
+    assert.equal((await run(config, get("/", [["Accept-Language", "en"]]), never)).text, "en");
+    assert.equal((await run(config, get("/", [["Accept-Language", "fr"]]), never)).text, "fr");
+    const miss = await run(config, get("/", [["Accept-Language", "de"]]), origin);
+    assert.match(miss.head.headers.get("cache-status")!, /fwd=vary-miss/);
+    const star = () => ({
+      status: 200,
+      headers: [["Cache-Control", "max-age=60"], ["Vary", "*"]] as HeaderPairs,
+      body: "s",
+    });
+    await run(config, get("/star"), star);
+    assert.equal((await run(config, get("/star"), star)).cache.phase, "miss");
+  });
+  await t.step(
+    "§4.4: a successful unsafe method invalidates the URI, Location and Content-Location",
+    async () => {
+      const { config } = setup();
+      for (const p of ["/a", "/b", "/c", "/d"]) await run(config, get(p), ok("max-age=60"));
+      await run(config, get("/a", [], "POST"), () => ({
+        status: 201,
+        headers: [["Location", "/b"], ["Content-Location", "http://h/c"]],
+      }));
+      for (const p of ["/a", "/b", "/c"]) {
+        assert.equal((await run(config, get(p), ok("max-age=60"))).cache.phase, "miss", p);
+      }
+      assert.equal((await run(config, get("/d"), never)).cache.phase, "hit");
+      // Safe methods do not invalidate; unknown methods are unsafe.
+      await run(config, get("/d", [], "OPTIONS"), () => ({ status: 204, headers: [] }));
+      assert.equal((await run(config, get("/d"), never)).cache.phase, "hit");
+      await run(config, get("/c"), ok("max-age=60"));
+      await run(config, get("/c", [], "M-SEARCH"), () => ({ status: 200, headers: [] }));
+      assert.equal((await run(config, get("/c"), ok("max-age=60"))).cache.phase, "miss");
+      // Failed unsafe requests do not invalidate.
+      await run(config, get("/d", [], "DELETE"), () => ({ status: 500, headers: [] }));
+      assert.equal((await run(config, get("/d"), never)).cache.phase, "hit");
+    },
+  );
+  await t.step("§4.4: invalidation also removes every Vary variant", async () => {
+    const { config } = setup();
+    const origin = () => ({
+      status: 200,
+      headers: [["Cache-Control", "max-age=60"], ["Vary", "X-V"]] as HeaderPairs,
+      body: "x",
+    });
+    await run(config, get("/", [["X-V", "1"]]), origin);
+    await run(config, get("/", [], "PUT"), () => ({ status: 204, headers: [] }));
+    await run(config, get("/", [["X-V", "2"]]), origin); // recreates the marker
+    assert.equal((await run(config, get("/", [["X-V", "1"]]), origin)).cache.phase, "miss");
+  });
+  await t.step("RFC 9110 §13.2: conditional requests are answered 304 from cache", async () => {
+    const { config } = setup();
+    await run(config, get(), ok("max-age=60"));
+    const r = await run(config, get("/", [["If-None-Match", '"v1"']]), never);
+    assert.equal(r.head.status, 304);
+    assert.equal(r.text, "");
+    // A miss strips the client's conditional upstream and evaluates it on the full response.
+    const { config: c2 } = setup();
+    const m = await run(c2, get("/", [["If-None-Match", '"v1"']]), (up) => {
+      assert.equal(up.headers.get("if-none-match"), null);
+      return ok("max-age=60")();
+    });
+    assert.equal(m.head.status, 304);
+    assert.equal((await run(c2, get(), never)).text, "v1");
+  });
+  await t.step(
+    "RFC 9110 §14: ranges (single, multipart, If-Range) from a cached full response",
+    async () => {
+      const { config } = setup();
+      await run(config, get(), ok("max-age=60", "0123456789", [["Content-Length", "10"]]));
+      const one = await run(config, get("/", [["Range", "bytes=2-4"]]), never);
+      assert.equal(one.head.status, 206);
+      assert.equal(one.text, "234");
+      const multi = await run(config, get("/", [["Range", "bytes=0-1,8-"]]), never);
+      assert.equal(multi.head.status, 206);
+      assert.match(multi.text, /Content-Range: bytes 0-1\/10\r\n\r\n01\r\n/);
+      assert.match(multi.text, /Content-Range: bytes 8-9\/10\r\n\r\n89\r\n/);
+      assert.equal(
+        String(new TextEncoder().encode(multi.text).byteLength),
+        multi.head.headers.get("content-length"),
+      );
+      const stale = await run(
+        config,
+        get("/", [["Range", "bytes=2-4"], ["If-Range", '"old"']]),
+        never,
+      );
+      assert.equal(stale.head.status, 200);
+      assert.equal(stale.text, "0123456789");
+      const bad = await run(config, get("/", [["Range", "bytes=50-"]]), never);
+      assert.equal(bad.head.status, 416);
+      // On a miss the range is cut from the streamed response.
+      const { config: c2 } = setup();
+      const m = await run(c2, get("/", [["Range", "bytes=-3"]]), (up) => {
+        assert.equal(up.headers.get("range"), null);
+        return ok("max-age=60", "0123456789", [["Content-Length", "10"]])();
+      });
+      assert.equal(m.head.status, 206);
+      assert.equal(m.text, "789");
+    },
+  );
+  await t.step("HEAD is served from a cached GET and fetched as GET", async () => {
+    const { config } = setup();
+    const h = await run(config, get("/", [], "HEAD"), (up) => {
+      assert.equal(up.method, "GET");
+      return ok("max-age=60", "body")();
+    });
+    assert.equal(h.text, "");
+    // The HEAD miss still stored the body (drained in the background).
+    await new Promise((r) => setTimeout(r, 0));
+    const g = await run(config, get(), never);
+    assert.equal(g.text, "body");
+    const h2 = await run(config, get("/", [], "HEAD"), never);
+    assert.equal(h2.cache.phase, "hit");
+    assert.equal(h2.text, "");
+  });
+  await t.step(
+    "§3.5: a stored response is not reused for Authorization requests unless shareable",
+    async () => {
+      const { config } = setup();
+      await run(config, get(), ok("max-age=60"));
+      const r = await run(config, get("/", [["Authorization", "x"]]), ok("max-age=60", "private"));
+      assert.equal(r.text, "private");
+    },
+  );
+  await t.step(
+    "cache lock: waiters are served the writer's entry; give-up sends them upstream",
+    async () => {
+      const { config } = setup(true);
+      const w = new HttpCache(config, get());
+      assert.equal((await w.lookup()).kind, "upstream");
+      const r = new HttpCache(config, get());
+      const waiting = r.lookup();
+      await new Promise((ok) => setTimeout(ok, 0)); // let r reach the lock
+      const out = await w.upstreamResponse(
+        new ResponseHeader(200, [["Cache-Control", "max-age=60"]]),
+        new Response("shared").body,
+      );
+      const l = await waiting;
+      assert.equal(l.kind, "serve");
+      // The reader streams the entry while the writer's client reads it.
+      const [a, b] = await Promise.all([text(l.kind === "serve" ? l.body : null), text(out.body)]);
+      assert.equal(a, "shared");
+      assert.equal(b, "shared");
+      const w2 = new HttpCache(config, get("/nc"));
+      await w2.lookup();
+      const r2 = new HttpCache(config, get("/nc"));
+      const waiting2 = r2.lookup();
+      await new Promise((ok) => setTimeout(ok, 0)); // let r2 reach the lock
+      await w2.upstreamResponse(new ResponseHeader(200, [["Cache-Control", "no-store"]]), null);
+      assert.equal((await waiting2).kind, "upstream");
+      assert.equal(r2.noCacheReason, "lock-give-up");
+    },
+  );
+  await t.step("Expires and Date drive freshness with the wall clock", async () => {
+    const { clock, config } = setup();
+    await run(config, get(), () => ({
+      status: 200,
+      headers: [["Date", formatHttpDate(T0)], ["Expires", formatHttpDate(T0 + 30_000)]],
+      body: "e",
+    }));
+    clock.advance(29_000);
+    assert.equal((await run(config, get(), never)).cache.phase, "hit");
+    clock.advance(2000);
+    assert.equal((await run(config, get(), ok("max-age=1"))).cache.phase, "expired");
+  });
+});

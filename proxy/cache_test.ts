@@ -1,0 +1,352 @@
+import assert from "node:assert/strict";
+import { H1Connector } from "@cirque/core/h1";
+import { HttpPeer } from "@cirque/core/peer";
+import { CacheConfig, CacheLock, ManualClock, MemoryStorage } from "@cirque/cache";
+import { HttpProxy, type ProxyHttp, serveH1, sessionCache } from "./mod.ts";
+
+type Handler = (req: Request, n: number) => Response | Promise<Response>;
+
+/** An origin on 127.0.0.1 that counts requests per path. */
+function origin(handler: Handler) {
+  const counts = new Map<string, number>();
+  const seen: Request[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    const n = (counts.get(path) ?? 0) + 1;
+    counts.set(path, n);
+    seen.push(req);
+    return handler(req, n);
+  });
+  return {
+    server,
+    port: server.addr.port,
+    seen,
+    count: (path: string) => counts.get(path) ?? 0,
+  };
+}
+
+interface Setup {
+  storage: MemoryStorage;
+  clock: ManualClock;
+  proxyPort: number;
+  entered: { n: number };
+  phases: string[];
+  client: Deno.HttpClient;
+  get(path: string, init?: RequestInit): Promise<Response>;
+}
+
+async function withCache(
+  handler: Handler,
+  fn: (s: Setup, o: ReturnType<typeof origin>) => Promise<void>,
+  options: { maxObjectSize?: number; phases?: Partial<ProxyHttp<null>> } = {},
+): Promise<void> {
+  const o = origin(handler);
+  const storage = new MemoryStorage({
+    maxBytes: 64 << 20,
+    maxObjectSize: options.maxObjectSize ?? 16 << 20,
+  });
+  const clock = new ManualClock(Date.now());
+  const config = new CacheConfig({ storage, clock, lock: new CacheLock() });
+  const entered = { n: 0 };
+  const phases: string[] = [];
+  const connector = new H1Connector();
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    requestFilter: () => {
+      entered.n++;
+    },
+    upstreamPeer: () => new HttpPeer(`127.0.0.1:${o.port}`),
+    requestCacheFilter: () => config,
+    isPurge: (session) => session.req.method === "PURGE",
+    logging: (session) => {
+      phases.push(sessionCache(session)?.phase ?? "none");
+    },
+    ...options.phases,
+  }, { connector, errorLog: () => {} });
+  const server = serveH1(proxy, { port: 0 });
+  const client = Deno.createHttpClient({});
+  const s: Setup = {
+    storage,
+    clock,
+    proxyPort: server.addr.port,
+    entered,
+    phases,
+    client,
+    get: (path, init = {}) =>
+      fetch(`http://127.0.0.1:${server.addr.port}${path}`, { ...init, client }),
+  };
+  try {
+    await fn(s, o);
+  } finally {
+    client.close();
+    server.close();
+    await server.finished;
+    await connector.close();
+    await o.server.shutdown().catch(() => {});
+  }
+}
+
+function gate() {
+  let open!: () => void;
+  const p = new Promise<void>((r) => open = r);
+  return { p, open };
+}
+
+async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  debug?: () => unknown,
+): Promise<void> {
+  for (let i = 0; i < 500 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(await cond(), `timed out waiting for ${what} ${debug ? JSON.stringify(debug()) : ""}`);
+}
+
+async function sha256(b: ArrayBuffer): Promise<string> {
+  return Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b)))
+    .map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("HTTP cache through the proxy over real sockets", async (t) => {
+  await t.step("100 concurrent misses make one upstream request (cache lock)", async () => {
+    const release = gate();
+    await withCache(async (_req, n) => {
+      await release.p;
+      return new Response(`body ${n}`, { headers: { "Cache-Control": "max-age=60" } });
+    }, async (s, o) => {
+      const all = Array.from({ length: 100 }, () => s.get("/hot").then((r) => r.text()));
+      try {
+        await until(
+          () => s.entered.n === 100 && o.count("/hot") === 1,
+          "100 requests in flight",
+          () => [s.entered.n, o.count("/hot")],
+        );
+      } finally {
+        release.open();
+      }
+      const bodies = await Promise.all(all);
+      assert.ok(bodies.every((b) => b === "body 1"));
+      assert.equal(o.count("/hot"), 1);
+    });
+  });
+
+  await t.step(
+    "stale-while-revalidate answers at once and refreshes once in the background",
+    async () => {
+      const second = gate();
+      await withCache(async (_req, n) => {
+        if (n === 2) await second.p;
+        return new Response(`v${n}`, {
+          // The proxy's clock runs 2 s ahead of the origin's Date after advance(): v2 lives longer.
+          headers: { "Cache-Control": `max-age=${n === 1 ? 1 : 100}, stale-while-revalidate=60` },
+        });
+      }, async (s, o) => {
+        assert.equal(await (await s.get("/swr")).text(), "v1");
+        s.clock.advance(2000);
+        // The refresh is held at the origin: these are answered from the stale entry.
+        const stale = await Promise.all(
+          Array.from({ length: 5 }, () =>
+            s.get("/swr").then(async (r) => ({
+              body: await r.text(),
+              status: r.headers.get("cache-status"),
+            }))),
+        );
+        assert.ok(stale.every((r) => r.body === "v1"));
+        assert.match(stale[0]!.status!, /stale-while-revalidate/);
+        await until(() => o.count("/swr") === 2, "the background refresh");
+        second.open();
+        await until(async () => {
+          const hit = await s.storage.lookup(`http://127.0.0.1:${s.proxyPort}/swr`);
+          return hit !== null && hit.complete && hit.size === 2 &&
+            (await new Response(hit.body()).text()) === "v2";
+        }, "the refresh to be stored");
+        assert.equal(await (await s.get("/swr")).text(), "v2");
+        assert.equal(o.count("/swr"), 2);
+      });
+    },
+  );
+
+  await t.step("stale-if-error serves the stale entry when the origin is dead", async () => {
+    await withCache(() =>
+      new Response("still here", {
+        headers: { "Cache-Control": "max-age=1, stale-if-error=600" },
+      }), async (s, o) => {
+      assert.equal(await (await s.get("/sie")).text(), "still here");
+      await o.server.shutdown();
+      s.clock.advance(5000);
+      const r = await s.get("/sie");
+      assert.equal(r.status, 200);
+      assert.equal(await r.text(), "still here");
+      assert.match(r.headers.get("cache-status")!, /stale-if-error/);
+      const miss = await s.get("/never-cached");
+      assert.equal(miss.status, 502);
+      await miss.body?.cancel();
+    });
+  });
+
+  await t.step("a 304 revalidation refreshes the stored headers (RFC 9111 §3.2)", async () => {
+    await withCache((req, n) => {
+      if (req.headers.get("if-none-match") === '"e1"') {
+        return new Response(null, {
+          status: 304,
+          headers: { "ETag": '"e1"', "Cache-Control": "max-age=100", "X-Version": String(n) },
+        });
+      }
+      return new Response("payload", {
+        headers: { "ETag": '"e1"', "Cache-Control": "max-age=1", "X-Version": String(n) },
+      });
+    }, async (s, o) => {
+      await (await s.get("/reval")).text();
+      s.clock.advance(2000);
+      const r = await s.get("/reval");
+      assert.equal(await r.text(), "payload");
+      assert.equal(r.headers.get("x-version"), "2");
+      assert.match(r.headers.get("cache-status")!, /fwd=stale; fwd-status=304/);
+      const h = await s.get("/reval");
+      assert.equal(h.headers.get("x-version"), "2");
+      await h.text();
+      assert.equal(o.count("/reval"), 2);
+      assert.equal(o.seen[1]!.headers.get("if-none-match"), '"e1"');
+    });
+  });
+
+  await t.step("Vary variants are kept apart", async () => {
+    await withCache((req) =>
+      new Response(`lang=${req.headers.get("accept-language")}`, {
+        headers: { "Cache-Control": "max-age=60", "Vary": "Accept-Language" },
+      }), async (s, o) => {
+      for (const lang of ["en", "fr", "en", "fr", "en"]) {
+        const r = await s.get("/v", { headers: { "Accept-Language": lang } });
+        assert.equal(await r.text(), `lang=${lang}`);
+      }
+      assert.equal(o.count("/v"), 2);
+    });
+  });
+
+  await t.step("unsafe methods and PURGE invalidate", async () => {
+    await withCache(
+      (req, n) =>
+        req.method === "GET"
+          ? new Response(`get ${n}`, { headers: { "Cache-Control": "max-age=60" } })
+          : new Response("done", { status: 200 }),
+      async (s, o) => {
+        assert.equal(await (await s.get("/item")).text(), "get 1");
+        assert.equal(await (await s.get("/item")).text(), "get 1");
+        await (await s.get("/item", { method: "POST", body: "x" })).text();
+        assert.equal(await (await s.get("/item")).text(), "get 3");
+        const purge = await s.get("/item", { method: "PURGE" });
+        assert.equal(purge.status, 200);
+        await purge.body?.cancel();
+        const again = await s.get("/item", { method: "PURGE" });
+        assert.equal(again.status, 404);
+        await again.body?.cancel();
+        assert.equal(await (await s.get("/item")).text(), "get 4");
+        assert.equal(o.count("/item"), 4);
+      },
+    );
+  });
+
+  await t.step("a 10 MB response streams to 20 concurrent readers while written", async () => {
+    const size = 10 * 1024 * 1024;
+    const data = new Uint8Array(size);
+    for (let i = 0; i < size; i += 4096) crypto.getRandomValues(data.subarray(i, i + 4096));
+    const expected = await sha256(data.buffer);
+    const rest = gate();
+    await withCache((_req) => {
+      let off = 0;
+      const chunk = 256 * 1024;
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          async pull(c) {
+            if (off === chunk) await rest.p; // hold the body until all readers are in
+            if (off >= size) return c.close();
+            c.enqueue(data.slice(off, off + chunk));
+            off += chunk;
+          },
+        }),
+        { headers: { "Cache-Control": "max-age=60", "Content-Length": String(size) } },
+      );
+    }, async (s, o) => {
+      const all = Array.from(
+        { length: 20 },
+        () => s.get("/big").then(async (r) => sha256(await r.arrayBuffer())),
+      );
+      await until(() => s.entered.n === 20, "20 readers");
+      await new Promise((r) => setTimeout(r, 50));
+      rest.open();
+      const sums = await Promise.all(all);
+      assert.ok(sums.every((x) => x === expected));
+      assert.equal(o.count("/big"), 1);
+      assert.equal(await sha256(await (await s.get("/big")).arrayBuffer()), expected);
+      assert.equal(o.count("/big"), 1);
+    });
+  });
+
+  await t.step("an over-size response passes through without being stored", async () => {
+    const size = 4 * 1024 * 1024;
+    await withCache((req) => {
+      const chunked = new URL(req.url).pathname === "/chunked";
+      let sent = 0;
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          pull(c) {
+            if (sent >= size) return c.close();
+            c.enqueue(new Uint8Array(64 * 1024).fill(7));
+            sent += 64 * 1024;
+          },
+        }),
+        {
+          headers: chunked
+            ? { "Cache-Control": "max-age=60" }
+            : { "Cache-Control": "max-age=60", "Content-Length": String(size) },
+        },
+      );
+    }, async (s, o) => {
+      for (const path of ["/sized", "/chunked"]) {
+        for (let i = 0; i < 2; i++) {
+          const r = await s.get(path);
+          assert.equal((await r.arrayBuffer()).byteLength, size);
+        }
+        assert.equal(o.count(path), 2, path);
+      }
+      assert.equal(s.storage.weight, 0);
+      assert.equal(s.storage.size, 0);
+    }, { maxObjectSize: 1024 * 1024 });
+  });
+
+  await t.step("HEAD and ranges are served from a cached GET", async () => {
+    await withCache(() =>
+      new Response("0123456789", {
+        headers: { "Cache-Control": "max-age=60", "ETag": '"r"' },
+      }), async (s, o) => {
+      assert.equal(await (await s.get("/r")).text(), "0123456789");
+      const head = await s.get("/r", { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get("content-length"), "10");
+      await head.body?.cancel();
+      const part = await s.get("/r", { headers: { Range: "bytes=3-5" } });
+      assert.equal(part.status, 206);
+      assert.equal(await part.text(), "345");
+      const nm = await s.get("/r", { headers: { "If-None-Match": '"r"' } });
+      assert.equal(nm.status, 304);
+      await nm.body?.cancel();
+      assert.equal(o.count("/r"), 1);
+    });
+  });
+});
+
+Deno.test("a proxy without cache phases is untouched by the cache", async () => {
+  const o = origin(() => new Response("x", { headers: { "Cache-Control": "max-age=60" } }));
+  const connector = new H1Connector();
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer(`127.0.0.1:${o.port}`),
+  }, { connector });
+  for (let i = 0; i < 2; i++) {
+    const r = await proxy.handle(new Request("http://a.test/p"));
+    assert.equal(r.headers.get("cache-status"), null);
+    await r.text();
+  }
+  assert.equal(o.count("/p"), 2);
+  await connector.close();
+  await o.server.shutdown();
+});
