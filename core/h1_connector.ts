@@ -8,6 +8,7 @@
 
 import type {
   Connector,
+  ExchangeTiming,
   HeaderPairs,
   RequestBody,
   RequestHead,
@@ -51,9 +52,127 @@ export interface H1ConnectorOptions {
   dial?: H1OpenOptions["dial"];
 }
 
-const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const TARGET_RE = /^[\x21-\x7e]+$/;
+/**
+ * A pull reader of a response body that needs no `ReadableStream` (the proxy's
+ * HTTP/1.1 fast path). A chunk is a view into the connection's read buffer,
+ * valid only until the next `read()` or `cancel()`. Read it to the end
+ * (`null`) or cancel it: until then the connection stays busy.
+ *
+ * @example
+ * ```ts
+ * import { H1Connector } from "@cirque/core/h1";
+ * import { HttpPeer } from "@cirque/core/peer";
+ * import assert from "node:assert/strict";
+ *
+ * await using origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
+ *   new Response("hello"));
+ * await using connector = new H1Connector();
+ * const peer = new HttpPeer(`127.0.0.1:${origin.addr.port}`);
+ * const res = await connector.request(peer, { method: "GET", path: "/", headers: [] }, null, {
+ *   bodySource: true,
+ * });
+ * let chunk = res.source!.read();
+ * if (chunk instanceof Promise) chunk = await chunk;
+ * assert.equal(new TextDecoder().decode(chunk!), "hello");
+ * assert.equal(res.source!.read(), null); // the end: the connection goes back to the pool
+ * ```
+ */
+export interface H1BodySource {
+  /** The next chunk (valid until the next call), or `null` at the end. */
+  read(): Promise<Uint8Array | null> | Uint8Array | null;
+  /** Stops reading; the connection is pooled only if the body was complete. */
+  cancel(reason?: unknown): void;
+}
+
+/**
+ * {@linkcode RequestOptions} with the H1-specific switches; see
+ * {@linkcode H1BodySource} for an example.
+ *
+ * @example
+ * ```ts
+ * import type { H1RequestOptions } from "@cirque/core/h1";
+ * const options: H1RequestOptions = { bodySource: true };
+ * console.log(options.bodySource);
+ * ```
+ */
+export interface H1RequestOptions extends RequestOptions {
+  /**
+   * Offer the body as {@linkcode H1UpstreamResponse.source} (no stream, no
+   * copies); `body` then becomes a stream made from it on first read.
+   * Not for `101` responses.
+   * @default {false}
+   */
+  bodySource?: boolean;
+}
+
+/**
+ * The response of {@linkcode H1Connector.request}; see {@linkcode H1BodySource}
+ * for an example.
+ *
+ * @example
+ * ```ts
+ * import type { H1UpstreamResponse } from "@cirque/core/h1";
+ * const hasSource = (r: H1UpstreamResponse) => r.source != null;
+ * console.log(typeof hasSource);
+ * ```
+ */
+export interface H1UpstreamResponse extends UpstreamResponse {
+  /** With `bodySource`: the body as a pull source, or `null` when there is none. */
+  source?: H1BodySource | null;
+}
+
+const EMPTY_SOURCE: H1BodySource = { read: () => null, cancel: () => {} };
+
+/** A response whose `body` stream is made from its source on first read. */
+class SourceResponse implements H1UpstreamResponse {
+  status: number;
+  statusText: string;
+  headers: HeaderPairs;
+  trailers: Promise<HeaderPairs> = EMPTY_TRAILERS;
+  reused: boolean;
+  timing: ExchangeTiming;
+  source: H1BodySource | null = null;
+  #body: ReadableStream<Uint8Array> | null = null;
+
+  constructor(
+    status: number,
+    statusText: string,
+    headers: HeaderPairs,
+    reused: boolean,
+    timing: ExchangeTiming,
+  ) {
+    this.status = status;
+    this.statusText = statusText;
+    this.headers = headers;
+    this.reused = reused;
+    this.timing = timing;
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    const src = this.source;
+    if (src !== null) {
+      this.source = null;
+      this.#body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          let r = src.read();
+          if (r instanceof Promise) r = await r;
+          if (r === null) c.close();
+          else c.enqueue((r as Uint8Array).slice());
+        },
+        cancel(reason) {
+          src.cancel(reason);
+        },
+      }, { highWaterMark: 0 });
+    }
+    return this.#body;
+  }
+
+  set body(b: ReadableStream<Uint8Array> | null) {
+    this.source = null;
+    this.#body = b;
+  }
+}
+
 const ENC = new TextEncoder();
 const CRLF = new Uint8Array([13, 10]);
 const LAST_CHUNK = ENC.encode("0\r\n\r\n");
@@ -87,7 +206,96 @@ interface RequestFraming {
   bodyInline: boolean;
 }
 
-/** Encodes the head (and a small body) into `conn.writeBuffer` or a new array. */
+/** Byte classes: 1 = token character (RFC 9110 tchar). */
+const TCHAR = (() => {
+  const t = new Uint8Array(256);
+  for (const c of "!#$%&'*+-.^_`|~") t[c.charCodeAt(0)] = 1;
+  for (let c = 48; c <= 57; c++) t[c] = 1;
+  for (let c = 65; c <= 90; c++) t[c] = 1;
+  for (let c = 97; c <= 122; c++) t[c] = 1;
+  return t;
+})();
+
+/** Writes request-head text byte for byte (every accepted character is Latin-1). */
+class HeadWriter {
+  out: Uint8Array;
+  p = 0;
+  constructor(out: Uint8Array) {
+    this.out = out;
+  }
+  ensure(n: number): void {
+    if (this.p + n <= this.out.length) return;
+    const next = new Uint8Array(Math.max(this.out.length * 2, this.p + n + 1024));
+    next.set(this.out.subarray(0, this.p));
+    this.out = next;
+  }
+  put(s: string): void {
+    const l = s.length;
+    this.ensure(l + 4);
+    const out = this.out;
+    let p = this.p;
+    for (let i = 0; i < l; i++) out[p++] = s.charCodeAt(i);
+    this.p = p;
+  }
+  crlf(): void {
+    this.out[this.p++] = 13;
+    this.out[this.p++] = 10;
+  }
+}
+
+function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+function isFieldValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 ? c !== 9 : c === 0x7f || c > 0xff) return false;
+  }
+  return true;
+}
+
+function isTarget(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/** 1–15 ASCII digits as a number, else -1 (`/^[0-9]{1,15}$/`). */
+function digits(v: string): number {
+  const l = v.length;
+  if (l === 0 || l > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < l; i++) {
+    const c = v.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/** `name` (any case) equals lowercase ASCII `lower` (same length already checked). */
+function nameIs(name: string, lower: string): boolean {
+  if (name === lower) return true;
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * Encodes the head (and a small body) into `conn.writeBuffer` or a new array,
+ * byte for byte: validation and encoding in one pass, no intermediate string.
+ */
 function encodeRequest(
   conn: H1Connection,
   peer: HttpPeer,
@@ -95,73 +303,81 @@ function encodeRequest(
   body: RequestBody,
 ): RequestFraming {
   const method = head.method;
-  if (!TOKEN_RE.test(method)) throw invalidRequest(`method "${method}" is not a token`);
-  if (!TARGET_RE.test(head.path)) throw invalidRequest(`target "${head.path}" is invalid`);
+  if (!isToken(method)) throw invalidRequest(`method "${method}" is not a token`);
+  const path = head.path;
+  if (!isTarget(path)) throw invalidRequest(`target "${path}" is invalid`);
   if (method === "CONNECT") throw invalidRequest("CONNECT is not supported");
-  let s = method + " " + head.path + " HTTP/1.1\r\n";
+  const w = new HeadWriter(conn.writeBuffer);
+  w.put(method);
+  w.out[w.p++] = 32;
+  w.put(path);
+  w.put(" HTTP/1.1\r\n");
   let hasHost = false;
   let declared = -1;
   let close = false;
-  for (const [name, value] of head.headers) {
-    if (!TOKEN_RE.test(name)) throw invalidRequest(`field name "${name}" is not a token`);
-    if (!VALUE_RE.test(value)) throw invalidRequest(`field "${name}" has an invalid value`);
+  const headers = head.headers;
+  for (let i = 0; i < headers.length; i++) {
+    const f = headers[i]!;
+    const name = f[0];
+    const value = f[1];
+    if (!isToken(name)) throw invalidRequest(`field name "${name}" is not a token`);
+    if (!isFieldValue(value)) throw invalidRequest(`field "${name}" has an invalid value`);
     const l = name.length;
     if (l === 4) {
-      if (name.toLowerCase() === "host") hasHost = true;
+      if (nameIs(name, "host")) hasHost = true;
     } else if (l === 10) {
-      if (name.toLowerCase() === "connection" && /(^|[\s,])close($|[\s,])/i.test(value)) {
+      if (nameIs(name, "connection") && /(^|[\s,])close($|[\s,])/i.test(value)) {
         close = true;
       }
     } else if (l === 14) {
-      if (name.toLowerCase() === "content-length") {
-        if (!/^[0-9]{1,15}$/.test(value)) throw invalidRequest(`Content-Length "${value}"`);
-        const n = Number(value);
+      if (nameIs(name, "content-length")) {
+        const n = digits(value);
+        if (n < 0) throw invalidRequest(`Content-Length "${value}"`);
         if (declared !== -1 && declared !== n) throw invalidRequest("conflicting Content-Length");
         declared = n;
         continue;
       }
     } else if (l === 17) {
-      if (name.toLowerCase() === "transfer-encoding") continue; // the connector frames the body
+      if (nameIs(name, "transfer-encoding")) continue; // the connector frames the body
     }
-    s += name + ": " + value + "\r\n";
+    w.put(name);
+    w.out[w.p++] = 58;
+    w.out[w.p++] = 32;
+    w.put(value);
+    w.crlf();
   }
-  if (!hasHost) s += "Host: " + peer.authority + "\r\n";
+  if (!hasHost) {
+    w.put("Host: ");
+    w.put(peer.authority);
+    w.crlf();
+  }
   let streamLength = -1;
   let inline: Uint8Array | null = null;
   if (body === null) {
     if (declared > 0) throw invalidRequest(`Content-Length ${declared} without a body`);
     if (declared === 0 || method === "POST" || method === "PUT" || method === "PATCH") {
-      s += "Content-Length: 0\r\n";
+      w.put("Content-Length: 0\r\n");
     }
   } else if (body instanceof Uint8Array) {
     if (declared !== -1 && declared !== body.length) {
       throw invalidRequest(`Content-Length ${declared} but a body of ${body.length} bytes`);
     }
-    s += "Content-Length: " + body.length + "\r\n";
+    w.put("Content-Length: " + body.length + "\r\n");
     if (body.length <= SMALL_BODY) inline = body;
   } else if (declared !== -1) {
-    s += "Content-Length: " + declared + "\r\n";
+    w.put("Content-Length: " + declared + "\r\n");
     streamLength = declared;
   } else {
-    s += "Transfer-Encoding: chunked\r\n";
+    w.put("Transfer-Encoding: chunked\r\n");
   }
-  s += "\r\n";
-  const extra = inline === null ? 0 : inline.length;
-  let out = conn.writeBuffer;
-  if (s.length * 3 + extra > out.length) out = new Uint8Array(s.length * 3 + extra);
-  let { read, written } = ENC.encodeInto(s, out);
-  if (read !== s.length || written !== s.length) {
-    // Non-ASCII (Latin-1 obs-text) in a value: write byte for byte.
-    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-    written = s.length;
-    read = s.length;
-  }
+  w.put("\r\n");
   if (inline !== null) {
-    out.set(inline, written);
-    written += inline.length;
+    w.ensure(inline.length);
+    w.out.set(inline, w.p);
+    w.p += inline.length;
   }
   return {
-    bytes: out.subarray(0, written),
+    bytes: w.out.subarray(0, w.p),
     close,
     streamLength,
     bodyInline: body === null || inline !== null,
@@ -317,8 +533,8 @@ export class H1Connector implements Connector {
     peer: HttpPeer,
     head: RequestHead,
     body: RequestBody,
-    options: RequestOptions = {},
-  ): Promise<UpstreamResponse> {
+    options: H1RequestOptions = {},
+  ): Promise<H1UpstreamResponse> {
     const t0 = performance.now();
     const signal = options.signal;
     if (signal?.aborted) {
@@ -339,7 +555,8 @@ export class H1Connector implements Connector {
       const connected = reused ? 0 : performance.now() - t0;
       if (options.beforeSend !== undefined) {
         try {
-          await options.beforeSend(reused);
+          const r = options.beforeSend(reused);
+          if (r !== undefined) await r;
         } catch (e) {
           // Nothing was written; the connection is simply not used.
           conn.close();
@@ -370,7 +587,7 @@ export class H1Connector implements Connector {
     peer: HttpPeer,
     head: RequestHead,
     body: RequestBody,
-    options: RequestOptions,
+    options: H1RequestOptions,
     reused: boolean,
     t0: number,
     connected: number,
@@ -434,6 +651,19 @@ export class H1Connector implements Connector {
           throw invalidResponse(`${parsed.status} response with a body`, peer.address);
         }
         options.onInformational?.(parsed.status, parsed.headers);
+      }
+      if (options.bodySource === true && parsed.status !== 101) {
+        return this.#respondSource(
+          x,
+          peer,
+          head,
+          parsed,
+          framing,
+          reused,
+          t0,
+          connected,
+          readTimeout,
+        );
       }
       return this.#respond(x, peer, head, parsed, framing, reused, t0, connected, readTimeout);
     } catch (err) {
@@ -524,6 +754,65 @@ export class H1Connector implements Connector {
       return res;
     }
     res.body = this.#closeDelimited(x, peer, readTimeout);
+    return res;
+  }
+
+  /** Like {@linkcode H1Connector.#respond}, with the body as a pull source. */
+  #respondSource(
+    x: Exchange,
+    peer: HttpPeer,
+    req: RequestHead,
+    h: ParsedResponseHead,
+    framing: RequestFraming,
+    reused: boolean,
+    t0: number,
+    connected: number,
+    readTimeout: number,
+  ): H1UpstreamResponse {
+    const conn = x.conn;
+    const keepAlive = !framing.close && !h.connectionClose &&
+      (h.versionMinor >= 1 || h.connectionKeepAlive);
+    const res = new SourceResponse(h.status, h.reason, h.headers, reused, {
+      connected,
+      responseHead: performance.now() - t0,
+    });
+    const status = h.status;
+    if (req.method === "HEAD" || status === 204 || status === 304 || status < 200) {
+      if (conn.start !== conn.end) {
+        throw invalidResponse("bytes after a response without a body", peer.address);
+      }
+      this.#finish(x, keepAlive);
+      return res;
+    }
+    const fin = (ok: boolean) => this.#finish(x, ok);
+    if (h.chunked) {
+      let resolveTrailers!: (t: HeaderPairs) => void;
+      res.trailers = new Promise((r) => resolveTrailers = r);
+      res.source = new ChunkedSource(
+        conn,
+        peer.address,
+        keepAlive,
+        readTimeout,
+        fin,
+        resolveTrailers,
+      );
+      return res;
+    }
+    if (h.contentLength >= 0) {
+      const cl = h.contentLength;
+      const buffered = conn.end - conn.start;
+      if (buffered > cl) {
+        throw invalidResponse("bytes after a complete body", peer.address);
+      }
+      if (cl === 0) {
+        this.#finish(x, keepAlive);
+        res.source = EMPTY_SOURCE;
+        return res;
+      }
+      res.source = new FixedSource(conn, peer.address, cl, keepAlive, readTimeout, fin);
+      return res;
+    }
+    res.source = new CloseSource(conn, readTimeout, fin);
     return res;
   }
 
@@ -764,4 +1053,231 @@ function emptyStream(): ReadableStream<Uint8Array> {
       c.close();
     },
   });
+}
+
+/**
+ * A Content-Length body: buffered bytes first, then reads of at most the
+ * remaining length straight into the connection's buffer.
+ */
+class FixedSource implements H1BodySource {
+  #conn: H1Connection;
+  #peer: string;
+  #length: number;
+  #remaining: number;
+  #keepAlive: boolean;
+  #timeout: number;
+  #fin: (ok: boolean) => void;
+  #done = false;
+
+  constructor(
+    conn: H1Connection,
+    peer: string,
+    length: number,
+    keepAlive: boolean,
+    timeout: number,
+    fin: (ok: boolean) => void,
+  ) {
+    this.#conn = conn;
+    this.#peer = peer;
+    this.#length = length;
+    this.#remaining = length;
+    this.#keepAlive = keepAlive;
+    this.#timeout = timeout;
+    this.#fin = fin;
+  }
+
+  read(): Promise<Uint8Array | null> | Uint8Array | null {
+    if (this.#done) return null;
+    if (this.#remaining === 0) {
+      this.#done = true;
+      this.#fin(this.#keepAlive);
+      return null;
+    }
+    const conn = this.#conn;
+    const buffered = conn.end - conn.start;
+    if (buffered > 0) {
+      const k = Math.min(buffered, this.#remaining);
+      const view = conn.buf.subarray(conn.start, conn.start + k);
+      conn.start += k;
+      this.#remaining -= k;
+      if (this.#remaining === 0 && conn.start !== conn.end) {
+        this.#done = true;
+        this.#fin(false);
+        throw invalidResponse("bytes after a complete body", this.#peer);
+      }
+      return view;
+    }
+    return this.#more();
+  }
+
+  async #more(): Promise<Uint8Array> {
+    const conn = this.#conn;
+    try {
+      conn.start = conn.end = 0;
+      const target = conn.buf.subarray(0, Math.min(this.#remaining, conn.buf.length));
+      const n = await conn.readInto(target, this.#timeout);
+      if (n === 0) {
+        throw new ProxyError(
+          "CONNECTION_CLOSED",
+          `Upstream ${this.#peer} closed the connection ${this.#remaining} bytes before the end of the body (Content-Length ${this.#length})`,
+          { source: "upstream", context: { peer: this.#peer } },
+        );
+      }
+      this.#remaining -= n;
+      return target.subarray(0, n);
+    } catch (err) {
+      this.#done = true;
+      this.#fin(false);
+      throw err;
+    }
+  }
+
+  cancel(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const conn = this.#conn;
+    // All bytes already taken: the connection is clean, as if read to the end.
+    this.#fin(this.#remaining === 0 && conn.start === conn.end && this.#keepAlive);
+  }
+}
+
+/** A chunked body, de-chunked in place in the connection's buffer. */
+class ChunkedSource implements H1BodySource {
+  #conn: H1Connection;
+  #peer: string;
+  #keepAlive: boolean;
+  #timeout: number;
+  #fin: (ok: boolean) => void;
+  #trailers: (t: HeaderPairs) => void;
+  #dec = new ChunkedDecoder();
+  #done = false;
+
+  constructor(
+    conn: H1Connection,
+    peer: string,
+    keepAlive: boolean,
+    timeout: number,
+    fin: (ok: boolean) => void,
+    trailers: (t: HeaderPairs) => void,
+  ) {
+    this.#conn = conn;
+    this.#peer = peer;
+    this.#keepAlive = keepAlive;
+    this.#timeout = timeout;
+    this.#fin = fin;
+    this.#trailers = trailers;
+  }
+
+  read(): Promise<Uint8Array | null> | Uint8Array | null {
+    if (this.#done) return null;
+    try {
+      const r = this.#step();
+      return r === undefined ? this.#more() : r;
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** A chunk, `null` at the end, or `undefined` when more bytes are needed. */
+  #step(): Uint8Array | null | undefined {
+    const conn = this.#conn;
+    const dec = this.#dec;
+    while (conn.start < conn.end) {
+      conn.start = dec.decode(conn.buf, conn.start, conn.end);
+      if (dec.dataEnd > dec.dataStart) return conn.buf.subarray(dec.dataStart, dec.dataEnd);
+      if (dec.done) {
+        if (conn.start !== conn.end) {
+          throw invalidResponse("bytes after a complete body", this.#peer);
+        }
+        this.#done = true;
+        this.#fin(this.#keepAlive);
+        this.#trailers(dec.trailers);
+        return null;
+      }
+    }
+    return undefined;
+  }
+
+  async #more(): Promise<Uint8Array | null> {
+    try {
+      for (;;) {
+        const n = await this.#conn.fill(this.#timeout);
+        if (n === 0) {
+          throw new ProxyError(
+            "CONNECTION_CLOSED",
+            `Upstream ${this.#peer} closed the connection inside a chunked body`,
+            { source: "upstream", context: { peer: this.#peer } },
+          );
+        }
+        const r = this.#step();
+        if (r !== undefined) return r;
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  #fail(err: unknown): never {
+    this.#done = true;
+    this.#trailers([]);
+    this.#fin(false);
+    if (err instanceof HttpParseError) throw invalidResponse(err.message, this.#peer, err);
+    throw err;
+  }
+
+  cancel(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#trailers([]);
+    this.#fin(false);
+  }
+}
+
+/** A body that ends when the upstream closes the connection. */
+class CloseSource implements H1BodySource {
+  #conn: H1Connection;
+  #timeout: number;
+  #fin: (ok: boolean) => void;
+  #done = false;
+
+  constructor(conn: H1Connection, timeout: number, fin: (ok: boolean) => void) {
+    this.#conn = conn;
+    this.#timeout = timeout;
+    this.#fin = fin;
+  }
+
+  read(): Promise<Uint8Array | null> | Uint8Array | null {
+    if (this.#done) return null;
+    const conn = this.#conn;
+    if (conn.start < conn.end) {
+      const view = conn.buf.subarray(conn.start, conn.end);
+      conn.start = conn.end;
+      return view;
+    }
+    return this.#more();
+  }
+
+  async #more(): Promise<Uint8Array | null> {
+    const conn = this.#conn;
+    try {
+      conn.start = conn.end = 0;
+      const n = await conn.readInto(conn.buf, this.#timeout);
+      if (n === 0) {
+        this.#done = true;
+        this.#fin(false);
+        return null;
+      }
+      return conn.buf.subarray(0, n);
+    } catch (err) {
+      this.#done = true;
+      this.#fin(false);
+      throw err;
+    }
+  }
+
+  cancel(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#fin(false);
+  }
 }

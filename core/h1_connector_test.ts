@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { RequestHead, UpstreamResponse } from "./connector.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
-import { H1Connector } from "./h1_connector.ts";
+import { type H1BodySource, H1Connector } from "./h1_connector.ts";
 import { HttpPeer, type PeerOptions } from "./peer.ts";
 import {
   makeCerts,
@@ -759,4 +759,89 @@ Deno.test("H1Connector over TLS", async (t) => {
       await new Promise((r) => origin.close(r));
     }
   });
+});
+
+Deno.test("H1Connector: bodySource hands out the body without a stream", async (t) => {
+  await using server = serveDeno((req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/chunked") {
+      const parts = ["ab", "cde", "f"].map((s) => new TextEncoder().encode(s));
+      return new Response(
+        new ReadableStream({
+          pull(c) {
+            const p = parts.shift();
+            if (p) c.enqueue(p);
+            else c.close();
+          },
+        }),
+      );
+    }
+    if (path === "/big") return new Response(new Uint8Array(300 * 1024).fill(7));
+    return new Response("hello");
+  });
+  const connector = new H1Connector();
+  const peer = peerOf(server.addr.port);
+  const pull = async (src: H1BodySource): Promise<Uint8Array> => {
+    const parts: Uint8Array<ArrayBuffer>[] = [];
+    for (;;) {
+      let r = src.read();
+      if (r instanceof Promise) r = await r;
+      if (r === null) break;
+      parts.push(r.slice());
+    }
+    return new Uint8Array(await new Blob(parts).arrayBuffer());
+  };
+  try {
+    await t.step(
+      "a buffered body: one view, then null; the connection is pooled at the end",
+      async () => {
+        const res = await connector.request(peer, { ...GET, path: "/" }, null, {
+          bodySource: true,
+        });
+        const src = res.source!;
+        assert.ok(src !== null && src !== undefined);
+        const idleBefore = connector.stats.idle;
+        const first = src.read();
+        assert.ok(first instanceof Uint8Array, "a buffered body is read synchronously");
+        assert.equal(new TextDecoder().decode(first), "hello");
+        assert.equal(connector.stats.idle, idleBefore, "busy until read to the end");
+        assert.equal(src.read(), null);
+        assert.equal(connector.stats.idle, idleBefore + 1);
+      },
+    );
+    await t.step("chunked and large bodies arrive whole, trailers resolve", async () => {
+      const c = await connector.request(peer, { ...GET, path: "/chunked" }, null, {
+        bodySource: true,
+      });
+      assert.equal(new TextDecoder().decode(await pull(c.source!)), "abcdef");
+      assert.deepEqual(await c.trailers, []);
+      const big = await connector.request(peer, { ...GET, path: "/big" }, null, {
+        bodySource: true,
+      });
+      const bytes = await pull(big.source!);
+      assert.equal(bytes.length, 300 * 1024);
+      assert.ok(bytes.every((b) => b === 7));
+    });
+    await t.step("reading body instead turns the source into a stream", async () => {
+      const res = await connector.request(peer, { ...GET, path: "/chunked" }, null, {
+        bodySource: true,
+      });
+      assert.equal(await text(res), "abcdef");
+      assert.equal(res.source, null);
+    });
+    await t.step("cancelling an unfinished body discards the connection", async () => {
+      const idle = connector.stats.idle;
+      const res = await connector.request(peer, { ...GET, path: "/big" }, null, {
+        bodySource: true,
+      });
+      let r = res.source!.read();
+      if (r instanceof Promise) r = await r;
+      assert.ok(r !== null && r.length > 0);
+      res.source!.cancel();
+      assert.equal(res.source!.read(), null);
+      assert.equal(connector.stats.idle, idle - 1, "the connection taken from the pool is gone");
+    });
+  } finally {
+    await connector.close();
+  }
 });
