@@ -25,7 +25,9 @@ import { HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
 const [mode = "h1", portArg = "29101", origin = "127.0.0.1:29100", certFile, keyFile] = Deno.args;
 const port = Number(portArg);
 const lb = await LoadBalancer.fromAddresses([origin], new RoundRobin());
-const peers = new Map([[origin, new HttpPeer(origin)]]);
+// Idle pool as large as the peers' (nginx keepalive 1024, Deno fetch 512): h2load opens
+// 500 concurrent streams.
+const peers = new Map([[origin, new HttpPeer(origin, { options: { maxIdlePerPeer: 512 } })]]);
 const connector = new H1Connector({ maxIdle: 512 });
 
 const empty: ProxyHttp<null> = {
