@@ -9,6 +9,9 @@
  *   `requestFilter`, routing by path prefix, `upstreamRequestFilter` that drops
  *   `Authorization` and adds `X-User`) on the fast path;
  * - `serve`: the empty proxy through `Deno.serve` + `HttpProxy.handle`;
+ * - `cache`: the empty proxy plus the RFC 9111 cache (`MemoryStorage`, cache
+ *   lock, 200s fresh for an hour): after the first request every request is
+ *   a hit, answered without the upstream;
  * - `h1-tls` / `serve-tls`: the same over TLS (cert and key files given);
  *   `serve-tls` speaks HTTP/2 and HTTP/1.1 (ALPN).
  *
@@ -20,6 +23,7 @@
 import { HttpPeer } from "@cirque/core/peer";
 import { H1Connector } from "@cirque/core/h1";
 import { LoadBalancer, RoundRobin } from "@cirque/lb";
+import { CacheConfig, CacheLock, MemoryStorage } from "@cirque/cache";
 import { HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
 
 const [mode = "h1", portArg = "29101", origin = "127.0.0.1:29100", certFile, keyFile] = Deno.args;
@@ -74,9 +78,16 @@ const tls = certFile !== undefined && keyFile !== undefined
   : undefined;
 const errorLog = (line: string) => console.error(line);
 let stop: () => void;
-if (mode === "h1" || mode === "gateway" || mode === "h1-tls") {
+const cache = new CacheConfig({
+  storage: new MemoryStorage(),
+  lock: new CacheLock(),
+  defaultTtl: (status) => status === 200 ? 3600 : undefined,
+});
+if (mode === "h1" || mode === "gateway" || mode === "h1-tls" || mode === "cache") {
   const proxy = mode === "gateway"
     ? new HttpProxy(gateway, { connector, errorLog })
+    : mode === "cache"
+    ? new HttpProxy({ ...empty, requestCacheFilter: () => cache }, { connector, errorLog })
     : new HttpProxy(empty, { connector, errorLog });
   const server = serveH1(proxy, {
     hostname: "127.0.0.1",

@@ -531,6 +531,13 @@ function rows(group: Group, args: Args): Row[] {
         headers: ["Authorization: Bearer alice-token"],
       },
       {
+        id: "cirque-cache",
+        label: "**Cirque** fast path, cache hit (RFC 9111 cache, MemoryStorage)",
+        js: false,
+        cirque: true,
+        cmd: cirque("cache", PROXY_PORT, prof("cirque-cache")),
+      },
+      {
         id: "cirque-serve",
         label: "**Cirque** via Deno.serve (handle), `--unstable-no-legacy-abort`",
         js: false,
@@ -865,6 +872,14 @@ function targets(all: RunResult[]): string {
     ratio(all, "h1", "small", "cirque-serve", "deno-fetch"),
     1.5,
   );
+  // Issue 8: a cache hit costs no more CPU than a miss through the empty proxy.
+  for (const path of ["small", "large"]) {
+    check(
+      `Cirque cache hit ÷ empty-proxy miss, /${path} (req/CPU-s)`,
+      ratio(all, "h1", path, "cirque-cache", "cirque-h1"),
+      1,
+    );
+  }
   for (const id of ["cirque-h1", "cirque-gateway", "cirque-serve"]) {
     const rs = all.filter((r) => r.group === "h1" && r.row === id);
     if (rs.length === 0) continue;
