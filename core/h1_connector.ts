@@ -22,6 +22,7 @@ import {
   findHeadEnd,
   HttpParseError,
   MAX_HEAD_BYTES,
+  parseDecimalLength,
   type ParsedResponseHead,
   parseResponseHead,
 } from "./h1_parse.ts";
@@ -269,19 +270,6 @@ function isTarget(s: string): boolean {
   return true;
 }
 
-/** 1–15 ASCII digits as a number, else -1 (`/^[0-9]{1,15}$/`). */
-function digits(v: string): number {
-  const l = v.length;
-  if (l === 0 || l > 15) return -1;
-  let n = 0;
-  for (let i = 0; i < l; i++) {
-    const c = v.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    n = n * 10 + c;
-  }
-  return n;
-}
-
 /** `name` (any case) equals lowercase ASCII `lower` (same length already checked). */
 function nameIs(name: string, lower: string): boolean {
   if (name === lower) return true;
@@ -331,7 +319,7 @@ function encodeRequest(
       }
     } else if (l === 14) {
       if (nameIs(name, "content-length")) {
-        const n = digits(value);
+        const n = parseDecimalLength(value);
         if (n < 0) throw invalidRequest(`Content-Length "${value}"`);
         if (declared !== -1 && declared !== n) throw invalidRequest("conflicting Content-Length");
         declared = n;

@@ -986,3 +986,28 @@ function hexValue(c: number): number {
   if (l >= 97 && l <= 102) return l - 87;
   return -1;
 }
+
+/**
+ * A Content-Length value as a number: 1–15 ASCII digits, else -1 (the rule
+ * `/^[0-9]{1,15}$/` without a regular expression).
+ *
+ * @example
+ * ```ts
+ * import { parseDecimalLength } from "@cirque/core/h1-parse";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(parseDecimalLength("1024"), 1024);
+ * assert.equal(parseDecimalLength("5, 5"), -1);
+ * ```
+ */
+export function parseDecimalLength(v: string): number {
+  const l = v.length;
+  if (l === 0 || l > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < l; i++) {
+    const c = v.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}

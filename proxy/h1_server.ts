@@ -14,6 +14,7 @@ import {
   ChunkedDecoder,
   findHeadEnd,
   HttpParseError,
+  parseDecimalLength,
   type ParsedRequestHead,
   parseRequestHead,
 } from "@cirque/core/h1-parse";
@@ -778,7 +779,7 @@ class H1Connection<Ctx> implements Expirable {
     }
     let length = -1;
     if (cl !== null) {
-      length = parseLength(cl);
+      length = parseDecimalLength(cl);
       if (length < 0) head.headers.delete("content-length");
     }
     let mode: "none" | "length" | "chunked" | "close";
@@ -921,19 +922,6 @@ function lowerEquals(name: string, lower: string): boolean {
     if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
   }
   return true;
-}
-
-/** 1–15 ASCII digits as a number, else -1 (same rule as `/^[0-9]{1,15}$/`). */
-function parseLength(v: string): number {
-  const l = v.length;
-  if (l === 0 || l > 15) return -1;
-  let n = 0;
-  for (let i = 0; i < l; i++) {
-    const c = v.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    n = n * 10 + c;
-  }
-  return n;
 }
 
 function unsafeHead(): ProxyError {
