@@ -257,18 +257,8 @@ function isOws(c: number | undefined): boolean {
   return c === SP || c === HT;
 }
 
-/** Mutable state of one head parse. */
-interface FieldState {
-  contentLength: number;
-  transferEncoding: boolean;
-  chunked: boolean;
-  connectionClose: boolean;
-  connectionKeepAlive: boolean;
-  connectionTokens: string[] | null;
-  upgrade: string | null;
-  expectContinue: boolean;
-  hostCount: number;
-}
+/** Mutable state of one head parse: the framing facts of {@linkcode ParsedHead}. */
+type FieldState = Omit<ParsedHead, "versionMinor" | "headers" | "headEnd">;
 
 /** Parses a Content-Length value `[vs, ve)`: 1*DIGIT, or a list of identical ones. */
 function parseContentLength(b: Uint8Array, vs: number, ve: number): number {
