@@ -135,9 +135,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** utime+stime ticks, ppid and VmHWM of every process. */
-function procTable(): Map<number, { ppid: number; ticks: number }> {
-  const t = new Map<number, { ppid: number; ticks: number }>();
+/** utime+stime ticks (and stime alone) and ppid of every process. */
+function procTable(): Map<number, { ppid: number; ticks: number; sys: number }> {
+  const t = new Map<number, { ppid: number; ticks: number; sys: number }>();
   for (const e of Deno.readDirSync("/proc")) {
     const pid = Number(e.name);
     if (!Number.isInteger(pid)) continue;
@@ -145,7 +145,7 @@ function procTable(): Map<number, { ppid: number; ticks: number }> {
       const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
       const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
       // f[0] is field 3 (state): ppid = field 4, utime = 14, stime = 15.
-      t.set(pid, { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+      t.set(pid, { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), sys: Number(f[12]) });
     } catch { /* exited */ }
   }
   return t;
@@ -160,10 +160,19 @@ function treePids(root: number, table = procTable()): number[] {
 }
 
 function treeTicks(root: number): number {
+  return treeCpu(root).ticks;
+}
+
+/** CPU ticks (all, and kernel alone) of a process tree. */
+function treeCpu(root: number): { ticks: number; sys: number } {
   const table = procTable();
-  let sum = 0;
-  for (const p of treePids(root, table)) sum += table.get(p)!.ticks;
-  return sum;
+  let ticks = 0;
+  let sys = 0;
+  for (const p of treePids(root, table)) {
+    ticks += table.get(p)!.ticks;
+    sys += table.get(p)!.sys;
+  }
+  return { ticks, sys };
 }
 
 function treeHwmKiB(root: number): number {
@@ -621,6 +630,8 @@ interface RunResult {
   seconds: number;
   rps: number;
   cpu: number;
+  /** Kernel share of `cpu` (stime), seconds. */
+  sys: number;
   reqPerCpu: number;
   p50: number;
   p99: number;
@@ -733,12 +744,14 @@ async function measure(
   const target = proc?.pid ?? origin.pid;
   try {
     if (args.warmup > 0) await load(group, url, args.warmup, args.connections, row.headers ?? []);
-    const t0 = treeTicks(target);
+    const c0 = treeCpu(target);
+    const t0 = c0.ticks;
     const o0 = treeTicks(origin.pid);
     const m0 = machineTicks();
     const s0 = selfTicks();
     const r = await load(group, url, args.duration, args.connections, row.headers ?? []);
-    const t1 = treeTicks(target);
+    const c1 = treeCpu(target);
+    const t1 = c1.ticks;
     const o1 = treeTicks(origin.pid);
     const m1 = machineTicks();
     const s1 = selfTicks();
@@ -757,6 +770,7 @@ async function measure(
       seconds: r.seconds,
       rps: r.requests / r.seconds,
       cpu,
+      sys: (c1.sys - c0.sys) / CLK_TCK,
       reqPerCpu: cpu > 0 ? r.requests / cpu : NaN,
       p50: r.p50,
       p99: r.p99,
@@ -788,9 +802,9 @@ function table(all: RunResult[], group: Group, list: Row[], args: Args): string 
   lines.push(
     `| proxy | path | req/CPU-s median (min–max) | ÷ nginx | ÷ best JS peer | req/s | ` +
       (h2 ? "mean latency" : "p50 / p99") +
-      ` | peak RSS | upstream conns opened (client conns) | runs (busy) |`,
+      ` | µs/req user + kernel | peak RSS | upstream conns opened (client conns) | runs (busy) |`,
   );
-  lines.push("|---|---|---|---|---|---|---|---|---|---|");
+  lines.push("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const path of paths) {
     const rounds = [...new Set(all.map((r) => r.round))];
     const perRound = (id: string, round: number) =>
@@ -820,13 +834,20 @@ function table(all: RunResult[], group: Group, list: Row[], args: Args): string 
           fmt(Math.min(...v))
         }–${fmt(Math.max(...v))}) | ${fmt(median(rn), 2)} | ${fmt(median(rj), 2)} | ${
           fmt(median(rs.map((r) => r.rps)))
-        } | ${lat} | ${fmt(median(rs.map((r) => r.rssMiB)))} MiB | ${
+        } | ${lat} | ${usPerReq(rs)} | ${fmt(median(rs.map((r) => r.rssMiB)))} MiB | ${
           fmt(median(rs.map((r) => r.upstreamConns)))
         } (${rs[0]!.clientConns}) | ${rs.length} (${busy}) |`,
       );
     }
   }
   return lines.join("\n");
+}
+
+/** Median CPU µs per request, split into user and kernel time. */
+function usPerReq(rs: RunResult[]): string {
+  const user = median(rs.map((r) => (r.cpu - (r.sys ?? 0)) * 1e6 / r.requests));
+  const sys = median(rs.map((r) => (r.sys ?? 0) * 1e6 / r.requests));
+  return `${fmt(user, 1)} + ${fmt(sys, 1)}`;
 }
 
 function ratio(all: RunResult[], group: Group, path: string, a: string, b: string): number {
@@ -1000,7 +1021,9 @@ async function main(): Promise<void> {
     "",
     "Columns: req/CPU-s = requests ÷ CPU seconds of the proxy's process tree during the " +
       "measured run; ratios are medians of per-round ratios; the direct row's CPU is the " +
-      "origin's; upstream conns = connections the origin accepted from process start to the " +
+      "origin's; µs/req user + kernel = the proxy's CPU per request split into utime and stime " +
+      "(on loopback the kernel share includes delivering each write to the receiver); " +
+      "upstream conns = connections the origin accepted from process start to the " +
       "end of the run (warm-up + measured), against the client connections opened in that time; " +
       "busy = runs with more than 5% foreign CPU.",
   );

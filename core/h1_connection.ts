@@ -11,6 +11,7 @@
  * @module
  */
 
+import { coarseNow } from "./deadline.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
 import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
 import type { IdleGoneReason, Poolable } from "./pool.ts";
@@ -448,7 +449,7 @@ export class H1Connection implements Poolable {
 
   #arm(ms: number, code: ErrorCode): void {
     if (this.#closed) return;
-    const deadline = performance.now() + ms;
+    const deadline = coarseNow() + ms;
     if (code === "READ_TIMEOUT") this.#readDeadline = deadline;
     else this.#writeDeadline = deadline;
     if (this.#timer === undefined || this.#timerAt > deadline + 1) {

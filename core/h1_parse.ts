@@ -227,11 +227,15 @@ export function findHeadEnd(buf: Uint8Array, from: number, to: number): number {
   }
 }
 
-const LATIN1 = new TextDecoder("latin1");
+/**
+ * For all-ASCII bytes UTF-8 and Latin-1 agree, and V8's UTF-8 decoder is about
+ * 3× faster than the `latin1` (windows-1252) one on a typical head.
+ */
+const ASCII = new TextDecoder();
 
 /** Decodes `b[s, e)` byte for byte (true Latin-1, unlike the `latin1` label of TextDecoder). */
 function decodeLatin1(b: Uint8Array, s: number, e: number, ascii: boolean): string {
-  if (ascii) return LATIN1.decode(b.subarray(s, e));
+  if (ascii) return ASCII.decode(b.subarray(s, e));
   let out = "";
   for (let i = s; i < e; i += 4096) {
     out += String.fromCharCode.apply(null, b.subarray(i, Math.min(e, i + 4096)) as never);

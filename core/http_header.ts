@@ -12,34 +12,25 @@
 
 import type { HeaderPairs } from "./connector.ts";
 
-function sameName(a: string, lower: string): boolean {
-  const l = lower.length;
-  if (a.length !== l) return false;
-  if (a === lower) return true;
-  // ASCII case-insensitive compare without allocating a lowercased copy;
-  // anything non-ASCII goes through toLowerCase as before.
+/**
+ * Case-insensitive field-name equality: ASCII letters are folded in place (no
+ * lowercased copy is made); a name with non-ASCII characters (never a valid
+ * token) falls back to `toLowerCase`.
+ */
+function sameName(a: string, b: string): boolean {
+  if (a === b) return true;
+  const l = a.length;
+  if (b.length !== l) return false;
   for (let i = 0; i < l; i++) {
-    const c = a.charCodeAt(i);
-    if (c >= 0x80) return a.toLowerCase() === lower;
-    if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) {
-      return hasNonAscii(a, i) ? a.toLowerCase() === lower : false;
-    }
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if ((x | y) >= 0x80) return a.toLowerCase() === b.toLowerCase();
+    if (x >= 65 && x <= 90) x |= 0x20;
+    if (y >= 65 && y <= 90) y |= 0x20;
+    if (x !== y) return false;
   }
   return true;
-}
-
-function hasNonAscii(s: string, from: number): boolean {
-  for (let i = from; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return true;
-  return false;
-}
-
-/** `name` lowercased; returns `name` itself (no copy) when it is lowercase ASCII already. */
-function lowerName(name: string): string {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if ((c >= 65 && c <= 90) || c >= 0x80) return name.toLowerCase();
-  }
-  return name;
 }
 
 /**
@@ -59,7 +50,12 @@ function lowerName(name: string): string {
  * ```
  */
 export class HeaderMap {
-  /** The fields in order; mutate through the methods, or directly if you know what you do. */
+  /**
+   * The fields in order; mutate through the methods, or directly if you know
+   * what you do. Replace a `[name, value]` tuple rather than assigning into
+   * it: the methods never change a tuple in place, so copies made by the proxy
+   * engine (the arrival snapshot, the upstream request) share tuples.
+   */
   pairs: HeaderPairs;
 
   /** Wraps `pairs` (not copied). */
@@ -81,16 +77,18 @@ export class HeaderMap {
 
   /** First value of `name`, or `null`. */
   get(name: string): string | null {
-    const lower = lowerName(name);
-    for (const p of this.pairs) if (sameName(p[0], lower)) return p[1];
+    const pairs = this.pairs;
+    for (let i = 0; i < pairs.length; i++) {
+      const p = pairs[i]!;
+      if (sameName(p[0], name)) return p[1];
+    }
     return null;
   }
 
   /** All values of `name` in order. */
   getAll(name: string): string[] {
-    const lower = lowerName(name);
     const out: string[] = [];
-    for (const p of this.pairs) if (sameName(p[0], lower)) out.push(p[1]);
+    for (const p of this.pairs) if (sameName(p[0], name)) out.push(p[1]);
     return out;
   }
 
@@ -101,11 +99,10 @@ export class HeaderMap {
 
   /** Replaces every `name` field by one (at the first one's position, or appended). */
   set(name: string, value: string): void {
-    const lower = lowerName(name);
     let at = -1;
     const pairs = this.pairs;
     for (let i = 0; i < pairs.length; i++) {
-      if (sameName(pairs[i]![0], lower)) {
+      if (sameName(pairs[i]![0], name)) {
         if (at < 0) {
           at = i;
           pairs[i] = [name, value];
@@ -124,12 +121,11 @@ export class HeaderMap {
 
   /** Removes every `name` field; returns how many were removed. */
   delete(name: string): number {
-    const lower = lowerName(name);
     const pairs = this.pairs;
     let w = 0;
     for (let r = 0; r < pairs.length; r++) {
       const p = pairs[r]!;
-      if (!sameName(p[0], lower)) pairs[w++] = p;
+      if (!sameName(p[0], name)) pairs[w++] = p;
     }
     const removed = pairs.length - w;
     pairs.length = w;

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { coarseNow } from "./deadline.ts";
+
 /** Why an idle connection stopped being usable. */
 export type IdleGoneReason = "closed" | "data";
 
@@ -37,8 +39,9 @@ export interface ConnectionPoolOptions {
    */
   maxIdle?: number;
   /**
-   * Clock in milliseconds, injectable for tests.
-   * @default {performance.now}
+   * Clock in milliseconds, injectable for tests. The default is
+   * `performance.now()` read at most once per millisecond ({@linkcode coarseNow}).
+   * @default {coarseNow}
    */
   clock?: () => number;
 }
@@ -124,7 +127,7 @@ export class ConnectionPool<C extends Poolable> {
     const max = options.maxIdle ?? 128;
     if (!(max >= 0)) throw new RangeError(`Cannot create pool: maxIdle ${max} is negative`);
     this.#maxIdle = max;
-    this.#clock = options.clock ?? (() => performance.now());
+    this.#clock = options.clock ?? coarseNow;
   }
 
   /** A snapshot of the counters. */

@@ -37,47 +37,84 @@ export const HOP_BY_HOP: readonly string[] = [
  */
 export function stripHopByHop(headers: HeaderMap, keepUpgrade = false): void {
   const pairs = headers.pairs;
-  // Fast path: nothing hop-by-hop present (the common case for responses).
+  // One scan: is anything hop-by-hop present (usually only `Connection:
+  // keep-alive`), and does a Connection field name other fields?
   let any = false;
+  let named: Set<string> | null = null;
   for (let i = 0; i < pairs.length; i++) {
-    if (isHopName(pairs[i]![0])) {
-      any = true;
-      break;
-    }
+    const p = pairs[i]!;
+    const hop = hopName(p[0]);
+    if (hop === 0) continue;
+    any = true;
+    if (hop === CONNECTION) named = connectionTokens(p[1], named);
   }
   if (!any) return;
-  let named: Set<string> | null = null;
-  for (const value of headers.getAll("connection")) {
-    for (const token of value.split(",")) {
-      const t = token.trim().toLowerCase();
-      if (t !== "" && t !== "close" && t !== "keep-alive" && t !== "upgrade") {
-        (named ??= new Set()).add(t);
-      }
-    }
-  }
   let w = 0;
+  let upgrade = false;
   for (let r = 0; r < pairs.length; r++) {
     const p = pairs[r]!;
-    const lower = p[0].toLowerCase();
-    const drop = (HOP_BY_HOP.includes(lower) && !(keepUpgrade && lower === "upgrade")) ||
-      (named !== null && named.has(lower));
+    const hop = hopName(p[0]);
+    let drop: boolean;
+    if (hop === UPGRADE && keepUpgrade) {
+      drop = false;
+      upgrade = true;
+    } else {
+      drop = hop !== 0 || (named !== null && named.has(p[0].toLowerCase()));
+    }
     if (!drop) pairs[w++] = p;
   }
   pairs.length = w;
-  if (keepUpgrade && headers.has("upgrade")) headers.set("Connection", "upgrade");
+  if (upgrade) headers.set("Connection", "upgrade");
 }
 
-function isHopName(name: string): boolean {
+const CONNECTION = 1;
+const UPGRADE = 2;
+const OTHER_HOP = 3;
+
+/** Adds the field names a Connection value lists (beyond close/keep-alive/upgrade) to `named`. */
+function connectionTokens(value: string, named: Set<string> | null): Set<string> | null {
+  const l = value.length;
+  // The usual values, without splitting.
+  if ((l === 10 && sameAscii(value, "keep-alive")) || (l === 5 && sameAscii(value, "close"))) {
+    return named;
+  }
+  for (const token of value.split(",")) {
+    const t = token.trim().toLowerCase();
+    if (t !== "" && t !== "close" && t !== "keep-alive" && t !== "upgrade") {
+      (named ??= new Set()).add(t);
+    }
+  }
+  return named;
+}
+
+/** Case-insensitive compare with a lowercase ASCII literal, no allocation. */
+function sameAscii(s: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** 0 unless `name` is a hop-by-hop field: CONNECTION, UPGRADE or OTHER_HOP. */
+function hopName(name: string): number {
   switch (name.length) {
     case 2:
-      return (name.charCodeAt(0) | 0x20) === 0x74 && (name.charCodeAt(1) | 0x20) === 0x65;
+      return sameAscii(name, "te") ? OTHER_HOP : 0;
     case 7:
+      return sameAscii(name, "upgrade") ? UPGRADE : sameAscii(name, "trailer") ? OTHER_HOP : 0;
     case 10:
+      return sameAscii(name, "connection")
+        ? CONNECTION
+        : sameAscii(name, "keep-alive")
+        ? OTHER_HOP
+        : 0;
     case 16:
+      return sameAscii(name, "proxy-connection") ? OTHER_HOP : 0;
     case 17:
-      return HOP_BY_HOP.includes(name.toLowerCase());
+      return sameAscii(name, "transfer-encoding") ? OTHER_HOP : 0;
     default:
-      return false;
+      return 0;
   }
 }
 

@@ -246,7 +246,8 @@ class H1Connection<Ctx> implements Expirable {
   #closed = false;
   #idle = true;
   #timedOut = false;
-  #abort: AbortController | null = null;
+  /** The request in flight, aborted when the connection times out. */
+  #session: Session | null = null;
   /** Reused output buffer: response head + first body bytes, chunk frames. */
   #out: Uint8Array = new Uint8Array(0);
 
@@ -269,7 +270,7 @@ class H1Connection<Ctx> implements Expirable {
 
   expire(): void {
     this.#timedOut = true;
-    this.#abort?.abort(
+    this.#session?.abort(
       new ProxyError("READ_TIMEOUT", "client timed out", { source: "downstream" }),
     );
     this.close();
@@ -414,13 +415,12 @@ class H1Connection<Ctx> implements Expirable {
     const req = new RequestHeader(head.method, path, head.headers, http10 ? "1.0" : "1.1");
     if (head.expectContinue) req.headers.delete("expect");
     const body = this.#bodyReader(head);
-    const abort = new AbortController();
-    this.#abort = abort;
     const session = new Session(req, body.reader, {
       clientAddr: this.#client,
       serverAddr: this.#s.serverAddr,
       tls: this.#s.tls,
-    }, abort.signal);
+    });
+    this.#session = session;
     session.upgrade = !http10 && head.upgrade !== null &&
       (head.connectionTokens?.includes("upgrade") ?? false);
     const outcome = await this.#proxy.process(session);
@@ -434,13 +434,13 @@ class H1Connection<Ctx> implements Expirable {
     if (session.status === 0) {
       // failToProxy decided there is no one to answer (client gone).
       cancelOutcome(outcome);
-      this.#abort = null;
+      this.#session = null;
       await outcome.finish();
       return false;
     }
     if (outcome.upgrade !== null) {
       const err = await this.#tunnel(session, outcome, body.complete());
-      this.#abort = null;
+      this.#session = null;
       await outcome.finish(err);
       return false;
     }
@@ -456,10 +456,10 @@ class H1Connection<Ctx> implements Expirable {
         source: "downstream",
         cause: e,
       });
-      abort.abort(error);
+      session.abort(error);
       keepAlive = false;
     }
-    this.#abort = null;
+    this.#session = null;
     await outcome.finish(error);
     return keepAlive;
   }

@@ -11,6 +11,7 @@
  */
 
 import type { Connector, RequestBody, RequestHead, RequestOptions } from "@cirque/core/connector";
+import { coarseNow } from "@cirque/core/deadline";
 import { ProxyError, toProxyError } from "@cirque/core/error";
 import { HeaderMap, RequestHeader, ResponseHeader } from "@cirque/core/http-header";
 import { forwardingFilter, type ForwardingOptions, stripHopByHop } from "./forwarding.ts";
@@ -473,14 +474,14 @@ export class HttpProxy<Ctx> {
       };
       try {
         const options: RequestOptions & { bodySource?: boolean } = {
-          signal: session.signal,
           // H1Connector: the body as a pull source when no body filter and no
           // cache write needs a stream.
           bodySource: p.responseBodyFilter === undefined && p.requestCacheFilter === undefined,
           beforeSend: (wasReused) => {
             reused = wasReused;
             session.upstreamReused = wasReused;
-            session.timing.upstreamConnected = performance.now();
+            // Coarse here (it stays if the exchange fails); exact once the response arrives.
+            session.timing.upstreamConnected = coarseNow();
             if (!phases) return;
             return (async () => {
               try {
@@ -497,8 +498,18 @@ export class HttpProxy<Ctx> {
             })();
           },
         };
+        // A signal only where something can abort during the exchange: one
+        // given by the transport (Deno.serve's request.signal), one a phase
+        // created by using it, or a request body (its reads time out). On the
+        // fast path a bodiless request creates none.
+        if (session.hasSignal || !session.isBodyDone || session.upgrade) {
+          options.signal = session.signal;
+        }
         const res = await this.#connector.request(peer, head, retry?.stream() ?? null, options);
-        session.timing.upstreamResponse = performance.now();
+        const now = performance.now();
+        session.timing.upstreamResponse = now;
+        // The connector's timings are relative to its start: no extra clock read.
+        session.timing.upstreamConnected = now - res.timing.responseHead + res.timing.connected;
         const headers = new HeaderMap(res.headers.slice());
         const tunnel = session.upgrade && res.status === 101 && res.upgrade !== undefined;
         if (!tunnel) res.upgrade?.abort().catch(() => {});
@@ -541,7 +552,7 @@ export class HttpProxy<Ctx> {
       } catch (e) {
         if (e instanceof PhaseError) throw e;
         let err = toProxyError(e, "upstream");
-        if (session.signal.aborted) {
+        if (session.aborted) {
           throw new ProxyError("CONNECTION_CLOSED", "client went away", {
             source: "downstream",
             cause: err,
@@ -567,7 +578,16 @@ export class HttpProxy<Ctx> {
   }
 
   #upstreamRequest(session: Session): RequestHeader {
-    const up = session.req.clone();
+    const req = session.req;
+    // The field array is copied, the tuples shared: HeaderMap never changes a
+    // tuple in place, so filtering `up` leaves `session.req` as it was.
+    const up = new RequestHeader(
+      req.method,
+      req.path,
+      new HeaderMap(req.headers.pairs.slice()),
+      req.version,
+      req.authority,
+    );
     stripHopByHop(up.headers, session.upgrade);
     if (up.version === "2" && !up.headers.has("host") && up.authority !== null) {
       up.headers.pairs.unshift(["Host", up.authority]);
@@ -605,7 +625,7 @@ export class HttpProxy<Ctx> {
     finish?: (e?: ProxyError | null) => Promise<void>,
   ): Promise<ProxyOutcome> {
     session.discardBody(error);
-    const clientGone = session.signal.aborted;
+    const clientGone = session.aborted;
     let decision: FailToProxy;
     try {
       decision = this.#p.failToProxy

@@ -6,7 +6,13 @@
  */
 
 import type { HttpPeer } from "@cirque/core/peer";
-import { HeaderMap, type RequestHeader, ResponseHeader } from "@cirque/core/http-header";
+import type { HeaderPairs } from "@cirque/core/connector";
+import {
+  HeaderMap,
+  type HttpVersion,
+  RequestHeader,
+  ResponseHeader,
+} from "@cirque/core/http-header";
 import type { Respond } from "./proxy_http.ts";
 
 /** A network endpoint. */
@@ -99,12 +105,8 @@ const EMPTY_READER: BodyReader = { read: () => Promise.resolve(null), cancel: ()
 export class Session {
   /** The request head; filters may change it before it is forwarded. */
   readonly req: RequestHeader;
-  /** The request as it arrived (before any filter ran). */
-  readonly originalReq: RequestHeader;
   /** The downstream connection. */
   readonly downstream: DownstreamInfo;
-  /** Aborted when the client goes away. */
-  readonly signal: AbortSignal;
   /** Timing of this request. */
   readonly timing: SessionTiming;
   /** Request body bytes read from the client. */
@@ -132,16 +134,40 @@ export class Session {
   #tags: Map<string, string> | null = null;
   #body: BodyReader;
   #bodyDone = false;
+  /** The arrival snapshot: the field array copied, the tuples shared (never mutated in place). */
+  readonly #arrived: {
+    method: string;
+    path: string;
+    version: HttpVersion;
+    authority: string | null;
+    pairs: HeaderPairs;
+  };
+  #original: RequestHeader | null = null;
+  #signal: AbortSignal | null;
+  #controller: AbortController | null = null;
+  #aborted = false;
+  #abortReason: unknown = undefined;
 
-  /** Creates a session; transports call this, tests may too. */
+  /**
+   * Creates a session; transports call this, tests may too. Without `signal`,
+   * {@linkcode Session.signal} is created on first use and aborted by
+   * {@linkcode Session.abort}.
+   */
   constructor(
     req: RequestHeader,
     body: BodyReader | null = null,
     downstream: Partial<DownstreamInfo> = {},
-    signal: AbortSignal = new AbortController().signal,
+    signal: AbortSignal | null = null,
   ) {
     this.req = req;
-    this.originalReq = req.clone();
+    this.#arrived = {
+      method: req.method,
+      path: req.path,
+      version: req.version,
+      authority: req.authority,
+      pairs: req.headers.pairs.slice(),
+    };
+    this.#signal = signal;
     this.#body = body ?? EMPTY_READER;
     this.#bodyDone = body === null;
     this.downstream = {
@@ -151,8 +177,59 @@ export class Session {
       alpn: downstream.alpn ?? null,
       sni: downstream.sni ?? null,
     };
-    this.signal = signal;
     this.timing = { start: performance.now(), upstreamConnected: 0, upstreamResponse: 0, end: 0 };
+  }
+
+  /** The request as it arrived (before any filter ran); built on first use. */
+  get originalReq(): RequestHeader {
+    if (this.#original === null) {
+      const a = this.#arrived;
+      this.#original = new RequestHeader(
+        a.method,
+        a.path,
+        new HeaderMap(a.pairs.map((p) => [p[0], p[1]])),
+        a.version,
+        a.authority,
+      );
+    }
+    return this.#original;
+  }
+
+  /**
+   * Aborted when the client goes away (or a downstream timeout ends the
+   * request). The fast path creates it on first use: a request nobody asks
+   * for it pays nothing.
+   */
+  get signal(): AbortSignal {
+    if (this.#signal === null) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+      this.#signal = this.#controller.signal;
+    }
+    return this.#signal;
+  }
+
+  /** Whether {@linkcode Session.signal} exists already (given, or created by a use). */
+  get hasSignal(): boolean {
+    return this.#signal !== null;
+  }
+
+  /** Whether the client went away: `signal.aborted`, without creating the signal. */
+  get aborted(): boolean {
+    return this.#aborted || (this.#signal !== null && this.#signal.aborted);
+  }
+
+  /**
+   * For transports: the client went away (or timed out). Aborts
+   * {@linkcode Session.signal} with `reason` if it was created here; a signal
+   * passed to the constructor belongs to its creator and only the
+   * {@linkcode Session.aborted} flag is set.
+   */
+  abort(reason?: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
   }
 
   /** Free-form per-request tags for logs (route name, …); created on first use. */
