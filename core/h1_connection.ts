@@ -148,7 +148,27 @@ export class H1Connection implements Poolable {
   #timerAt = 0;
   #readDeadline = 0;
   #writeDeadline = 0;
+  /** The pending idle-watch read: bytes read, 0 at EOF, -1 on error (see #idleError). */
   #idle: Promise<number> | null = null;
+  #idleError: unknown = null;
+  #idleRead = (n: number | null): number => {
+    const r = n ?? 0;
+    const cb = this.#onGone;
+    if (cb !== null) {
+      this.#onGone = null;
+      cb(r === 0 ? "closed" : "data");
+    }
+    return r;
+  };
+  #idleFailed = (err: unknown): number => {
+    this.#idleError = err;
+    const cb = this.#onGone;
+    if (cb !== null) {
+      this.#onGone = null;
+      cb("closed");
+    }
+    return -1;
+  };
   #onGone: ((reason: IdleGoneReason) => void) | null = null;
   #wbuf: Uint8Array | null = null;
 
@@ -324,19 +344,15 @@ export class H1Connection implements Poolable {
       // The idle watch read (into buf[0..]) becomes this read.
       this.#idle = null;
       this.#arm(timeoutMs, "READ_TIMEOUT");
-      try {
-        const n = await idle;
-        this.end += n;
-        return n;
-      } catch (err) {
-        throw this.#ioError(err, "read");
-      } finally {
-        this.#readDeadline = 0;
-      }
+      const n = await idle;
+      this.#readDeadline = 0;
+      if (n < 0) throw this.#ioError(this.#idleError, "read");
+      this.end += n;
+      return n;
     }
     this.#arm(timeoutMs, "READ_TIMEOUT");
     try {
-      const n = await this.conn.read(this.buf.subarray(this.end));
+      const n = await this.conn.read(this.end === 0 ? this.buf : this.buf.subarray(this.end));
       if (n === null) return 0;
       this.end += n;
       return n;
@@ -409,27 +425,9 @@ export class H1Connection implements Poolable {
     this.start = this.end = 0;
     this.#onGone = onGone;
     if (this.#idle === null) {
-      const p = this.conn.read(this.buf).then(
-        (n) => {
-          const r = n ?? 0;
-          const cb = this.#onGone;
-          if (cb !== null) {
-            this.#onGone = null;
-            cb(r === 0 ? "closed" : "data");
-          }
-          return r;
-        },
-        (err) => {
-          const cb = this.#onGone;
-          if (cb !== null) {
-            this.#onGone = null;
-            cb("closed");
-          }
-          throw err;
-        },
-      );
-      p.catch(() => {}); // observed by fill(); never unhandled
-      this.#idle = p;
+      // Prebound handlers: no closures per release. The derived promise never
+      // rejects (a failure becomes -1 and #idleError), so nothing is unhandled.
+      this.#idle = this.conn.read(this.buf).then(this.#idleRead, this.#idleFailed);
     }
     try {
       this.conn.unref();

@@ -356,7 +356,7 @@ class H1Connection<Ctx> implements Expirable {
       // Straight to the socket: no helper frame on the per-request path.
       let n: number | null;
       try {
-        n = await this.#conn.read(buf.subarray(this.#end));
+        n = await this.#conn.read(this.#end === 0 ? buf : buf.subarray(this.#end));
       } catch (e) {
         if (!this.#closed) throw e;
         n = null;

@@ -10,7 +10,13 @@
  * @module
  */
 
-import type { Connector, RequestBody, RequestHead, RequestOptions } from "@cirque/core/connector";
+import type {
+  Connector,
+  HeaderPairs,
+  RequestBody,
+  RequestHead,
+  RequestOptions,
+} from "@cirque/core/connector";
 import { coarseNow } from "@cirque/core/deadline";
 import { ProxyError, toProxyError } from "@cirque/core/error";
 import { HeaderMap, RequestHeader, ResponseHeader } from "@cirque/core/http-header";
@@ -164,6 +170,26 @@ function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The upstream request as the connector reads it: live views of `up`, since
+ * `upstreamRequestFilter` runs in `beforeSend`, after the head was handed over.
+ */
+class LiveHead implements RequestHead {
+  readonly #up: RequestHeader;
+  constructor(up: RequestHeader) {
+    this.#up = up;
+  }
+  get method(): string {
+    return this.#up.method;
+  }
+  get path(): string {
+    return this.#up.path;
+  }
+  get headers(): HeaderPairs {
+    return this.#up.headers.pairs;
+  }
+}
 
 /** Whether `x` must be awaited (an `await` of a plain value still costs a microtask turn). */
 function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
@@ -461,17 +487,7 @@ export class HttpProxy<Ctx> {
       if (p.requestCacheFilter !== undefined) cacheUpstreamRequest(session, up);
       let reused = false;
       let filtered = false;
-      const head: RequestHead = {
-        get method() {
-          return up.method;
-        },
-        get path() {
-          return up.path;
-        },
-        get headers() {
-          return up.headers.pairs;
-        },
-      };
+      const head = new LiveHead(up);
       try {
         const options: RequestOptions & { bodySource?: boolean } = {
           // H1Connector: the body as a pull source when no body filter and no
