@@ -265,7 +265,8 @@ class H1Connection<Ctx> implements Expirable {
     this.#draining = draining;
     const ra = conn.remoteAddr as Deno.NetAddr;
     this.#client = ra.hostname !== undefined ? { hostname: ra.hostname, port: ra.port } : null;
-    this.#buf = new Uint8Array(s.limits.maxHeadBytes + 1024);
+    // Starts small and grows (up to the head limit) only for a head that needs it.
+    this.#buf = new Uint8Array(Math.min(INITIAL_BUFFER, s.limits.maxHeadBytes + 1024));
   }
 
   expire(): void {
@@ -326,7 +327,7 @@ class H1Connection<Ctx> implements Expirable {
 
   /** Reads until a whole head is buffered; returns its end, or -1 on clean EOF. */
   async #readHead(): Promise<number> {
-    const buf = this.#buf;
+    let buf = this.#buf;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     let scanFrom = this.#start;
     let first = true;
@@ -346,6 +347,12 @@ class H1Connection<Ctx> implements Expirable {
         this.#end -= this.#start;
         scanFrom = Math.max(0, scanFrom - this.#start);
         this.#start = 0;
+        if (this.#end === buf.length) {
+          // Still full: a head larger than the buffer; grow it (bounded by the check above).
+          const next = new Uint8Array(Math.min(buf.length * 2, this.#s.limits.maxHeadBytes + 1024));
+          next.set(buf.subarray(0, this.#end));
+          buf = this.#buf = next;
+        }
       }
       if (first) {
         // Idle keep-alive wait until the first byte, then the head deadline.
@@ -911,6 +918,8 @@ function singleContentLength(head: ParsedRequestHead): boolean {
 }
 
 const UNSAFE = /[\r\n\0]/;
+/** Initial read buffer per client connection; grows up to `maxHeadBytes` + 1 KiB for a big head. */
+const INITIAL_BUFFER = 16384;
 /** Largest first body chunk copied behind the head into the connection's output buffer. */
 const MAX_OUT = 256 * 1024;
 

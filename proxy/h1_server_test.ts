@@ -199,6 +199,20 @@ Deno.test("fast path: keep-alive, pipelining in order, and strips hop-by-hop fie
   });
 });
 
+Deno.test("fast path: a head larger than the initial read buffer (40 KiB) is accepted whole, twice on one connection", async () => {
+  await withServer(async (port, connector) => {
+    const big = "b".repeat(40_000);
+    const one = `GET /big HTTP/1.1\r\nHost: a\r\nX-Big: ${big}\r\nX-After: z\r\n\r\n`;
+    const res = await raw(port, [one, one], (t) => (t.match(/body=/g) ?? []).length === 2);
+    assert.equal((res.match(/HTTP\/1\.1 200 OK\r\n/g) ?? []).length, 2);
+    assert.equal(connector.requests.length, 2);
+    for (const r of connector.requests) {
+      assert.equal(r.headers.find(([k]) => k === "X-Big")?.[1], big);
+      assert.equal(r.headers.find(([k]) => k === "X-After")?.[1], "z");
+    }
+  });
+});
+
 Deno.test("fast path: Content-Length and chunked uploads arrive whole; Expect: 100-continue gets 100 first", async () => {
   await withServer(async (port) => {
     const cl = await raw(
