@@ -22,8 +22,11 @@
 
 import { HttpPeer } from "@cirque/core/peer";
 import { H1Connector } from "@cirque/core/h1";
-import { LoadBalancer, RoundRobin } from "@cirque/lb";
-import { CacheConfig, CacheLock, MemoryStorage } from "@cirque/cache";
+// Single modules, as a user's proxy would import them: the `@cirque/lb` root
+// also loads file discovery and its YAML parser (~10 MiB of RSS) that this
+// proxy never uses; the cache is loaded only in `cache` mode.
+import { LoadBalancer } from "@cirque/lb/load-balancer";
+import { RoundRobin } from "@cirque/lb/round-robin";
 import { HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
 
 const [mode = "h1", portArg = "29101", origin = "127.0.0.1:29100", certFile, keyFile] = Deno.args;
@@ -77,18 +80,31 @@ const tls = certFile !== undefined && keyFile !== undefined
   ? { cert: Deno.readTextFileSync(certFile), key: Deno.readTextFileSync(keyFile) }
   : undefined;
 const errorLog = (line: string) => console.error(line);
+// The same forwarding fields as the nginx, haproxy and Deno fetch rows:
+// X-Forwarded-For only (Cirque's default also adds X-Forwarded-Proto,
+// X-Forwarded-Host and Via).
+const forwarding = { xForwardedProto: false, xForwardedHost: false, via: false } as const;
 let stop: () => void;
-const cache = new CacheConfig({
-  storage: new MemoryStorage(),
-  lock: new CacheLock(),
-  defaultTtl: (status) => status === 200 ? 3600 : undefined,
-});
+const cache = mode === "cache" ? await loadCache() : null;
+
+async function loadCache() {
+  const { CacheConfig, CacheLock, MemoryStorage } = await import("@cirque/cache");
+  return new CacheConfig({
+    storage: new MemoryStorage(),
+    lock: new CacheLock(),
+    defaultTtl: (status) => status === 200 ? 3600 : undefined,
+  });
+}
 if (mode === "h1" || mode === "gateway" || mode === "h1-tls" || mode === "cache") {
   const proxy = mode === "gateway"
-    ? new HttpProxy(gateway, { connector, errorLog })
+    ? new HttpProxy(gateway, { connector, errorLog, forwarding })
     : mode === "cache"
-    ? new HttpProxy({ ...empty, requestCacheFilter: () => cache }, { connector, errorLog })
-    : new HttpProxy(empty, { connector, errorLog });
+    ? new HttpProxy({ ...empty, requestCacheFilter: () => cache! }, {
+      connector,
+      errorLog,
+      forwarding,
+    })
+    : new HttpProxy(empty, { connector, errorLog, forwarding });
   const server = serveH1(proxy, {
     hostname: "127.0.0.1",
     port,
@@ -96,7 +112,7 @@ if (mode === "h1" || mode === "gateway" || mode === "h1-tls" || mode === "cache"
   });
   stop = () => server.close();
 } else if (mode === "serve" || mode === "serve-tls") {
-  const proxy = new HttpProxy(empty, { connector, errorLog });
+  const proxy = new HttpProxy(empty, { connector, errorLog, forwarding });
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port,

@@ -36,6 +36,8 @@ export interface ExchangeTiming {
   connected: number;
   /** Time until the response head was parsed. */
   responseHead: number;
+  /** When the request started (`performance.now()` clock), if the connector reports it. */
+  start?: number;
 }
 
 /** A response head from an upstream and its body. */

@@ -16,15 +16,18 @@ import { type ErrorCode, ProxyError } from "./error.ts";
 import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
 import type { IdleGoneReason, Poolable } from "./pool.ts";
 
-/** Default size of a connection's read buffer: 64 KiB for the head limit plus 1 KiB. */
+/** Default maximum size of a connection's read buffer: 64 KiB for the head limit plus 1 KiB. */
 export const H1_READ_BUFFER_SIZE = 65536 + 1024;
+/** A connection's read buffer starts at this size and grows to its maximum only when needed. */
+const INITIAL_READ_BUFFER = 16384;
 
 /** Options of {@linkcode H1Connection.open}. */
 export interface H1OpenOptions {
   /** Aborts the connect and TLS handshake. */
   signal?: AbortSignal;
   /**
-   * Read buffer size in bytes.
+   * Maximum read buffer size in bytes (the buffer starts at 16 KiB and grows
+   * for a large head or body).
    * @default {H1_READ_BUFFER_SIZE}
    */
   bufferSize?: number;
@@ -128,8 +131,12 @@ function connectError(err: unknown, peer: HttpPeer, timedOut: boolean, tls: bool
 export class H1Connection implements Poolable {
   /** The socket. */
   readonly conn: Deno.Conn;
-  /** The read buffer; unread bytes are `buf[start, end)`. */
-  readonly buf: Uint8Array;
+  /**
+   * The read buffer; unread bytes are `buf[start, end)`. It may be replaced
+   * by a larger one ({@linkcode H1Connection.growBuffer}, or `fill` when full):
+   * read the field again after either.
+   */
+  buf: Uint8Array;
   /** First unread byte in {@linkcode H1Connection.buf}. */
   start = 0;
   /** End of the bytes read into {@linkcode H1Connection.buf}. */
@@ -171,6 +178,7 @@ export class H1Connection implements Poolable {
   };
   #onGone: ((reason: IdleGoneReason) => void) | null = null;
   #wbuf: Uint8Array | null = null;
+  readonly #maxBuf: number;
 
   /** Wraps an open socket. Prefer {@linkcode H1Connection.open}. */
   constructor(
@@ -181,7 +189,8 @@ export class H1Connection implements Poolable {
   ) {
     this.conn = conn;
     this.reuseKey = reuseKey;
-    this.buf = new Uint8Array(bufferSize);
+    this.#maxBuf = bufferSize;
+    this.buf = new Uint8Array(Math.min(bufferSize, INITIAL_READ_BUFFER));
     this.alpnProtocol = alpnProtocol;
   }
 
@@ -334,10 +343,13 @@ export class H1Connection implements Poolable {
   async fill(timeoutMs: number): Promise<number> {
     if (this.start === this.end) this.start = this.end = 0;
     else if (this.end === this.buf.length) {
-      if (this.start === 0) throw new RangeError("Cannot read: the connection buffer is full");
-      this.buf.copyWithin(0, this.start, this.end);
-      this.end -= this.start;
-      this.start = 0;
+      if (this.start > 0) {
+        this.buf.copyWithin(0, this.start, this.end);
+        this.end -= this.start;
+        this.start = 0;
+      } else if (!this.growBuffer()) {
+        throw new RangeError("Cannot read: the connection buffer is full");
+      }
     }
     const idle = this.#idle;
     if (idle !== null) {
@@ -361,6 +373,21 @@ export class H1Connection implements Poolable {
     } finally {
       this.#readDeadline = 0;
     }
+  }
+
+  /**
+   * Grows {@linkcode H1Connection.buf} to its maximum size, keeping the unread
+   * bytes (at the same offsets). Returns false if it is that size already.
+   * Body readers call it before large reads; a small response never pays for
+   * a big buffer.
+   */
+  growBuffer(): boolean {
+    const old = this.buf;
+    if (old.length >= this.#maxBuf) return false;
+    const next = new Uint8Array(this.#maxBuf);
+    if (this.end > 0) next.set(old.subarray(0, this.end));
+    this.buf = next;
+    return true;
   }
 
   /**

@@ -692,7 +692,7 @@ export class H1Connector implements Connector {
       body: null,
       trailers: EMPTY_TRAILERS,
       reused,
-      timing: { connected, responseHead: performance.now() - t0 },
+      timing: { connected, responseHead: performance.now() - t0, start: t0 },
     };
     const status = h.status;
     if (req.method === "HEAD" || status === 204 || status === 304 || (status < 200)) {
@@ -763,6 +763,7 @@ export class H1Connector implements Connector {
     const res = new SourceResponse(h.status, h.reason, h.headers, reused, {
       connected,
       responseHead: performance.now() - t0,
+      start: t0,
     });
     const status = h.status;
     if (req.method === "HEAD" || status === 204 || status === 304 || status < 200) {
@@ -1102,6 +1103,7 @@ class FixedSource implements H1BodySource {
     const conn = this.#conn;
     try {
       conn.start = conn.end = 0;
+      if (this.#remaining > conn.buf.length) conn.growBuffer();
       const target = conn.buf.subarray(0, Math.min(this.#remaining, conn.buf.length));
       const n = await conn.readInto(target, this.#timeout);
       if (n === 0) {
@@ -1188,6 +1190,8 @@ class ChunkedSource implements H1BodySource {
 
   async #more(): Promise<Uint8Array | null> {
     try {
+      // Not all in the first read: a body worth the full-size buffer.
+      this.#conn.growBuffer();
       for (;;) {
         const n = await this.#conn.fill(this.#timeout);
         if (n === 0) {
@@ -1249,6 +1253,7 @@ class CloseSource implements H1BodySource {
     const conn = this.#conn;
     try {
       conn.start = conn.end = 0;
+      conn.growBuffer();
       const n = await conn.readInto(conn.buf, this.#timeout);
       if (n === 0) {
         this.#done = true;

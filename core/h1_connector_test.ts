@@ -217,6 +217,36 @@ Deno.test("H1Connector: response framing from a raw origin", async (t) => {
     assert.equal(await text(r2), "hello world");
   });
 
+  await t.step(
+    "a 40 KiB head and a 200 KiB body grow the 16 KiB read buffer, as source and as stream",
+    async () => {
+      const big = "h".repeat(40_000);
+      const body = "0123456789".repeat(20_000);
+      await using o = rawOrigin(
+        serveRaw(() =>
+          `HTTP/1.1 200 OK\r\nX-Big: ${big}\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+        ),
+      );
+      await using c = new H1Connector();
+      const r = await c.request(peerOf(o.port), GET, null);
+      assert.equal(r.headers.find(([k]) => k === "X-Big")?.[1], big);
+      assert.equal(await text(r), body);
+      const r2 = await c.request(peerOf(o.port), GET, null, { bodySource: true } as never);
+      assert.equal(r2.reused, true);
+      const src = (r2 as unknown as { source: H1BodySource }).source;
+      let got = "";
+      const dec = new TextDecoder();
+      for (;;) {
+        let v = src.read();
+        if (v instanceof Promise) v = await v;
+        if (v === null) break;
+        got += dec.decode(v, { stream: true });
+      }
+      assert.equal(got, body);
+      assert.equal(c.stats.idle, 1);
+    },
+  );
+
   await t.step("close-delimited body is read to the end and never pooled", async () => {
     await using o = rawOrigin(async (conn) => {
       await readRequest(conn);

@@ -66,7 +66,8 @@ export class HeaderMap {
   /** Copies a web `Headers` (names arrive lowercased). */
   static fromHeaders(headers: Headers): HeaderMap {
     const pairs: HeaderPairs = [];
-    for (const [k, v] of headers) pairs.push([k, v]);
+    // The iterator yields a fresh [name, value] array per field: keep it.
+    for (const p of headers) pairs.push(p);
     return new HeaderMap(pairs);
   }
 

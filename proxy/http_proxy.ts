@@ -522,10 +522,11 @@ export class HttpProxy<Ctx> {
           options.signal = session.signal;
         }
         const res = await this.#connector.request(peer, head, retry?.stream() ?? null, options);
-        const now = performance.now();
-        session.timing.upstreamResponse = now;
-        // The connector's timings are relative to its start: no extra clock read.
-        session.timing.upstreamConnected = now - res.timing.responseHead + res.timing.connected;
+        // From the connector's own clock reads when it reports its start.
+        const t = res.timing;
+        const start = t.start ?? performance.now() - t.responseHead;
+        session.timing.upstreamResponse = start + t.responseHead;
+        session.timing.upstreamConnected = start + t.connected;
         const headers = new HeaderMap(res.headers.slice());
         const tunnel = session.upgrade && res.status === 101 && res.upgrade !== undefined;
         if (!tunnel) res.upgrade?.abort().catch(() => {});
