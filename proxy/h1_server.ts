@@ -631,7 +631,7 @@ class H1Connection<Ctx> implements Expirable {
   /** Makes `#out` hold at least `n` bytes, keeping its first `keep` bytes. */
   #reserve(n: number, keep: number): void {
     if (this.#out.length >= n) return;
-    const next = new Uint8Array(Math.max(n, 16384, this.#out.length * 2));
+    const next = new Uint8Array(Math.max(n, 4096, this.#out.length * 2));
     if (keep > 0) next.set(this.#out.subarray(0, keep));
     this.#out = next;
   }
