@@ -145,6 +145,26 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
     }
   });
 
+  Deno.test(`${transport}: bodies of every size class arrive byte-exact, heads intact, on reused connections`, async () => {
+    const o = origin();
+    try {
+      await withProxy(transport, new HttpPeer(o.address), async (base) => {
+        // Empty, tiny, one segment, past the 16 KiB first read, past 64 KiB, many reads.
+        for (const size of [0, 1, 1000, 20_000, 70_000, 300_000, 1000, 0, 20_000]) {
+          const res = await fetch(`${base}/download?size=${size}`);
+          assert.equal(res.status, 200);
+          assert.equal(res.headers.get("content-length"), String(size));
+          const got = new Uint8Array(await res.arrayBuffer());
+          const want = new Uint8Array(await new Response(pattern(size, 7)).arrayBuffer());
+          assert.equal(got.length, size);
+          assert.ok(got.every((b, i) => b === want[i]), `body of ${size} bytes differs`);
+        }
+      });
+    } finally {
+      await o.close();
+    }
+  });
+
   Deno.test(`${transport}: a 50 MB download arrives byte-identical (SHA-256)`, async () => {
     const o = origin();
     try {
