@@ -275,6 +275,49 @@ Deno.test("fast path: a slow client head is cut by the header timeout (no slowlo
   }, { headerTimeout: 100 });
 });
 
+Deno.test("fast path: a stalled request body times out and aborts the signal the upstream exchange got; a bodiless request gets none", async () => {
+  const signals: (AbortSignal | undefined)[] = [];
+  const connector: Connector = {
+    async request(_peer, _head, body, options = {}) {
+      signals.push(options.signal);
+      await options.beforeSend?.(false);
+      if (body instanceof ReadableStream) await new Response(body).arrayBuffer().catch(() => {});
+      return {
+        status: 200,
+        statusText: "OK",
+        headers: [["Content-Length", "2"]],
+        body: new Response("ok").body,
+        trailers: Promise.resolve([]),
+        reused: false,
+        timing: { connected: 0, responseHead: 0 },
+      };
+    },
+    close: () => Promise.resolve(),
+  };
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
+  }, { connector, errorLog: () => {} });
+  const server = serveH1(proxy, { port: 0, ioTimeout: 150 });
+  try {
+    const port = server.addr.port;
+    assert.match(await raw(port, GET + "\r\n", (t) => t.includes("ok")), /200 OK/);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(enc.encode("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"));
+    // Never send the other 7 bytes: the server's I/O timeout must end the request.
+    const n = await conn.read(new Uint8Array(1024)).catch(() => null);
+    conn.close();
+    assert.equal(n, null);
+  } finally {
+    server.close();
+    await server.finished;
+  }
+  assert.equal(signals.length, 2);
+  assert.equal(signals[0], undefined, "a bodiless fast-path request creates no signal");
+  assert.ok(signals[1] instanceof AbortSignal);
+  assert.equal(signals[1].aborted, true);
+});
+
 Deno.test("fast path: an idle keep-alive connection is closed after the keep-alive timeout", async () => {
   await withServer(async (port) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
