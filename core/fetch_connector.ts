@@ -15,6 +15,7 @@ import type {
   UpstreamResponse,
 } from "./connector.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
+import { responseHasBody } from "./h1_parse.ts";
 import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
 
 /** Options of {@linkcode FetchConnector}. */
@@ -226,7 +227,7 @@ export class FetchConnector implements Connector {
     }
     let stream: ReadableStream<Uint8Array> | null = null;
     const src = res.body;
-    if (src === null || head.method === "HEAD" || res.status === 204 || res.status === 304) {
+    if (src === null || !responseHasBody(head.method, res.status)) {
       src?.cancel().catch(() => {});
       done();
     } else {

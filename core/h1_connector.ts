@@ -25,6 +25,7 @@ import {
   parseDecimalLength,
   type ParsedResponseHead,
   parseResponseHead,
+  responseHasBody,
 } from "./h1_parse.ts";
 import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
 import { ConnectionPool, type PoolStats } from "./pool.ts";
@@ -640,20 +641,13 @@ export class H1Connector implements Connector {
         }
         options.onInformational?.(parsed.status, parsed.headers);
       }
+      const keepAlive = !framing.close && !parsed.connectionClose &&
+        (parsed.versionMinor >= 1 || parsed.connectionKeepAlive);
+      const timing = { connected, responseHead: performance.now() - t0, start: t0 };
       if (options.bodySource === true && parsed.status !== 101) {
-        return this.#respondSource(
-          x,
-          peer,
-          head,
-          parsed,
-          framing,
-          reused,
-          t0,
-          connected,
-          readTimeout,
-        );
+        return this.#respondSource(x, peer, head, parsed, keepAlive, reused, timing, readTimeout);
       }
-      return this.#respond(x, peer, head, parsed, framing, reused, t0, connected, readTimeout);
+      return this.#respond(x, peer, head, parsed, keepAlive, reused, timing, readTimeout);
     } catch (err) {
       let e: ProxyError;
       if (err instanceof HttpParseError) e = invalidResponse(err.message, peer.address, err);
@@ -676,15 +670,12 @@ export class H1Connector implements Connector {
     peer: HttpPeer,
     req: RequestHead,
     h: ParsedResponseHead,
-    framing: RequestFraming,
+    keepAlive: boolean,
     reused: boolean,
-    t0: number,
-    connected: number,
+    timing: ExchangeTiming,
     readTimeout: number,
   ): UpstreamResponse {
     const conn = x.conn;
-    const keepAlive = !framing.close && !h.connectionClose &&
-      (h.versionMinor >= 1 || h.connectionKeepAlive);
     const res: UpstreamResponse = {
       status: h.status,
       statusText: h.reason,
@@ -692,10 +683,10 @@ export class H1Connector implements Connector {
       body: null,
       trailers: EMPTY_TRAILERS,
       reused,
-      timing: { connected, responseHead: performance.now() - t0, start: t0 },
+      timing,
     };
     const status = h.status;
-    if (req.method === "HEAD" || status === 204 || status === 304 || (status < 200)) {
+    if (!responseHasBody(req.method, status)) {
       if (status === 101) {
         // Upgrade: hand out the raw byte streams; the connection is never pooled.
         res.body = this.#closeDelimited(x, peer, readTimeout);
@@ -751,22 +742,14 @@ export class H1Connector implements Connector {
     peer: HttpPeer,
     req: RequestHead,
     h: ParsedResponseHead,
-    framing: RequestFraming,
+    keepAlive: boolean,
     reused: boolean,
-    t0: number,
-    connected: number,
+    timing: ExchangeTiming,
     readTimeout: number,
   ): H1UpstreamResponse {
     const conn = x.conn;
-    const keepAlive = !framing.close && !h.connectionClose &&
-      (h.versionMinor >= 1 || h.connectionKeepAlive);
-    const res = new SourceResponse(h.status, h.reason, h.headers, reused, {
-      connected,
-      responseHead: performance.now() - t0,
-      start: t0,
-    });
-    const status = h.status;
-    if (req.method === "HEAD" || status === 204 || status === 304 || status < 200) {
+    const res = new SourceResponse(h.status, h.reason, h.headers, reused, timing);
+    if (!responseHasBody(req.method, h.status)) {
       if (conn.start !== conn.end) {
         throw invalidResponse("bytes after a response without a body", peer.address);
       }

@@ -982,6 +982,24 @@ function hexValue(c: number): number {
 }
 
 /**
+ * Whether a response can carry a body (RFC 9112 §6.3): never for a `HEAD`
+ * request, a 1xx, a 204 or a 304.
+ *
+ * @example
+ * ```ts
+ * import { responseHasBody } from "@cirque/core/h1-parse";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(responseHasBody("GET", 200), true);
+ * assert.equal(responseHasBody("HEAD", 200), false);
+ * assert.equal(responseHasBody("GET", 304), false);
+ * ```
+ */
+export function responseHasBody(method: string, status: number): boolean {
+  return method !== "HEAD" && status >= 200 && status !== 204 && status !== 304;
+}
+
+/**
  * A Content-Length value as a number: 1–15 ASCII digits, else -1 (the rule
  * `/^[0-9]{1,15}$/` without a regular expression).
  *

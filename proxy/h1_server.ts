@@ -17,6 +17,7 @@ import {
   parseDecimalLength,
   type ParsedRequestHead,
   parseRequestHead,
+  responseHasBody,
 } from "@cirque/core/h1-parse";
 import { DeadlineSweeper, type Expirable } from "@cirque/core/deadline";
 import { ProxyError } from "@cirque/core/error";
@@ -86,7 +87,6 @@ const NO_BODY: { reader: BodyReader | null; complete: () => boolean } = {
   reader: null,
   complete: () => true,
 };
-const NO_BODY_STATUS = (s: number) => s < 200 || s === 204 || s === 304;
 
 function badRequest(status: number, reason: string): Uint8Array {
   const body = `${status} ${reason}\n`;
@@ -760,7 +760,7 @@ class H1Connection<Ctx> implements Expirable {
     // The stream-free source when the engine offers one, else the stream.
     let src = outcome.source ?? null;
     let body = src === null ? outcome.body : null;
-    const noBody = method === "HEAD" || NO_BODY_STATUS(head.status);
+    const noBody = !responseHasBody(method, head.status);
     if (noBody) {
       if (src !== null) src.cancel();
       else body?.cancel().catch(() => {});
