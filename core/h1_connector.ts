@@ -16,6 +16,7 @@ import type {
   UpstreamResponse,
 } from "./connector.ts";
 import { ProxyError } from "./error.ts";
+import { isFieldName } from "./http_header.ts";
 import { H1_READ_BUFFER_SIZE, H1Connection, type H1OpenOptions } from "./h1_connection.ts";
 import {
   ChunkedDecoder,
@@ -271,16 +272,6 @@ function isTarget(s: string): boolean {
   return true;
 }
 
-/** `name` (any case) equals lowercase ASCII `lower` (same length already checked). */
-function nameIs(name: string, lower: string): boolean {
-  if (name === lower) return true;
-  for (let i = 0; i < lower.length; i++) {
-    const c = name.charCodeAt(i);
-    if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
-  }
-  return true;
-}
-
 /**
  * Encodes the head (and a small body) into `conn.writeBuffer` or a new array,
  * byte for byte: validation and encoding in one pass, no intermediate string.
@@ -313,13 +304,13 @@ function encodeRequest(
     if (!isFieldValue(value)) throw invalidRequest(`field "${name}" has an invalid value`);
     const l = name.length;
     if (l === 4) {
-      if (nameIs(name, "host")) hasHost = true;
+      if (isFieldName(name, "host")) hasHost = true;
     } else if (l === 10) {
-      if (nameIs(name, "connection") && /(^|[\s,])close($|[\s,])/i.test(value)) {
+      if (isFieldName(name, "connection") && /(^|[\s,])close($|[\s,])/i.test(value)) {
         close = true;
       }
     } else if (l === 14) {
-      if (nameIs(name, "content-length")) {
+      if (isFieldName(name, "content-length")) {
         const n = parseDecimalLength(value);
         if (n < 0) throw invalidRequest(`Content-Length "${value}"`);
         if (declared !== -1 && declared !== n) throw invalidRequest("conflicting Content-Length");
@@ -327,7 +318,7 @@ function encodeRequest(
         continue;
       }
     } else if (l === 17) {
-      if (nameIs(name, "transfer-encoding")) continue; // the connector frames the body
+      if (isFieldName(name, "transfer-encoding")) continue; // the connector frames the body
     }
     w.put(name);
     w.out[w.p++] = 58;

@@ -13,6 +13,31 @@
 import type { HeaderPairs } from "./connector.ts";
 
 /**
+ * Whether `name` is the field name `lower` (a lowercase ASCII literal such as
+ * `"content-length"`), in any letter case: ASCII letters are folded in place,
+ * no lowercased copy is made, and any non-ASCII character is a mismatch.
+ *
+ * @example
+ * ```ts
+ * import { isFieldName } from "@cirque/core/http-header";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isFieldName("Content-Length", "content-length"), true);
+ * assert.equal(isFieldName("Content-Type", "content-length"), false);
+ * ```
+ */
+export function isFieldName(name: string, lower: string): boolean {
+  if (name === lower) return true;
+  const l = lower.length;
+  if (name.length !== l) return false;
+  for (let i = 0; i < l; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
  * Case-insensitive field-name equality: ASCII letters are folded in place (no
  * lowercased copy is made); a name with non-ASCII characters (never a valid
  * token) falls back to `toLowerCase`.

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { HeaderMap } from "@cirque/core/http-header";
+import { type HeaderMap, isFieldName } from "@cirque/core/http-header";
 import { parseIp } from "@cirque/core/ip";
 
 /** Fields that are always hop-by-hop. */
@@ -74,8 +74,8 @@ const OTHER_HOP = 3;
 /** Adds the field names a Connection value lists (beyond close/keep-alive/upgrade) to `named`. */
 function connectionTokens(value: string, named: Set<string> | null): Set<string> | null {
   const l = value.length;
-  // The usual values, without splitting.
-  if ((l === 10 && sameAscii(value, "keep-alive")) || (l === 5 && sameAscii(value, "close"))) {
+  // The usual values, without splitting (same case-insensitive token compare as for names).
+  if ((l === 10 && isFieldName(value, "keep-alive")) || (l === 5 && isFieldName(value, "close"))) {
     return named;
   }
   for (const token of value.split(",")) {
@@ -87,32 +87,23 @@ function connectionTokens(value: string, named: Set<string> | null): Set<string>
   return named;
 }
 
-/** Case-insensitive compare with a lowercase ASCII literal, no allocation. */
-function sameAscii(s: string, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    const c = s.charCodeAt(i);
-    if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
-  }
-  return true;
-}
-
 /** 0 unless `name` is a hop-by-hop field: CONNECTION, UPGRADE or OTHER_HOP. */
 function hopName(name: string): number {
   switch (name.length) {
     case 2:
-      return sameAscii(name, "te") ? OTHER_HOP : 0;
+      return isFieldName(name, "te") ? OTHER_HOP : 0;
     case 7:
-      return sameAscii(name, "upgrade") ? UPGRADE : sameAscii(name, "trailer") ? OTHER_HOP : 0;
+      return isFieldName(name, "upgrade") ? UPGRADE : isFieldName(name, "trailer") ? OTHER_HOP : 0;
     case 10:
-      return sameAscii(name, "connection")
+      return isFieldName(name, "connection")
         ? CONNECTION
-        : sameAscii(name, "keep-alive")
+        : isFieldName(name, "keep-alive")
         ? OTHER_HOP
         : 0;
     case 16:
-      return sameAscii(name, "proxy-connection") ? OTHER_HOP : 0;
+      return isFieldName(name, "proxy-connection") ? OTHER_HOP : 0;
     case 17:
-      return sameAscii(name, "transfer-encoding") ? OTHER_HOP : 0;
+      return isFieldName(name, "transfer-encoding") ? OTHER_HOP : 0;
     default:
       return 0;
   }

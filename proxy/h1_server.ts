@@ -21,7 +21,7 @@ import {
 } from "@cirque/core/h1-parse";
 import { DeadlineSweeper, type Expirable } from "@cirque/core/deadline";
 import { ProxyError } from "@cirque/core/error";
-import { RequestHeader, type ResponseHeader } from "@cirque/core/http-header";
+import { isFieldName, RequestHeader, type ResponseHeader } from "@cirque/core/http-header";
 import type { HttpProxy, ProxyOutcome } from "./http_proxy.ts";
 import { type BodyReader, type Endpoint, Session } from "./session.ts";
 
@@ -777,11 +777,11 @@ class H1Connection<Ctx> implements Expirable {
       const k = pairs[i]![0];
       const l = k.length;
       if (l === 14) {
-        if (cl === null && lowerEquals(k, "content-length")) cl = pairs[i]![1];
+        if (cl === null && isFieldName(k, "content-length")) cl = pairs[i]![1];
       } else if (l === 17) {
-        if (!hasTe && lowerEquals(k, "transfer-encoding")) hasTe = true;
+        if (!hasTe && isFieldName(k, "transfer-encoding")) hasTe = true;
       } else if (l === 10) {
-        if (!hasConnection && lowerEquals(k, "connection")) hasConnection = true;
+        if (!hasConnection && isFieldName(k, "connection")) hasConnection = true;
       }
     }
     let length = -1;
@@ -910,7 +910,7 @@ function readChunk(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<Uin
 function singleContentLength(head: ParsedRequestHead): boolean {
   let n = 0;
   for (const [k, v] of head.headers) {
-    if (k.length === 14 && k.toLowerCase() === "content-length") {
+    if (isFieldName(k, "content-length")) {
       if (++n > 1 || !/^[0-9]+$/.test(v)) return false;
     }
   }
@@ -922,16 +922,6 @@ const UNSAFE = /[\r\n\0]/;
 const INITIAL_BUFFER = 16384;
 /** Largest first body chunk copied behind the head into the connection's output buffer. */
 const MAX_OUT = 256 * 1024;
-
-/** `name` (any case) equals `lower` (lowercase ASCII). */
-function lowerEquals(name: string, lower: string): boolean {
-  if (name === lower) return true;
-  for (let i = 0; i < lower.length; i++) {
-    const c = name.charCodeAt(i);
-    if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
-  }
-  return true;
-}
 
 function unsafeHead(): ProxyError {
   return new ProxyError("INTERNAL", "response head contains CR, LF or NUL", { source: "internal" });
