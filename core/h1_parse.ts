@@ -446,8 +446,23 @@ function isAscii(b: Uint8Array, s: number, e: number): boolean {
   return true;
 }
 
-function newState(): FieldState {
-  return {
+/**
+ * Parses the field lines after the start line (which ends at `le`) into a new
+ * head carrying the framing facts, and checks the framing. The callers add
+ * their start-line fields to it.
+ */
+function parseHeadFields(
+  buf: Uint8Array,
+  start: number,
+  le: number,
+  end: number,
+  limits: HeadLimits,
+  minor: number,
+  text: string,
+): ParsedHead {
+  const head: ParsedHead = {
+    versionMinor: minor,
+    headers: [],
     contentLength: -1,
     transferEncoding: false,
     chunked: false,
@@ -457,7 +472,14 @@ function newState(): FieldState {
     upgrade: null,
     expectContinue: false,
     hostCount: 0,
+    headEnd: end,
   };
+  const first = buf[le + 2];
+  if (first === SP || first === HT) throw new HttpParseError("obs-fold", le + 2);
+  // The head is its own field state: parseFields fills the framing facts in place.
+  parseFields(buf, le + 2, end, limits.maxFields ?? MAX_FIELDS, head.headers, head, text, start);
+  checkFraming(head, minor, start);
+  return head;
 }
 
 /** Locates the start line `[start, le)` and checks the head size; returns `le` (the CR). */
@@ -543,29 +565,10 @@ export function parseResponseHead(
     if (VCHAR[c] === 0) throw new HttpParseError(c === CR ? "bare-cr" : "invalid-status", i);
   }
   const text = decodeLatin1(buf, start, end, isAscii(buf, start, end));
-  const headers: HeaderPairs = [];
-  const st = newState();
-  const first = buf[le + 2];
-  if (first === SP || first === HT) throw new HttpParseError("obs-fold", le + 2);
-  parseFields(buf, le + 2, end, limits.maxFields ?? MAX_FIELDS, headers, st, text, start);
-  const minor = v - 48;
-  checkFraming(st, minor, start);
-  return {
-    status: d0 * 100 + d1 * 10 + d2,
-    reason: text.slice(rs - start, le - start),
-    versionMinor: minor,
-    headers,
-    contentLength: st.contentLength,
-    transferEncoding: st.transferEncoding,
-    chunked: st.chunked,
-    connectionClose: st.connectionClose,
-    connectionKeepAlive: st.connectionKeepAlive,
-    connectionTokens: st.connectionTokens,
-    upgrade: st.upgrade,
-    expectContinue: st.expectContinue,
-    hostCount: st.hostCount,
-    headEnd: end,
-  };
+  const head = parseHeadFields(buf, start, le, end, limits, v - 48, text) as ParsedResponseHead;
+  head.status = d0 * 100 + d1 * 10 + d2;
+  head.reason = text.slice(rs - start, le - start);
+  return head;
 }
 
 /**
@@ -649,29 +652,11 @@ export function parseRequestHead(
     form = "absolute";
   }
   const text = decodeLatin1(buf, start, end, isAscii(buf, start, end));
-  const headers: HeaderPairs = [];
-  const st = newState();
-  const first = buf[le + 2];
-  if (first === SP || first === HT) throw new HttpParseError("obs-fold", le + 2);
-  parseFields(buf, le + 2, end, limits.maxFields ?? MAX_FIELDS, headers, st, text, start);
-  checkFraming(st, minor, start);
-  return {
-    method: text.slice(0, methodEnd - start),
-    target: text.slice(ts - start, te - start),
-    targetForm: form,
-    versionMinor: minor,
-    headers,
-    contentLength: st.contentLength,
-    transferEncoding: st.transferEncoding,
-    chunked: st.chunked,
-    connectionClose: st.connectionClose,
-    connectionKeepAlive: st.connectionKeepAlive,
-    connectionTokens: st.connectionTokens,
-    upgrade: st.upgrade,
-    expectContinue: st.expectContinue,
-    hostCount: st.hostCount,
-    headEnd: end,
-  };
+  const head = parseHeadFields(buf, start, le, end, limits, minor, text) as ParsedRequestHead;
+  head.method = text.slice(0, methodEnd - start);
+  head.target = text.slice(ts - start, te - start);
+  head.targetForm = form;
+  return head;
 }
 
 /** Limits of a {@linkcode ChunkedDecoder}. */
