@@ -139,9 +139,7 @@ export class Lru<K, V> {
     checkWeight(weight);
     const existing = this.#map.get(key);
     if (existing !== undefined) {
-      this.#weight += weight - this.#weights[existing]!;
-      this.#weights[existing] = weight;
-      this.#values[existing] = value;
+      this.#replace(existing, value, weight);
       this.#moveToHead(existing);
       return false;
     }
@@ -169,9 +167,7 @@ export class Lru<K, V> {
     checkWeight(weight);
     const existing = this.#map.get(key);
     if (existing !== undefined) {
-      this.#weight += weight - this.#weights[existing]!;
-      this.#weights[existing] = weight;
-      this.#values[existing] = value;
+      this.#replace(existing, value, weight);
       this.#unlink(existing);
       this.#linkTail(existing);
       return false;
@@ -425,6 +421,13 @@ export class Lru<K, V> {
     this.#values[i] = undefined;
     this.#next[i] = this.#free;
     this.#free = i;
+  }
+
+  /** Replaces the value and weight of the entry at slot `i`. */
+  #replace(i: number, value: V, weight: number): void {
+    this.#weight += weight - this.#weights[i]!;
+    this.#weights[i] = weight;
+    this.#values[i] = value;
   }
 
   #insert(key: K, value: V, weight: number): number {

@@ -264,7 +264,7 @@ export class FetchConnector implements Connector {
       body: stream,
       trailers: EMPTY_TRAILERS,
       reused: false,
-      timing: { connected: 0, responseHead },
+      timing: { connected: 0, responseHead, start: t0 },
     };
   }
 
