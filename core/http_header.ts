@@ -247,6 +247,34 @@ export class RequestHeader {
       this.authority,
     );
   }
+
+  /**
+   * A cheap copy: its own field array, sharing the `[name, value]` tuples.
+   * Since `HeaderMap`'s methods replace tuples and never change one in place,
+   * filtering either copy through those methods leaves the other as it was.
+   *
+   * @example
+   * ```ts
+   * import { RequestHeader } from "@cirque/core/http-header";
+   * import assert from "node:assert/strict";
+   *
+   * const a = new RequestHeader("GET", "/", [["Host", "x"]]);
+   * const b = a.snapshot();
+   * b.headers.set("Host", "y");
+   * b.path = "/b";
+   * assert.equal(a.headers.get("host"), "x");
+   * assert.equal(a.path, "/");
+   * ```
+   */
+  snapshot(): RequestHeader {
+    return new RequestHeader(
+      this.method,
+      this.path,
+      new HeaderMap(this.headers.pairs.slice()),
+      this.version,
+      this.authority,
+    );
+  }
 }
 
 /**

@@ -595,16 +595,8 @@ export class HttpProxy<Ctx> {
   }
 
   #upstreamRequest(session: Session): RequestHeader {
-    const req = session.req;
-    // The field array is copied, the tuples shared: HeaderMap never changes a
-    // tuple in place, so filtering `up` leaves `session.req` as it was.
-    const up = new RequestHeader(
-      req.method,
-      req.path,
-      new HeaderMap(req.headers.pairs.slice()),
-      req.version,
-      req.authority,
-    );
+    // Shares the field tuples: filtering `up` leaves `session.req` as it was.
+    const up = session.req.snapshot();
     stripHopByHop(up.headers, session.upgrade);
     if (up.version === "2" && !up.headers.has("host") && up.authority !== null) {
       up.headers.pairs.unshift(["Host", up.authority]);

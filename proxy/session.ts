@@ -6,13 +6,7 @@
  */
 
 import type { HttpPeer } from "@cirque/core/peer";
-import type { HeaderPairs } from "@cirque/core/connector";
-import {
-  HeaderMap,
-  type HttpVersion,
-  RequestHeader,
-  ResponseHeader,
-} from "@cirque/core/http-header";
+import { HeaderMap, type RequestHeader, ResponseHeader } from "@cirque/core/http-header";
 import type { Respond } from "./proxy_http.ts";
 
 /** A network endpoint. */
@@ -134,14 +128,8 @@ export class Session {
   #tags: Map<string, string> | null = null;
   #body: BodyReader;
   #bodyDone = false;
-  /** The arrival snapshot: the field array copied, the tuples shared (never mutated in place). */
-  readonly #arrived: {
-    method: string;
-    path: string;
-    version: HttpVersion;
-    authority: string | null;
-    pairs: HeaderPairs;
-  };
+  /** The request as it arrived, sharing its field tuples with `req`. */
+  readonly #arrived: RequestHeader;
   #original: RequestHeader | null = null;
   #signal: AbortSignal | null;
   #controller: AbortController | null = null;
@@ -160,13 +148,7 @@ export class Session {
     signal: AbortSignal | null = null,
   ) {
     this.req = req;
-    this.#arrived = {
-      method: req.method,
-      path: req.path,
-      version: req.version,
-      authority: req.authority,
-      pairs: req.headers.pairs.slice(),
-    };
+    this.#arrived = req.snapshot();
     this.#signal = signal;
     this.#body = body ?? EMPTY_READER;
     this.#bodyDone = body === null;
@@ -182,17 +164,8 @@ export class Session {
 
   /** The request as it arrived (before any filter ran); built on first use. */
   get originalReq(): RequestHeader {
-    if (this.#original === null) {
-      const a = this.#arrived;
-      this.#original = new RequestHeader(
-        a.method,
-        a.path,
-        new HeaderMap(a.pairs.map((p) => [p[0], p[1]])),
-        a.version,
-        a.authority,
-      );
-    }
-    return this.#original;
+    // A deep copy handed out once, so that even in-place changes stay local.
+    return this.#original ??= this.#arrived.clone();
   }
 
   /**
