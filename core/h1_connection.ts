@@ -160,20 +160,12 @@ export class H1Connection implements Poolable {
   #idleError: unknown = null;
   #idleRead = (n: number | null): number => {
     const r = n ?? 0;
-    const cb = this.#onGone;
-    if (cb !== null) {
-      this.#onGone = null;
-      cb(r === 0 ? "closed" : "data");
-    }
+    this.#reportGone(r === 0 ? "closed" : "data");
     return r;
   };
   #idleFailed = (err: unknown): number => {
     this.#idleError = err;
-    const cb = this.#onGone;
-    if (cb !== null) {
-      this.#onGone = null;
-      cb("closed");
-    }
+    this.#reportGone("closed");
     return -1;
   };
   #onGone: ((reason: IdleGoneReason) => void) | null = null;
@@ -443,6 +435,15 @@ export class H1Connection implements Poolable {
     try {
       this.conn.close();
     } catch { /* already closed */ }
+  }
+
+  /** Tells the pool (once) that this idle connection is gone. */
+  #reportGone(reason: IdleGoneReason): void {
+    const cb = this.#onGone;
+    if (cb !== null) {
+      this.#onGone = null;
+      cb(reason);
+    }
   }
 
   /** Pool hook: starts the idle watch. See {@linkcode Poolable.watchIdle}. */
