@@ -465,9 +465,12 @@ const cirque = (mode: string, port: number, extra = "", tls = false) =>
   (tls ? ` ${RUN}cert.pem ${RUN}key.pem` : "");
 
 function rows(group: Group, args: Args): Row[] {
-  const prof = (id: string) =>
+  // The profile is named after the row and group: `cirque-serve.cpuprofile`, `cirque-serve-h2.cpuprofile`.
+  const prof = (id: string, tag = "") =>
     args.profile === id
-      ? `--cpu-prof --cpu-prof-dir=${SCRATCH}prof --cpu-prof-name=${id}.cpuprofile`
+      ? `--cpu-prof --cpu-prof-dir=${SCRATCH}prof --cpu-prof-name=${id}${
+        tag && `-${tag}`
+      }.cpuprofile`
       : "";
   const o = `127.0.0.1:${ORIGIN_PORT}`;
   if (group === "h1") {
@@ -576,14 +579,21 @@ function rows(group: Group, args: Args): Row[] {
         label: "Deno.serve + fetch (h2, TLS)",
         js: true,
         cirque: false,
-        cmd: `${DENO} bench/peers/deno_fetch.ts ${TLS_PORT} ${o} ${RUN}cert.pem ${RUN}key.pem`,
+        cmd: `${DENO} ${
+          prof("deno-fetch", "h2")
+        } bench/peers/deno_fetch.ts ${TLS_PORT} ${o} ${RUN}cert.pem ${RUN}key.pem`,
       },
       {
         id: "cirque-serve",
         label: "**Cirque** via Deno.serve (h2, TLS), `--unstable-no-legacy-abort`",
         js: false,
         cirque: true,
-        cmd: cirque("serve-tls", TLS_PORT, "--unstable-no-legacy-abort", true),
+        cmd: cirque(
+          "serve-tls",
+          TLS_PORT,
+          `--unstable-no-legacy-abort ${prof("cirque-serve", "h2")}`,
+          true,
+        ),
       },
     ];
   }
