@@ -169,7 +169,6 @@ export class H1Connection implements Poolable {
     return -1;
   };
   #onGone: ((reason: IdleGoneReason) => void) | null = null;
-  #wbuf: Uint8Array | null = null;
   readonly #maxBuf: number;
 
   /** Wraps an open socket. Prefer {@linkcode H1Connection.open}. */
@@ -316,14 +315,6 @@ export class H1Connection implements Poolable {
   /** Whether the socket is closed. */
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /**
-   * A scratch buffer for building outgoing bytes (16 KiB, allocated once per
-   * connection). Its contents are only valid until the next write.
-   */
-  get writeBuffer(): Uint8Array {
-    return this.#wbuf ??= new Uint8Array(16384);
   }
 
   /**

@@ -17,6 +17,7 @@ import type {
 } from "./connector.ts";
 import { ProxyError } from "./error.ts";
 import { isFieldName } from "./http_header.ts";
+import { BufferPool } from "./buffers.ts";
 import { H1_READ_BUFFER_SIZE, H1Connection, type H1OpenOptions } from "./h1_connection.ts";
 import {
   ChunkedDecoder,
@@ -182,6 +183,8 @@ const LAST_CHUNK = ENC.encode("0\r\n\r\n");
 const EMPTY_TRAILERS: Promise<HeaderPairs> = Promise.resolve([]);
 /** Bodies up to this size go out in the same write as the head. */
 const SMALL_BODY = 8192;
+/** Scratch taken for a request head: a typical head plus an inline small body. */
+const HEAD_SCRATCH = 16384;
 
 function invalidRequest(message: string): ProxyError {
   return new ProxyError("INVALID_REQUEST", `Cannot send request: ${message}`, {
@@ -201,6 +204,8 @@ function invalidResponse(message: string, peer: string, cause?: unknown): ProxyE
 interface RequestFraming {
   /** Encoded head, possibly followed by a small body, in one array. */
   bytes: Uint8Array;
+  /** The buffer `bytes` views: back to the connector's pool once written. */
+  scratch: Uint8Array;
   /** Whether the request asks to close the connection. */
   close: boolean;
   /** Declared Content-Length of a stream body, or -1 for chunked. */
@@ -273,11 +278,12 @@ function isTarget(s: string): boolean {
 }
 
 /**
- * Encodes the head (and a small body) into `conn.writeBuffer` or a new array,
- * byte for byte: validation and encoding in one pass, no intermediate string.
+ * Encodes the head (and a small body) into `out` or, when it does not fit, a
+ * larger new array, byte for byte: validation and encoding in one pass, no
+ * intermediate string.
  */
 function encodeRequest(
-  conn: H1Connection,
+  out: Uint8Array,
   peer: HttpPeer,
   head: RequestHead,
   body: RequestBody,
@@ -287,7 +293,7 @@ function encodeRequest(
   const path = head.path;
   if (!isTarget(path)) throw invalidRequest(`target "${path}" is invalid`);
   if (method === "CONNECT") throw invalidRequest("CONNECT is not supported");
-  const w = new HeadWriter(conn.writeBuffer);
+  const w = new HeadWriter(out);
   w.put(method);
   w.out[w.p++] = 32;
   w.put(path);
@@ -358,6 +364,7 @@ function encodeRequest(
   }
   return {
     bytes: w.out.subarray(0, w.p),
+    scratch: w.out,
     close,
     streamLength,
     bodyInline: body === null || inline !== null,
@@ -428,6 +435,12 @@ export class H1Connector implements Connector {
   readonly #limits: { maxHeadBytes: number; maxFields: number };
   readonly #dial: H1OpenOptions["dial"];
   readonly #busy = new Set<H1Connection>();
+  /**
+   * Scratch buffers for request heads and chunk frames, shared by all
+   * connections: held only while a write reads from one, so an idle pooled
+   * connection keeps none.
+   */
+  readonly #scratch = new BufferPool(64, 64 * 1024);
 
   /** Creates a connector with its own pool. */
   constructor(options: H1ConnectorOptions = {}) {
@@ -585,15 +598,22 @@ export class H1Connector implements Connector {
       signal.addEventListener("abort", x.onAbort, { once: true });
     }
     let framing: RequestFraming;
+    const scratch = this.#scratch.take(HEAD_SCRATCH);
     try {
-      framing = encodeRequest(conn, peer, head, body);
+      framing = encodeRequest(scratch, peer, head, body);
     } catch (e) {
+      this.#scratch.give(scratch);
       this.#finish(x, false);
       throw e;
     }
     let responseBytes = 0;
     try {
-      await conn.writeAll(framing.bytes, writeTimeout);
+      try {
+        await conn.writeAll(framing.bytes, writeTimeout);
+      } finally {
+        // The write completed or failed: nothing reads the buffer any more.
+        this.#scratch.give(framing.scratch);
+      }
       if (framing.bodyInline) x.written = true;
       else {
         x.pump = this.#pumpBody(x, body!, framing.streamLength, writeTimeout);
@@ -916,6 +936,8 @@ export class H1Connector implements Connector {
     writeTimeout: number,
   ): Promise<void> {
     const conn = x.conn;
+    // Chunk frames are built in a shared scratch buffer, taken at the first frame.
+    let frames: Uint8Array | null = null;
     try {
       if (body instanceof Uint8Array) {
         await conn.writeAll(body, writeTimeout);
@@ -934,7 +956,7 @@ export class H1Connector implements Connector {
             await conn.writeAll(value, writeTimeout);
           } else {
             const prefix = ENC.encode(value.length.toString(16) + "\r\n");
-            const wb = conn.writeBuffer;
+            const wb = frames ??= this.#scratch.take(HEAD_SCRATCH);
             if (prefix.length + value.length + 2 <= wb.length) {
               wb.set(prefix, 0);
               wb.set(value, prefix.length);
@@ -964,6 +986,9 @@ export class H1Connector implements Connector {
       x.reader?.cancel(e).catch(() => {});
       // Closing the socket makes the response side fail too.
       conn.close();
+    } finally {
+      // Every write of the pump has completed or failed.
+      if (frames !== null) this.#scratch.give(frames);
     }
   }
 

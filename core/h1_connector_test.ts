@@ -312,6 +312,29 @@ Deno.test("H1Connector: response framing from a raw origin", async (t) => {
   });
 });
 
+Deno.test("H1Connector: concurrent chunked uploads keep their own bytes while one upstream stalls (shared scratch buffers)", async () => {
+  await using server = serveDeno(async (req) => {
+    // The stalled upload fills the socket buffers: its pending writes must
+    // keep their scratch buffer while the other upload runs.
+    if (new URL(req.url).pathname === "/slow") await new Promise((r) => setTimeout(r, 300));
+    const h = await sha256(req.body!);
+    return new Response(`${h.bytes} ${h.hex}`);
+  });
+  await using c = new H1Connector();
+  const peer = peerOf(server.addr.port);
+  const size = 12 * 1024 * 1024;
+  const upload = async (path: string, seed: number) => {
+    const want = await sha256(patternStream(size, 4096, seed));
+    const r = await c.request(
+      peer,
+      { method: "POST", path, headers: [] },
+      patternStream(size, 4096, seed),
+    );
+    assert.equal(await text(r), `${want.bytes} ${want.hex}`, `${path} (seed ${seed})`);
+  };
+  await Promise.all([upload("/slow", 11), upload("/fast", 22), upload("/fast", 33)]);
+});
+
 Deno.test("H1Connector: back-pressure, a slow reader slows the upstream", async () => {
   const total = 50 * 1024 * 1024;
   let written = 0;

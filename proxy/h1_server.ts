@@ -19,6 +19,7 @@ import {
   parseRequestHead,
   responseHasBody,
 } from "@cirque/core/h1-parse";
+import { BufferPool } from "@cirque/core/buffers";
 import { DeadlineSweeper, type Expirable } from "@cirque/core/deadline";
 import { ProxyError } from "@cirque/core/error";
 import { isFieldName, RequestHeader, type ResponseHeader } from "@cirque/core/http-header";
@@ -143,6 +144,7 @@ export function serveH1<Ctx>(proxy: HttpProxy<Ctx>, options: H1ServerOptions = {
   const tls = options.cert !== undefined;
   const sweeper = new DeadlineSweeper({ resolution: 250 });
   const conns = new Set<H1Connection<Ctx>>();
+  const outBuffers = new BufferPool();
   const limits = {
     maxHeadBytes: options.maxHeadBytes ?? 65536,
     maxFields: options.maxFields ?? 200,
@@ -157,6 +159,7 @@ export function serveH1<Ctx>(proxy: HttpProxy<Ctx>, options: H1ServerOptions = {
     limits,
     tls,
     serverAddr: { hostname: addr.hostname, port: addr.port },
+    outBuffers,
   };
   let draining = false;
   let resolveFinished!: () => void;
@@ -229,7 +232,11 @@ interface ConnSettings {
   };
   tls: boolean;
   serverAddr: Endpoint;
+  /** Output buffers shared by the connections (one per response being written). */
+  outBuffers: BufferPool;
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 /** One downstream connection: a loop of requests. */
 class H1Connection<Ctx> implements Expirable {
@@ -248,8 +255,12 @@ class H1Connection<Ctx> implements Expirable {
   #timedOut = false;
   /** The request in flight, aborted when the connection times out. */
   #session: Session | null = null;
-  /** Reused output buffer: response head + first body bytes, chunk frames. */
-  #out: Uint8Array = new Uint8Array(0);
+  /**
+   * Output buffer (response head + first body bytes, chunk frames), taken
+   * from the server's {@linkcode BufferPool} for one response and given back
+   * once its writes completed.
+   */
+  #out: Uint8Array = NO_BYTES;
 
   constructor(
     conn: Deno.Conn,
@@ -466,6 +477,8 @@ class H1Connection<Ctx> implements Expirable {
       session.abort(error);
       keepAlive = false;
     }
+    // Every write of this response has completed (or failed): the buffer is free.
+    this.#releaseOut();
     this.#session = null;
     await outcome.finish(error);
     return keepAlive;
@@ -501,6 +514,8 @@ class H1Connection<Ctx> implements Expirable {
     } catch (e) {
       closeAll();
       return downstreamFailure(e);
+    } finally {
+      this.#releaseOut();
     }
     // No deadline while tunnelling: each side's own timeouts apply upstream;
     // downstream the tunnel lives as long as the client keeps it.
@@ -631,6 +646,10 @@ class H1Connection<Ctx> implements Expirable {
   /** Makes `#out` hold at least `n` bytes, keeping its first `keep` bytes. */
   #reserve(n: number, keep: number): void {
     if (this.#out.length >= n) return;
+    if (this.#out === NO_BYTES) {
+      this.#out = this.#s.outBuffers.take(n);
+      return;
+    }
     const next = new Uint8Array(Math.max(n, 4096, this.#out.length * 2));
     if (keep > 0) next.set(this.#out.subarray(0, keep));
     this.#out = next;
@@ -656,6 +675,14 @@ class H1Connection<Ctx> implements Expirable {
       out[p++] = c;
     }
     return p;
+  }
+
+  /** Gives `#out` back to the server's buffers; call only when no write uses it. */
+  #releaseOut(): void {
+    if (this.#out !== NO_BYTES) {
+      this.#s.outBuffers.give(this.#out);
+      this.#out = NO_BYTES;
+    }
   }
 
   /** Serialises the response head into `#out`; returns its length. */

@@ -63,7 +63,12 @@ function origin(): Origin {
     }
     if (url.pathname === "/download") {
       const size = Number(url.searchParams.get("size"));
-      return new Response(pattern(size, 7), { headers: { "Content-Length": String(size) } });
+      const seed = Number(url.searchParams.get("seed") ?? 7);
+      // `chunked=1`: no Content-Length, so the body goes out chunked.
+      const headers: Record<string, string> = url.searchParams.has("chunked")
+        ? {}
+        : { "Content-Length": String(size) };
+      return new Response(pattern(size, seed), { headers });
     }
     if (url.pathname === "/forever") {
       return new Response(
@@ -159,6 +164,44 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
           assert.equal(got.length, size);
           assert.ok(got.every((b, i) => b === want[i]), `body of ${size} bytes differs`);
         }
+      });
+    } finally {
+      await o.close();
+    }
+  });
+
+  Deno.test(`${transport}: concurrent connections each get their own bytes (shared output buffers)`, async () => {
+    const o = origin();
+    try {
+      await withProxy(transport, new HttpPeer(o.address), async (base) => {
+        // 12 clients at once, each its own seed, sizes on both sides of the
+        // 256 KiB one-off limit, with and without Content-Length.
+        const client = async (seed: number) => {
+          for (
+            const [size, chunked] of [[70_000, false], [1000, true], [300_000, false], [
+              40_000,
+              true,
+            ]] as const
+          ) {
+            const q = `size=${size}&seed=${seed}${chunked ? "&chunked=1" : ""}`;
+            const res = await fetch(`${base}/download?${q}`);
+            assert.equal(res.status, 200);
+            const got = new Uint8Array(await res.arrayBuffer());
+            const want = new Uint8Array(await new Response(pattern(size, seed)).arrayBuffer());
+            assert.equal(got.length, size);
+            assert.ok(got.every((b, i) => b === want[i]), `seed ${seed}: ${q} differs`);
+          }
+        };
+        await Promise.all(Array.from({ length: 12 }, (_, i) => client(100 + i)));
+        // A client that stops reading: its pending write keeps its buffer while
+        // others are served; its bytes must come out intact afterwards.
+        const slow = await fetch(`${base}/download?size=30000000&seed=5&chunked=1`);
+        await new Promise((r) => setTimeout(r, 200));
+        await Promise.all([client(200), client(201)]);
+        const got = new Uint8Array(await slow.arrayBuffer());
+        const want = new Uint8Array(await new Response(pattern(30_000_000, 5)).arrayBuffer());
+        assert.equal(got.length, want.length);
+        assert.ok(got.every((b, i) => b === want[i]), "the stalled client's body differs");
       });
     } finally {
       await o.close();

@@ -166,10 +166,17 @@ export async function makeCerts(): Promise<Certs> {
   }
 }
 
-/** Bytes of a deterministic pseudo-random stream, `total` long, in `chunk`-sized pieces. */
-export function patternStream(total: number, chunk = 65536): ReadableStream<Uint8Array> {
+/**
+ * Bytes of a deterministic pseudo-random stream, `total` long, in
+ * `chunk`-sized pieces; another `seed` gives other bytes.
+ */
+export function patternStream(
+  total: number,
+  chunk = 65536,
+  seed = 0x12345678,
+): ReadableStream<Uint8Array> {
   let sent = 0;
-  let x = 0x12345678;
+  let x = seed;
   return new ReadableStream<Uint8Array>({
     pull(c) {
       if (sent >= total) {
