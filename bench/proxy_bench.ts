@@ -242,6 +242,15 @@ interface Proc {
   child: Deno.ChildProcess;
 }
 
+/** Processes this run started and has not stopped yet (stopped on SIGINT/SIGTERM too). */
+const live = new Set<Proc>();
+for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  Deno.addSignalListener(sig, () => {
+    console.error(`\n${sig}: stopping ${live.size} process(es) this run started`);
+    Promise.allSettled([...live].map(stop)).then(() => Deno.exit(code));
+  });
+}
+
 function spawn(cmd: string, log: string, cpu: number | null): Proc {
   const line = `exec ${cpu === null ? "" : `taskset -c ${cpu} `}${cmd} >${log} 2>&1`;
   const child = new Deno.Command("sh", {
@@ -251,10 +260,13 @@ function spawn(cmd: string, log: string, cpu: number | null): Proc {
     stdout: "null",
     stderr: "null",
   }).spawn();
-  return { pid: child.pid, child };
+  const p = { pid: child.pid, child };
+  live.add(p);
+  return p;
 }
 
 async function stop(p: Proc): Promise<void> {
+  live.delete(p);
   const pids = treePids(p.pid);
   try {
     Deno.kill(p.pid, "SIGTERM");
@@ -526,6 +538,13 @@ function rows(group: Group, args: Args): Row[] {
         js: false,
         cirque: true,
         cmd: cirque("h1", PROXY_PORT, prof("cirque-h1")),
+      },
+      {
+        id: "raw-floor",
+        label: "raw floor: Cirque's low-level API, no engine (`raw_floor.ts`)",
+        js: false,
+        cirque: false,
+        cmd: `${DENO} ${prof("raw-floor")} bench/raw_floor.ts ${PROXY_PORT} ${o}`,
       },
       {
         id: "cirque-h1-semi2",
@@ -939,6 +958,24 @@ function targets(all: RunResult[]): string {
   return ["| target | measured | goal | |", "|---|---|---|---|", ...out].join("\n");
 }
 
+/** Ratios that explain the targets: what the floor reaches and what nginx itself does against fetch. */
+function context(all: RunResult[]): string {
+  const lines: string[] = [];
+  const add = (name: string, v: number) => {
+    if (Number.isFinite(v)) lines.push(`- ${name}: ${fmt(v, 2)}`);
+  };
+  for (const path of ["small", "large"]) {
+    add(`nginx ÷ Deno fetch, /${path}`, ratio(all, "h1", path, "nginx", "deno-fetch"));
+    add(`raw floor ÷ nginx, /${path}`, ratio(all, "h1", path, "raw-floor", "nginx"));
+    add(`raw floor ÷ Deno fetch, /${path}`, ratio(all, "h1", path, "raw-floor", "deno-fetch"));
+    add(
+      `Cirque fast path ÷ raw floor, /${path} (the engine's cost)`,
+      ratio(all, "h1", path, "cirque-h1", "raw-floor"),
+    );
+  }
+  return lines.join("\n");
+}
+
 async function machine(): Promise<string> {
   const cpu = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "?";
   const v = async (cmd: string) => (await sh(cmd, { check: false })).trim().split("\n")[0];
@@ -1027,6 +1064,8 @@ async function main(): Promise<void> {
   }
   if (stall !== "") sections.push("", stall.trim());
   sections.push("", "## Targets (issue 7)", "", targets(results));
+  const ctx = context(results);
+  if (ctx !== "") sections.push("", "Context (medians of per-round ratios):", "", ctx);
   sections.push(
     "",
     "Columns: req/CPU-s = requests ÷ CPU seconds of the proxy's process tree during the " +

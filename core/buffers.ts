@@ -26,17 +26,18 @@
  */
 export class BufferPool {
   readonly #free: Uint8Array[] = [];
-  readonly #max: number;
+  readonly #maxBytes: number;
   readonly #largest: number;
+  #freeBytes = 0;
 
   /**
-   * Keeps at most `max` free buffers of at most `largest` bytes each.
+   * Keeps free buffers of at most `largest` bytes each, `maxBytes` in all.
    *
-   * @param max Free buffers kept. @default {64}
+   * @param maxBytes Bytes kept in free buffers. @default {4194304} (4 MiB)
    * @param largest Largest buffer kept, in bytes. @default {266240} (260 KiB)
    */
-  constructor(max = 64, largest = 260 * 1024) {
-    this.#max = max;
+  constructor(maxBytes = 4 * 1024 * 1024, largest = 260 * 1024) {
+    this.#maxBytes = maxBytes;
     this.#largest = largest;
   }
 
@@ -45,18 +46,28 @@ export class BufferPool {
     return this.#free.length;
   }
 
+  /** Bytes in free buffers right now. */
+  get freeBytes(): number {
+    return this.#freeBytes;
+  }
+
   /** A free buffer of at least `n` bytes (4 KiB at least), or a new one. */
   take(n: number): Uint8Array {
     const b = this.#free.pop();
-    if (b !== undefined && b.length >= n) return b;
+    if (b !== undefined) {
+      this.#freeBytes -= b.length;
+      if (b.length >= n) return b;
+    }
     // A smaller free buffer is dropped: the one that replaces it serves both sizes.
     return new Uint8Array(Math.max(n, 4096, b === undefined ? 0 : b.length * 2));
   }
 
   /** Returns a buffer that no pending write reads from any more. */
   give(b: Uint8Array): void {
-    if (b.length > 0 && b.length <= this.#largest && this.#free.length < this.#max) {
+    const l = b.length;
+    if (l > 0 && l <= this.#largest && this.#freeBytes + l <= this.#maxBytes) {
       this.#free.push(b);
+      this.#freeBytes += l;
     }
   }
 }

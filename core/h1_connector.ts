@@ -183,8 +183,10 @@ const LAST_CHUNK = ENC.encode("0\r\n\r\n");
 const EMPTY_TRAILERS: Promise<HeaderPairs> = Promise.resolve([]);
 /** Bodies up to this size go out in the same write as the head. */
 const SMALL_BODY = 8192;
-/** Scratch taken for a request head: a typical head plus an inline small body. */
-const HEAD_SCRATCH = 16384;
+/** Scratch taken for a request head (a larger head grows it) and for chunk frames. */
+const HEAD_SCRATCH = 4096;
+/** Scratch for request-body chunk frames; a larger chunk goes out in three writes. */
+const FRAME_SCRATCH = 16384;
 
 function invalidRequest(message: string): ProxyError {
   return new ProxyError("INVALID_REQUEST", `Cannot send request: ${message}`, {
@@ -440,7 +442,7 @@ export class H1Connector implements Connector {
    * connections: held only while a write reads from one, so an idle pooled
    * connection keeps none.
    */
-  readonly #scratch = new BufferPool(64, 64 * 1024);
+  readonly #scratch = new BufferPool(2 * 1024 * 1024, 64 * 1024);
 
   /** Creates a connector with its own pool. */
   constructor(options: H1ConnectorOptions = {}) {
@@ -598,7 +600,11 @@ export class H1Connector implements Connector {
       signal.addEventListener("abort", x.onAbort, { once: true });
     }
     let framing: RequestFraming;
-    const scratch = this.#scratch.take(HEAD_SCRATCH);
+    const scratch = this.#scratch.take(
+      body instanceof Uint8Array && body.length <= SMALL_BODY
+        ? HEAD_SCRATCH + body.length
+        : HEAD_SCRATCH,
+    );
     try {
       framing = encodeRequest(scratch, peer, head, body);
     } catch (e) {
@@ -956,7 +962,7 @@ export class H1Connector implements Connector {
             await conn.writeAll(value, writeTimeout);
           } else {
             const prefix = ENC.encode(value.length.toString(16) + "\r\n");
-            const wb = frames ??= this.#scratch.take(HEAD_SCRATCH);
+            const wb = frames ??= this.#scratch.take(FRAME_SCRATCH);
             if (prefix.length + value.length + 2 <= wb.length) {
               wb.set(prefix, 0);
               wb.set(value, prefix.length);

@@ -27,6 +27,7 @@ export * from "./cli.ts";
 export * as config from "./config.ts";
 export * from "./h1_parse.ts";
 export * from "./pool.ts";
+export * from "./buffers.ts";
 export * from "./h1_connection.ts";
 export * from "./h1_connector.ts";
 export * from "./fetch_connector.ts";
