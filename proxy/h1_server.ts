@@ -274,6 +274,9 @@ class H1Connection<Ctx> implements Expirable {
     this.#s = s;
     this.#sweeper = sweeper;
     this.#draining = draining;
+    // One write per small response avoids Nagle's delay; a body written in
+    // several writes must not wait for the client's delayed ACK either.
+    (conn as Deno.TcpConn).setNoDelay?.(true);
     const ra = conn.remoteAddr as Deno.NetAddr;
     this.#client = ra.hostname !== undefined ? { hostname: ra.hostname, port: ra.port } : null;
     // Starts small and grows (up to the head limit) only for a head that needs it.
