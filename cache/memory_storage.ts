@@ -91,12 +91,31 @@ class MemoryHit implements CacheHit {
       }, { highWaterMark: 0 });
     }
     if (range !== undefined) throw new TypeError("Cannot read a range: the entry is incomplete");
-    let i = 0;
+    // The reader follows the writer by byte offset: when the entry completes,
+    // `_admit` replaces its chunks by one contiguous buffer, and a reader still
+    // behind must go on from the same byte, not from a chunk index.
+    let list = e.chunks;
+    let i = 0; // next chunk of `list`
+    let base = 0; // offset of `list[i]` in the body
+    let off = 0; // bytes delivered
     return new ReadableStream<Uint8Array>({
       async pull(c) {
         for (;;) {
-          if (i < e.chunks.length) {
-            c.enqueue(e.chunks[i++]!);
+          if (e.chunks !== list) {
+            list = e.chunks;
+            i = 0;
+            base = 0;
+            while (i < list.length && base + list[i]!.byteLength <= off) {
+              base += list[i++]!.byteLength;
+            }
+          }
+          if (i < list.length) {
+            const chunk = list[i]!;
+            const out = off === base ? chunk : chunk.subarray(off - base);
+            base += chunk.byteLength;
+            i++;
+            off += out.byteLength;
+            c.enqueue(out);
             return;
           }
           if (e.failed) {
