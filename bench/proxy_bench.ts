@@ -128,6 +128,26 @@ function has(bin: string): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The commit and a fingerprint of uncommitted changes to the code the proxies
+ * run: every run starts a fresh process from the worktree, so an edit during
+ * the benchmark would mix code versions between rows.
+ */
+async function codeState(): Promise<{ commit: string; dirty: boolean; print: string }> {
+  const commit = (await sh(`cd ${ROOT} && git rev-parse --short HEAD`, { check: false })).trim();
+  const diff = await sh(
+    `cd ${ROOT} && git status --porcelain -- '*.ts' deno.json deno.lock && git diff HEAD -- '*.ts' deno.json deno.lock`,
+    { check: false },
+  );
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(diff));
+  const print = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return {
+    commit: /^[0-9a-f]+$/.test(commit) ? commit : "unknown",
+    dirty: diff.trim() !== "",
+    print,
+  };
+}
+
 function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -999,6 +1019,7 @@ async function main(): Promise<void> {
     if (await portOpen(p)) throw new Error(`Cannot start: port ${p} is already in use`);
   }
   const load0 = Deno.loadavg();
+  const code0 = await codeState();
   const origin = spawn(`nginx -p ${RUN}origin -c ${RUN}origin/nginx.conf`, `${RUN}origin.log`, 0);
   const results: RunResult[] = [];
   const groups = (["h1", "h2", "tls"] as Group[]).filter((g) => args.groups.has(g));
@@ -1034,6 +1055,7 @@ async function main(): Promise<void> {
     });
   }
   const load1 = Deno.loadavg();
+  const code1 = await codeState();
   const busyRuns = results.filter((r) => r.foreign > 0.05 * args.duration).length;
   const foreignMed = median(results.map((r) => r.foreign / r.seconds));
   const sections: string[] = [];
@@ -1047,6 +1069,13 @@ async function main(): Promise<void> {
   );
   sections.push("");
   sections.push(await machine());
+  sections.push(
+    `- Code: commit ${code0.commit}${code0.dirty ? " with uncommitted changes" : ""}.` +
+      (code1.print !== code0.print || code1.commit !== code0.commit
+        ? " **Warning: the code changed during the run** (commit or uncommitted files differ " +
+          "between start and end): rows may have run different versions; run again."
+        : ""),
+  );
   sections.push(
     `- Foreign load: median ${foreignMed.toFixed(2)} CPU-s per second of run; ${busyRuns} of ` +
       `${results.length} runs had more than 5% foreign CPU (other engineers' tests on the same ` +
