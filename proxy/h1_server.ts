@@ -275,7 +275,8 @@ class H1Connection<Ctx> implements Expirable {
     this.#sweeper = sweeper;
     this.#draining = draining;
     // One write per small response avoids Nagle's delay; a body written in
-    // several writes must not wait for the client's delayed ACK either.
+    // several writes must not wait for the client's delayed ACK either. Plain
+    // TCP only: Deno.TlsConn has no setNoDelay (Deno 2.9).
     (conn as Deno.TcpConn).setNoDelay?.(true);
     const ra = conn.remoteAddr as Deno.NetAddr;
     this.#client = ra.hostname !== undefined ? { hostname: ra.hostname, port: ra.port } : null;
