@@ -183,7 +183,7 @@ const LAST_CHUNK = ENC.encode("0\r\n\r\n");
 const EMPTY_TRAILERS: Promise<HeaderPairs> = Promise.resolve([]);
 /** Bodies up to this size go out in the same write as the head. */
 const SMALL_BODY = 8192;
-/** Scratch taken for a request head (a larger head grows it) and for chunk frames. */
+/** Scratch taken for a request head, plus an inline small body (a larger head grows it). */
 const HEAD_SCRATCH = 4096;
 /** Scratch for request-body chunk frames; a larger chunk goes out in three writes. */
 const FRAME_SCRATCH = 16384;
