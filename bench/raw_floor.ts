@@ -41,6 +41,7 @@ async function serve(conn: Deno.TcpConn): Promise<void> {
       let he: number;
       while ((he = end > start ? findHeadEnd(buf, start, end) : -1) < 0) {
         if (start === end) start = end = 0;
+        if (end === buf.length) return; // a head larger than the buffer: not for the floor
         const n = await conn.read(end === 0 ? buf : buf.subarray(end));
         if (n === null) return;
         end += n;
@@ -59,12 +60,12 @@ async function serve(conn: Deno.TcpConn): Promise<void> {
       let sent = 0;
       while (sent < total) {
         if (up.start === up.end) {
-          if (up.end === up.buf.length) up.start = up.end = 0;
           up.growBuffer();
           if ((await up.fill(TIMEOUT)) === 0) throw new Error("upstream closed mid-body");
         }
         const k = Math.min(up.end - up.start, total - sent);
-        await conn.write(up.buf.subarray(up.start, up.start + k));
+        // A write may take only part of the bytes.
+        for (let w = 0; w < k;) w += await conn.write(up.buf.subarray(up.start + w, up.start + k));
         up.start += k;
         sent += k;
       }
