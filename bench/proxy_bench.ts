@@ -634,6 +634,15 @@ function rows(group: Group, args: Args): Row[] {
           true,
         ),
       },
+      {
+        id: "serve-ceiling",
+        label: "ceiling: Deno.serve entry, no upstream (`serve_ceiling.ts`, h2, TLS)",
+        js: false,
+        cirque: false,
+        cmd: `${DENO} --unstable-no-legacy-abort ${
+          prof("serve-ceiling", "h2")
+        } bench/serve_ceiling.ts ${TLS_PORT} ${o} ${RUN}cert.pem ${RUN}key.pem`,
+      },
     ];
   }
   return [
@@ -993,6 +1002,15 @@ function context(all: RunResult[]): string {
       ratio(all, "h1", path, "cirque-h1", "raw-floor"),
     );
   }
+  add("nginx ÷ Deno fetch, h2", ratio(all, "h2", "small", "nginx", "deno-fetch"));
+  add(
+    "serve ceiling ÷ Deno fetch, h2 (the most a Deno.serve proxy can reach)",
+    ratio(all, "h2", "small", "serve-ceiling", "deno-fetch"),
+  );
+  add(
+    "Cirque via Deno.serve ÷ serve ceiling, h2 (the upstream leg's and engine's cost)",
+    ratio(all, "h2", "small", "cirque-serve", "serve-ceiling"),
+  );
   return lines.join("\n");
 }
 
