@@ -635,6 +635,15 @@ function rows(group: Group, args: Args): Row[] {
         ),
       },
       {
+        id: "serve-floor",
+        label: "floor: Deno.serve + Cirque's low-level API, no engine (`serve_floor.ts`, h2, TLS)",
+        js: false,
+        cirque: false,
+        cmd: `${DENO} --unstable-no-legacy-abort ${
+          prof("serve-floor", "h2")
+        } bench/serve_floor.ts ${TLS_PORT} ${o} ${RUN}cert.pem ${RUN}key.pem`,
+      },
+      {
         id: "serve-ceiling",
         label: "ceiling: Deno.serve entry, no upstream (`serve_ceiling.ts`, h2, TLS)",
         js: false,
@@ -1006,6 +1015,14 @@ function context(all: RunResult[]): string {
   add(
     "serve ceiling ÷ Deno fetch, h2 (the most a Deno.serve proxy can reach)",
     ratio(all, "h2", "small", "serve-ceiling", "deno-fetch"),
+  );
+  add(
+    "serve floor ÷ Deno fetch, h2 (the most a Deno.serve proxy on Cirque's connector can reach)",
+    ratio(all, "h2", "small", "serve-floor", "deno-fetch"),
+  );
+  add(
+    "Cirque via Deno.serve ÷ serve floor, h2 (the engine's cost)",
+    ratio(all, "h2", "small", "cirque-serve", "serve-floor"),
   );
   add(
     "Cirque via Deno.serve ÷ serve ceiling, h2 (the upstream leg's and engine's cost)",
