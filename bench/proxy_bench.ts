@@ -918,6 +918,11 @@ function usPerReq(rs: RunResult[]): string {
 }
 
 function ratio(all: RunResult[], group: Group, path: string, a: string, b: string): number {
+  return median(roundRatios(all, group, path, a, b));
+}
+
+/** Row `a` ÷ row `b` in each round where both ran. */
+function roundRatios(all: RunResult[], group: Group, path: string, a: string, b: string): number[] {
   const rounds = [...new Set(all.map((r) => r.round))];
   const xs: number[] = [];
   for (const round of rounds) {
@@ -929,7 +934,7 @@ function ratio(all: RunResult[], group: Group, path: string, a: string, b: strin
     );
     if (x && y) xs.push(x.reqPerCpu / y.reqPerCpu);
   }
-  return median(xs);
+  return xs;
 }
 
 function targets(all: RunResult[]): string {
@@ -1010,6 +1015,16 @@ function context(all: RunResult[]): string {
       `Cirque fast path ÷ raw floor, /${path} (the engine's cost)`,
       ratio(all, "h1", path, "cirque-h1", "raw-floor"),
     );
+  }
+  // The spread behind the medians of the ratio targets.
+  const spread: [string, Group, string, string, string][] = [
+    ["Cirque fast path /small ÷ Deno fetch", "h1", "small", "cirque-h1", "deno-fetch"],
+    ["Cirque fast path /small ÷ nginx", "h1", "small", "cirque-h1", "nginx"],
+    ["Cirque via Deno.serve ÷ Deno fetch, h2", "h2", "small", "cirque-serve", "deno-fetch"],
+  ];
+  for (const [name, group, path, a, b] of spread) {
+    const xs = roundRatios(all, group, path, a, b);
+    if (xs.length > 1) lines.push(`- ${name}, per round: ${xs.map((x) => fmt(x, 2)).join(", ")}`);
   }
   add("nginx ÷ Deno fetch, h2", ratio(all, "h2", "small", "nginx", "deno-fetch"));
   add(
