@@ -1026,23 +1026,26 @@ function context(all: RunResult[]): string {
     const xs = roundRatios(all, group, path, a, b);
     if (xs.length > 1) lines.push(`- ${name}, per round: ${xs.map((x) => fmt(x, 2)).join(", ")}`);
   }
-  add("nginx ÷ Deno fetch, h2", ratio(all, "h2", "small", "nginx", "deno-fetch"));
-  add(
-    "serve ceiling ÷ Deno fetch, h2 (the most a Deno.serve proxy can reach)",
-    ratio(all, "h2", "small", "serve-ceiling", "deno-fetch"),
-  );
-  add(
-    "serve floor ÷ Deno fetch, h2 (the most a Deno.serve proxy on Cirque's connector can reach)",
-    ratio(all, "h2", "small", "serve-floor", "deno-fetch"),
-  );
-  add(
-    "Cirque via Deno.serve ÷ serve floor, h2 (the engine's cost)",
-    ratio(all, "h2", "small", "cirque-serve", "serve-floor"),
-  );
-  add(
-    "Cirque via Deno.serve ÷ serve ceiling, h2 (the upstream leg's and engine's cost)",
-    ratio(all, "h2", "small", "cirque-serve", "serve-ceiling"),
-  );
+  const h2: [name: string, a: string, b: string][] = [
+    ["nginx ÷ Deno fetch, h2", "nginx", "deno-fetch"],
+    [
+      "serve ceiling ÷ Deno fetch, h2 (the most a Deno.serve proxy can reach)",
+      "serve-ceiling",
+      "deno-fetch",
+    ],
+    [
+      "serve floor ÷ Deno fetch, h2 (the most a Deno.serve proxy on Cirque's connector can reach)",
+      "serve-floor",
+      "deno-fetch",
+    ],
+    ["Cirque via Deno.serve ÷ serve floor, h2 (the engine's cost)", "cirque-serve", "serve-floor"],
+    [
+      "Cirque via Deno.serve ÷ serve ceiling, h2 (the upstream leg's and engine's cost)",
+      "cirque-serve",
+      "serve-ceiling",
+    ],
+  ];
+  for (const [name, a, b] of h2) add(name, ratio(all, "h2", "small", a, b));
   return lines.join("\n");
 }
 
