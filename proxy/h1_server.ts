@@ -647,15 +647,16 @@ class H1Connection<Ctx> implements Expirable {
     return { reader, complete: () => dec.done };
   }
 
-  /** Makes `#out` hold at least `n` bytes, keeping its first `keep` bytes. */
+  /**
+   * Makes `#out` hold at least `n` bytes, keeping its first `keep` bytes. The
+   * outgrown buffer goes back to the pool: no write reads it while a head or
+   * frame is being built.
+   */
   #reserve(n: number, keep: number): void {
     if (this.#out.length >= n) return;
-    if (this.#out === NO_BYTES) {
-      this.#out = this.#s.outBuffers.take(n);
-      return;
-    }
-    const next = new Uint8Array(Math.max(n, 4096, this.#out.length * 2));
+    const next = this.#s.outBuffers.take(n);
     if (keep > 0) next.set(this.#out.subarray(0, keep));
+    this.#releaseOut();
     this.#out = next;
   }
 
