@@ -869,9 +869,9 @@ function table(all: RunResult[], group: Group, list: Row[], args: Args): string 
   lines.push(
     `| proxy | path | req/CPU-s median (min–max) | ÷ nginx | ÷ best JS peer | req/s | ` +
       (h2 ? "mean latency" : "p50 / p99") +
-      ` | µs/req user + kernel | peak RSS | upstream conns opened (client conns) | runs (busy) |`,
+      ` | µs/req user + kernel | CPU use | peak RSS | upstream conns opened (client conns) | runs (busy) |`,
   );
-  lines.push("|---|---|---|---|---|---|---|---|---|---|---|");
+  lines.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const path of paths) {
     const rounds = [...new Set(all.map((r) => r.round))];
     const perRound = (id: string, round: number) =>
@@ -901,13 +901,23 @@ function table(all: RunResult[], group: Group, list: Row[], args: Args): string 
           fmt(Math.min(...v))
         }–${fmt(Math.max(...v))}) | ${fmt(median(rn), 2)} | ${fmt(median(rj), 2)} | ${
           fmt(median(rs.map((r) => r.rps)))
-        } | ${lat} | ${usPerReq(rs)} | ${fmt(median(rs.map((r) => r.rssMiB)))} MiB | ${
-          fmt(median(rs.map((r) => r.upstreamConns)))
-        } (${rs[0]!.clientConns}) | ${rs.length} (${busy}) |`,
+        } | ${lat} | ${usPerReq(rs)} | ${fmt(median(rs.map(cpuUse)))}% | ${
+          fmt(median(rs.map((r) => r.rssMiB)))
+        } MiB | ${fmt(median(rs.map((r) => r.upstreamConns)))} (${
+          rs[0]!.clientConns
+        }) | ${rs.length} (${busy}) |`,
       );
     }
   }
   return lines.join("\n");
+}
+
+/**
+ * The proxy's CPU seconds per second of run, in percent: 100 when its core was
+ * saturated; below that the load generator, not the proxy, set the pace.
+ */
+function cpuUse(r: RunResult): number {
+  return 100 * r.cpu / r.seconds;
 }
 
 /** Median CPU µs per request, split into user and kernel time. */
@@ -923,8 +933,19 @@ function ratio(all: RunResult[], group: Group, path: string, a: string, b: strin
 
 /** Row `a` ÷ row `b` in each round where both ran. */
 function roundRatios(all: RunResult[], group: Group, path: string, a: string, b: string): number[] {
+  return roundPairs(all, group, path, a, b).map(([x, y]) => x.reqPerCpu / y.reqPerCpu);
+}
+
+/** The runs of rows `a` and `b` in each round where both ran. */
+function roundPairs(
+  all: RunResult[],
+  group: Group,
+  path: string,
+  a: string,
+  b: string,
+): [RunResult, RunResult][] {
   const rounds = [...new Set(all.map((r) => r.round))];
-  const xs: number[] = [];
+  const out: [RunResult, RunResult][] = [];
   for (const round of rounds) {
     const x = all.find((r) =>
       r.group === group && r.path === path && r.row === a && r.round === round
@@ -932,9 +953,9 @@ function roundRatios(all: RunResult[], group: Group, path: string, a: string, b:
     const y = all.find((r) =>
       r.group === group && r.path === path && r.row === b && r.round === round
     );
-    if (x && y) xs.push(x.reqPerCpu / y.reqPerCpu);
+    if (x && y) out.push([x, y]);
   }
-  return xs;
+  return out;
 }
 
 function targets(all: RunResult[]): string {
@@ -1023,8 +1044,17 @@ function context(all: RunResult[]): string {
     ["Cirque via Deno.serve ÷ Deno fetch, h2", "h2", "small", "cirque-serve", "deno-fetch"],
   ];
   for (const [name, group, path, a, b] of spread) {
-    const xs = roundRatios(all, group, path, a, b);
-    if (xs.length > 1) lines.push(`- ${name}, per round: ${xs.map((x) => fmt(x, 2)).join(", ")}`);
+    const ps = roundPairs(all, group, path, a, b);
+    if (ps.length > 1) {
+      // With each round, the CPU use of both rows: a row below 100% was paced by the load generator.
+      lines.push(
+        `- ${name}, per round (CPU use ${a} / ${b}): ${
+          ps.map(([x, y]) =>
+            `${fmt(x.reqPerCpu / y.reqPerCpu, 2)} (${fmt(cpuUse(x))}/${fmt(cpuUse(y))}%)`
+          ).join(", ")
+        }`,
+      );
+    }
   }
   const h2: [name: string, a: string, b: string][] = [
     ["nginx ÷ Deno fetch, h2", "nginx", "deno-fetch"],
@@ -1154,6 +1184,8 @@ async function main(): Promise<void> {
       "measured run; ratios are medians of per-round ratios; the direct row's CPU is the " +
       "origin's; µs/req user + kernel = the proxy's CPU per request split into utime and stime " +
       "(on loopback the kernel share includes delivering each write to the receiver); " +
+      "CPU use = the proxy's CPU seconds per second of run (100% = its core saturated; below, " +
+      "the load generator on the other core set the pace); " +
       "upstream conns = connections the origin accepted from process start to the " +
       "end of the run (warm-up + measured), against the client connections opened in that time; " +
       "busy = runs with more than 5% foreign CPU.",
