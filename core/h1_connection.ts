@@ -147,6 +147,8 @@ export class H1Connection implements Poolable {
   uses = 0;
   /** The ALPN protocol negotiated over TLS, or null. */
   readonly alpnProtocol: string | null;
+  /** Called once when the connection closes (the connector counts open connections with it). */
+  onClose: (() => void) | null = null;
 
   #closed = false;
   #failCode: ErrorCode | null = null;
@@ -426,6 +428,11 @@ export class H1Connection implements Poolable {
     try {
       this.conn.close();
     } catch { /* already closed */ }
+    const cb = this.onClose;
+    if (cb !== null) {
+      this.onClose = null;
+      cb();
+    }
   }
 
   /** Tells the pool (once) that this idle connection is gone. */

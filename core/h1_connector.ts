@@ -373,6 +373,73 @@ function encodeRequest(
   };
 }
 
+/** A request waiting for a connection to a peer at its `maxConnections`. */
+interface Waiter {
+  /** Only a new connection will do (a retry after a stale pooled one). */
+  fresh: boolean;
+  /** Ends the wait: a released connection, or `null` for a slot to open a new one in. */
+  grant(conn: H1Connection | null): void;
+  /** Ends the wait with an error. */
+  fail(e: ProxyError): void;
+}
+
+/** Open connections (or connects under way) of one limited peer, and who waits. */
+interface Limit {
+  open: number;
+  waiters: Waiter[];
+}
+
+/** Queues for a connection to a peer at its limit, bounded by its `connectTimeout` and `signal`. */
+function waitForConnection(
+  peer: HttpPeer,
+  lim: Limit,
+  max: number,
+  signal: AbortSignal | undefined,
+  fresh: boolean,
+): Promise<H1Connection | null> {
+  return new Promise((resolve, reject) => {
+    const ms = peer.options.connectTimeout ?? PEER_DEFAULTS.connectTimeout;
+    const end = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const w: Waiter = {
+      fresh,
+      grant(conn) {
+        end();
+        resolve(conn);
+      },
+      fail(e) {
+        const i = lim.waiters.indexOf(w);
+        if (i >= 0) lim.waiters.splice(i, 1);
+        end();
+        reject(e);
+      },
+    };
+    const onAbort = () =>
+      w.fail(
+        new ProxyError("ABORTED", `Cannot connect to ${peer.address}: aborted`, {
+          source: "downstream",
+        }),
+      );
+    const timer = setTimeout(() =>
+      w.fail(
+        new ProxyError(
+          "CONNECT_TIMEOUT",
+          `Cannot connect to ${peer.address}: no connection free within ${ms} ms ` +
+            `(maxConnections ${max})`,
+          { source: "upstream", retryable: true, context: { peer: peer.address } },
+        ),
+      ), ms);
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+    lim.waiters.push(w);
+  });
+}
+
 /** State shared by the request-body pump and the response-body stream of one exchange. */
 class Exchange {
   conn: H1Connection;
@@ -437,6 +504,9 @@ export class H1Connector implements Connector {
   readonly #limits: { maxHeadBytes: number; maxFields: number };
   readonly #dial: H1OpenOptions["dial"];
   readonly #busy = new Set<H1Connection>();
+  /** Per reuse key of a peer with `maxConnections`: connections open or opening, and the queue. */
+  readonly #limited = new Map<string, Limit>();
+  #closing = false;
   /**
    * Scratch buffers for request heads and chunk frames, shared by all
    * connections: held only while a write reads from one, so an idle pooled
@@ -487,21 +557,84 @@ export class H1Connector implements Connector {
    * ```
    */
   async acquire(peer: HttpPeer, options: { signal?: AbortSignal } = {}): Promise<H1Connection> {
-    const pooled = this.#pool.take(peer.reuseKey);
-    if (pooled !== undefined) {
-      this.#busy.add(pooled);
-      pooled.uses++;
-      return pooled;
-    }
-    const o: H1OpenOptions = {};
-    if (options.signal) o.signal = options.signal;
-    if (this.#dial) o.dial = this.#dial;
-    if (this.#maxHead + 1024 > H1_READ_BUFFER_SIZE) o.bufferSize = this.#maxHead + 1024;
-    const conn = await H1Connection.open(peer, o);
-    this.#pool.countCreated();
+    const conn = this.#pool.take(peer.reuseKey) ?? await this.#obtain(peer, options.signal, false);
     this.#busy.add(conn);
     conn.uses++;
     return conn;
+  }
+
+  /**
+   * A connection when the pool had none: a new one, or, for a peer at its
+   * `maxConnections`, one released by another request (or a slot to open a
+   * new one) after waiting in the queue. `fresh` never takes a used one.
+   */
+  async #obtain(peer: HttpPeer, signal: AbortSignal | undefined, fresh: boolean) {
+    const max = peer.options.maxConnections;
+    if (max === undefined) return await this.#open(peer, signal, null);
+    const key = peer.reuseKey;
+    let lim = this.#limited.get(key);
+    if (lim === undefined) this.#limited.set(key, lim = { open: 0, waiters: [] });
+    if (lim.open < max) lim.open++;
+    else {
+      const handed = await waitForConnection(peer, lim, max, signal, fresh);
+      if (handed !== null) return handed;
+      // Otherwise a closed connection's slot was passed on: open a new one in it.
+    }
+    return await this.#open(peer, signal, () => this.#slotFreed(key));
+  }
+
+  /** Opens a connection; `onClose` (a limited peer's slot) runs when it closes or fails to open. */
+  async #open(
+    peer: HttpPeer,
+    signal: AbortSignal | undefined,
+    onClose: (() => void) | null,
+  ): Promise<H1Connection> {
+    const o: H1OpenOptions = {};
+    if (signal) o.signal = signal;
+    if (this.#dial) o.dial = this.#dial;
+    if (this.#maxHead + 1024 > H1_READ_BUFFER_SIZE) o.bufferSize = this.#maxHead + 1024;
+    let conn: H1Connection;
+    try {
+      conn = await H1Connection.open(peer, o);
+    } catch (e) {
+      onClose?.();
+      throw e;
+    }
+    this.#pool.countCreated();
+    conn.onClose = onClose;
+    // Closed while the connect finished (the connector shut down): free the slot now.
+    if (this.#closing) conn.close();
+    return conn;
+  }
+
+  /** A limited peer's connection closed (or failed to open): its slot goes to the next waiter. */
+  #slotFreed(key: string): void {
+    const lim = this.#limited.get(key);
+    if (lim === undefined) return;
+    const w = lim.waiters.shift();
+    if (w !== undefined) w.grant(null);
+    else if (--lim.open <= 0) this.#limited.delete(key);
+  }
+
+  /**
+   * Gives a reusable connection back: straight to the first request waiting
+   * for one (a limited peer's queue), otherwise to the pool.
+   */
+  #put(conn: H1Connection, idleTimeout: number, maxIdle: number): void {
+    if (this.#limited.size !== 0 && idleTimeout > 0 && !this.#closing) {
+      const lim = this.#limited.get(conn.reuseKey);
+      if (lim !== undefined && lim.waiters.length !== 0 && conn.start === conn.end) {
+        const i = lim.waiters.findIndex((w) => !w.fresh);
+        if (i >= 0) {
+          const w = lim.waiters.splice(i, 1)[0]!;
+          conn.start = conn.end = 0;
+          this.#pool.countReused();
+          w.grant(conn);
+          return;
+        }
+      }
+    }
+    this.#pool.put(conn.reuseKey, conn, idleTimeout, maxIdle);
   }
 
   /**
@@ -515,8 +648,7 @@ export class H1Connector implements Connector {
       conn.close();
       return;
     }
-    this.#pool.put(
-      peer.reuseKey,
+    this.#put(
       conn,
       peer.options.idleTimeout ?? PEER_DEFAULTS.idleTimeout,
       peer.options.maxIdlePerPeer ?? PEER_DEFAULTS.maxIdlePerPeer,
@@ -539,13 +671,9 @@ export class H1Connector implements Connector {
     let reused = conn !== undefined;
     for (let attempt = 0;; attempt++) {
       if (conn === undefined) {
-        const o: H1OpenOptions = {};
-        if (signal) o.signal = signal;
-        if (this.#dial) o.dial = this.#dial;
-        if (this.#maxHead + 1024 > H1_READ_BUFFER_SIZE) o.bufferSize = this.#maxHead + 1024;
-        conn = await H1Connection.open(peer, o);
-        this.#pool.countCreated();
-        reused = false;
+        // A retry (attempt 1) needs a fresh connection, never a used one.
+        conn = await this.#obtain(peer, signal, attempt > 0);
+        reused = conn.uses > 0;
       }
       const connected = reused ? 0 : performance.now() - t0;
       if (options.beforeSend !== undefined) {
@@ -1011,7 +1139,7 @@ export class H1Connector implements Connector {
         // written (or their write just completed): pool once the pump is done.
         x.pump.then(() => {
           if (x.written && !conn.closed) {
-            this.#pool.put(conn.reuseKey, conn, x.idleTimeout, x.maxIdle);
+            this.#put(conn, x.idleTimeout, x.maxIdle);
           } else conn.close();
         });
         return;
@@ -1025,11 +1153,21 @@ export class H1Connector implements Connector {
       conn.close();
       return;
     }
-    this.#pool.put(conn.reuseKey, conn, x.idleTimeout, x.maxIdle);
+    this.#put(conn, x.idleTimeout, x.maxIdle);
   }
 
   /** Closes idle connections and every connection still in use. */
   close(): Promise<void> {
+    this.#closing = true;
+    for (const lim of this.#limited.values()) {
+      for (const w of lim.waiters.splice(0)) {
+        w.fail(
+          new ProxyError("ABORTED", "Cannot get a connection: the connector closed", {
+            source: "upstream",
+          }),
+        );
+      }
+    }
     for (const c of this.#busy) c.close();
     this.#busy.clear();
     return this.#pool.close();

@@ -898,3 +898,119 @@ Deno.test("H1Connector: bodySource hands out the body without a stream", async (
     await connector.close();
   }
 });
+
+Deno.test("H1Connector: maxConnections bounds the connections to a peer", async (t) => {
+  // An origin that holds each response until told, and counts its connections.
+  let open = 0;
+  let most = 0;
+  const held: (() => void)[] = [];
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const serving = (async () => {
+    for await (const conn of listener) {
+      open++;
+      most = Math.max(most, open);
+      (async () => {
+        const buf = new Uint8Array(4096);
+        try {
+          for (;;) {
+            let head = "";
+            while (!head.includes("\r\n\r\n")) {
+              const n = await conn.read(buf);
+              if (n === null) return;
+              head += new TextDecoder().decode(buf.subarray(0, n));
+            }
+            const path = head.split(" ")[1]!;
+            if (path === "/close") {
+              await writeAll(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+              );
+              return;
+            }
+            if (path === "/hold") await new Promise<void>((r) => held.push(r));
+            await writeAll(
+              conn,
+              `HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`,
+            );
+          }
+        } catch {
+          /* client gone */
+        } finally {
+          open--;
+          try {
+            conn.close();
+          } catch { /* closed */ }
+        }
+      })();
+    }
+  })();
+  const release = async (n: number) => {
+    for (let i = 0; i < 100 && held.length < n; i++) await new Promise((r) => setTimeout(r, 5));
+    for (const r of held.splice(0, n)) r();
+  };
+
+  await t.step("requests beyond the limit wait for a released connection", async () => {
+    await using c = new H1Connector();
+    const peer = peerOf(port, { maxConnections: 2 });
+    const hold: RequestHead = { method: "GET", path: "/hold", headers: [] };
+    const all = Array.from({ length: 6 }, () => c.request(peer, hold, null).then(text));
+    for (let done = 0; done < 6; done += 2) await release(2);
+    assert.deepEqual(await Promise.all(all), Array(6).fill("/hold"));
+    assert.equal(most, 2);
+    assert.equal(c.stats.created, 2);
+    assert.equal(c.stats.reused, 4);
+  });
+
+  await t.step("a connection the origin closes frees its slot", async () => {
+    await using c = new H1Connector();
+    const peer = peerOf(port, { maxConnections: 1 });
+    const close: RequestHead = { method: "GET", path: "/close", headers: [] };
+    const rs = await Promise.all([1, 2, 3].map(() => c.request(peer, close, null).then(text)));
+    assert.deepEqual(rs, ["ok", "ok", "ok"]);
+    assert.equal(c.stats.created, 3);
+    assert.equal(await text(await c.request(peer, GET, null)), "/");
+  });
+
+  await t.step("the wait is bounded by connectTimeout, and an abort ends it", async () => {
+    await using c = new H1Connector();
+    const peer = peerOf(port, { maxConnections: 1, connectTimeout: 50 });
+    const first = c.request(peer, { method: "GET", path: "/hold", headers: [] }, null);
+    const e = await rejectsWith(c.request(peer, GET, null), "CONNECT_TIMEOUT");
+    assert.match(e.message, /maxConnections 1/);
+    const ac = new AbortController();
+    const waiting = c.request(peer, GET, null, { signal: ac.signal });
+    ac.abort();
+    await rejectsWith(waiting, "ABORTED");
+    // Neither the timed-out nor the aborted request kept a place: the next one gets the connection.
+    const next = c.request(peer, { method: "GET", path: "/next", headers: [] }, null);
+    await release(1);
+    assert.equal(await text(await first), "/hold");
+    assert.equal(await text(await next), "/next");
+    assert.equal(c.stats.created, 1);
+  });
+
+  await t.step("a failed connect frees its slot", async () => {
+    await using c = new H1Connector();
+    const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const deadPort = (free.addr as Deno.NetAddr).port;
+    free.close();
+    const peer = peerOf(deadPort, { maxConnections: 1 });
+    for (let i = 0; i < 3; i++) await rejectsWith(c.request(peer, GET, null), "CONNECT_REFUSED");
+  });
+
+  await t.step("acquire and release honour the limit; close() ends the waits", async () => {
+    const c = new H1Connector();
+    const peer = peerOf(port, { maxConnections: 1 });
+    const a = await c.acquire(peer);
+    const b = c.acquire(peer);
+    c.release(peer, a, true);
+    assert.equal(await b, a);
+    const d = c.acquire(peer);
+    await c.close();
+    await rejectsWith(d, "ABORTED");
+  });
+
+  listener.close();
+  await serving.catch(() => {});
+});

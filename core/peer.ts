@@ -52,6 +52,17 @@ export interface PeerOptions {
    * @default {128}
    */
   maxIdlePerPeer?: number;
+  /**
+   * At most this many connections open to this peer at once (busy, idle and
+   * being opened), like HAProxy's `maxconn` on a server or nginx's
+   * `max_conns`. A request that finds none free waits in a FIFO queue for a
+   * released connection, at most `connectTimeout` milliseconds, then fails
+   * with `CONNECT_TIMEOUT`. Bounds the load on the upstream and the memory
+   * and sockets of the proxy; `H1Connector` honours it (the fetch connector
+   * does not).
+   * @default {unlimited}
+   */
+  maxConnections?: number;
 }
 
 /** A peer address, parsed. */

@@ -50,7 +50,10 @@ export interface ConnectionPoolOptions {
 export interface PoolStats {
   /** Connections the owner created (reported with {@linkcode ConnectionPool.countCreated}). */
   created: number;
-  /** Connections handed out again from the pool. */
+  /**
+   * Connections handed out again: from the pool, or passed by the owner
+   * straight to a waiting request ({@linkcode ConnectionPool.countReused}).
+   */
   reused: number;
   /** Idle connections closed to make room (total or per-key bound). */
   evicted: number;
@@ -143,6 +146,11 @@ export class ConnectionPool<C extends Poolable> {
   /** Counts a connection the owner created (for {@linkcode PoolStats.created}). */
   countCreated(): void {
     this.#stats.created++;
+  }
+
+  /** Counts a connection the owner reused without pooling it (for {@linkcode PoolStats.reused}). */
+  countReused(): void {
+    this.#stats.reused++;
   }
 
   /**
