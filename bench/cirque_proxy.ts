@@ -33,10 +33,9 @@ const [mode = "h1", portArg = "29101", origin = "127.0.0.1:29100", certFile, key
 const port = Number(portArg);
 const lb = await LoadBalancer.fromAddresses([origin], new RoundRobin());
 // Idle pool as large as the peers' (nginx keepalive 1024, Deno fetch 512): h2load opens
-// 500 concurrent streams. At most 64 connections to the origin at once (above the 50 client
-// connections of the HTTP/1.1 runs, so only the HTTP/2 runs queue);
-// CIRQUE_MAX_CONNECTIONS=0 lifts the limit.
-const maxConnections = Number(Deno.env.get("CIRQUE_MAX_CONNECTIONS") ?? "64");
+// 500 concurrent streams. CIRQUE_MAX_CONNECTIONS=n sets the peer's `maxConnections`
+// (bench/results/2026-11-29T0046.md compares 64 with none; unset: no limit).
+const maxConnections = Number(Deno.env.get("CIRQUE_MAX_CONNECTIONS") ?? "0");
 const peers = new Map([[
   origin,
   new HttpPeer(origin, {

@@ -624,8 +624,7 @@ function rows(group: Group, args: Args): Row[] {
       },
       {
         id: "cirque-serve",
-        label:
-          "**Cirque** via Deno.serve (h2, TLS), `--unstable-no-legacy-abort`, `maxConnections: 64`",
+        label: "**Cirque** via Deno.serve (h2, TLS), `--unstable-no-legacy-abort`",
         js: false,
         cirque: true,
         cmd: cirque(
@@ -634,15 +633,6 @@ function rows(group: Group, args: Args): Row[] {
           `--unstable-no-legacy-abort ${prof("cirque-serve", "h2")}`,
           true,
         ),
-      },
-      {
-        id: "cirque-serve-nolimit",
-        label:
-          "Cirque via Deno.serve (h2, TLS), no `maxConnections` (one upstream conn per stream)",
-        js: false,
-        cirque: true,
-        cmd: "env CIRQUE_MAX_CONNECTIONS=0 " +
-          cirque("serve-tls", TLS_PORT, "--unstable-no-legacy-abort", true),
       },
       {
         id: "serve-floor",
@@ -1052,13 +1042,6 @@ function context(all: RunResult[]): string {
     ["Cirque fast path /small ÷ Deno fetch", "h1", "small", "cirque-h1", "deno-fetch"],
     ["Cirque fast path /small ÷ nginx", "h1", "small", "cirque-h1", "nginx"],
     ["Cirque via Deno.serve ÷ Deno fetch, h2", "h2", "small", "cirque-serve", "deno-fetch"],
-    [
-      "Cirque via Deno.serve with `maxConnections: 64` ÷ without, h2",
-      "h2",
-      "small",
-      "cirque-serve",
-      "cirque-serve-nolimit",
-    ],
   ];
   for (const [name, group, path, a, b] of spread) {
     const ps = roundPairs(all, group, path, a, b);
@@ -1083,16 +1066,6 @@ function context(all: RunResult[]): string {
     [
       "serve floor ÷ Deno fetch, h2 (the most a Deno.serve proxy on Cirque's connector can reach)",
       "serve-floor",
-      "deno-fetch",
-    ],
-    [
-      "Cirque via Deno.serve with `maxConnections: 64` ÷ without, h2",
-      "cirque-serve",
-      "cirque-serve-nolimit",
-    ],
-    [
-      "Cirque via Deno.serve without a limit ÷ Deno fetch, h2",
-      "cirque-serve-nolimit",
       "deno-fetch",
     ],
     ["Cirque via Deno.serve ÷ serve floor, h2 (the engine's cost)", "cirque-serve", "serve-floor"],
