@@ -479,6 +479,9 @@ class Exchange {
  *   with `INVALID_RESPONSE` and the connection is discarded.
  * - Timeouts from the peer's options bound every connect, read and write, and
  *   close the socket when they fire; `signal` aborts the exchange at any time.
+ * - `maxConnections` in the peer's options bounds the connections open to
+ *   it at once; a request beyond it waits in a FIFO queue for a released
+ *   connection (at most `connectTimeout`, then `CONNECT_TIMEOUT`).
  * - A reused connection that turns out closed before any response byte
  *   arrived is retried once on a fresh connection when the request body can
  *   be replayed (none or bytes); otherwise the error is `CONNECTION_CLOSED`
@@ -529,7 +532,8 @@ export class H1Connector implements Connector {
 
   /**
    * Low level, for a raw byte-piping fast path: a pooled connection to `peer`
-   * (its `uses` is then above 1) or a new one. The caller writes the request
+   * (its `uses` is then above 1) or a new one; for a peer at its
+   * `maxConnections`, one released by another request after a wait. The caller writes the request
    * bytes, reads the response through {@linkcode H1Connection.fill}, and must
    * hand the connection back with {@linkcode H1Connector.release}.
    *
@@ -568,7 +572,11 @@ export class H1Connector implements Connector {
    * `maxConnections`, one released by another request (or a slot to open a
    * new one) after waiting in the queue. `fresh` never takes a used one.
    */
-  async #obtain(peer: HttpPeer, signal: AbortSignal | undefined, fresh: boolean) {
+  async #obtain(
+    peer: HttpPeer,
+    signal: AbortSignal | undefined,
+    fresh: boolean,
+  ): Promise<H1Connection> {
     const max = peer.options.maxConnections;
     if (max === undefined) return await this.#open(peer, signal, null);
     const key = peer.reuseKey;
