@@ -505,6 +505,16 @@ function rows(group: Group, args: Args): Row[] {
       }.cpuprofile`
       : "";
   const o = `127.0.0.1:${ORIGIN_PORT}`;
+  // A measuring stick of the HTTP/2 group: a standalone Deno.serve script over TLS.
+  const serveStick = (id: string, label: string, script: string): Row => ({
+    id,
+    label,
+    js: false,
+    cirque: false,
+    cmd: `${DENO} --unstable-no-legacy-abort ${
+      prof(id, "h2")
+    } bench/${script} ${TLS_PORT} ${o} ${RUN}cert.pem ${RUN}key.pem`,
+  });
   if (group === "h1") {
     return [
       { id: "direct", label: "direct to origin (no proxy)", js: false, cirque: false, cmd: null },
@@ -634,24 +644,16 @@ function rows(group: Group, args: Args): Row[] {
           true,
         ),
       },
-      {
-        id: "serve-floor",
-        label: "floor: Deno.serve + Cirque's low-level API, no engine (`serve_floor.ts`, h2, TLS)",
-        js: false,
-        cirque: false,
-        cmd: `${DENO} --unstable-no-legacy-abort ${
-          prof("serve-floor", "h2")
-        } bench/serve_floor.ts ${TLS_PORT} ${o} ${RUN}cert.pem ${RUN}key.pem`,
-      },
-      {
-        id: "serve-ceiling",
-        label: "ceiling: Deno.serve entry, no upstream (`serve_ceiling.ts`, h2, TLS)",
-        js: false,
-        cirque: false,
-        cmd: `${DENO} --unstable-no-legacy-abort ${
-          prof("serve-ceiling", "h2")
-        } bench/serve_ceiling.ts ${TLS_PORT} ${o} ${RUN}cert.pem ${RUN}key.pem`,
-      },
+      serveStick(
+        "serve-floor",
+        "floor: Deno.serve + Cirque's low-level API, no engine (`serve_floor.ts`, h2, TLS)",
+        "serve_floor.ts",
+      ),
+      serveStick(
+        "serve-ceiling",
+        "ceiling: Deno.serve entry, no upstream (`serve_ceiling.ts`, h2, TLS)",
+        "serve_ceiling.ts",
+      ),
     ];
   }
   return [
@@ -880,12 +882,10 @@ function table(all: RunResult[], group: Group, list: Row[], args: Args): string 
       const rs = all.filter((r) => r.group === group && r.path === path && r.row === row.id);
       if (rs.length === 0) continue;
       const v = rs.map((r) => r.reqPerCpu);
-      const rn: number[] = [];
+      const rn = roundRatios(all, group, path, row.id, "nginx");
       const rj: number[] = [];
       for (const round of rounds) {
         const me = perRound(row.id, round);
-        const ng = perRound("nginx", round);
-        if (me && ng) rn.push(me.reqPerCpu / ng.reqPerCpu);
         const js = list.filter((x) => x.js).map((x) => perRound(x.id, round)?.reqPerCpu ?? 0);
         const best = Math.max(0, ...js);
         if (me && best > 0) rj.push(me.reqPerCpu / best);
