@@ -60,6 +60,15 @@ export interface H1ServerOptions {
   maxFields?: number;
   /** Accept absolute-form request targets (forward-proxy style). @default {false} */
   allowAbsoluteForm?: boolean;
+  /**
+   * Keep a bodiless request going when its client closes the connection (or
+   * only its sending side) before the response starts. By default such a
+   * request is aborted, its upstream exchange cancelled and nothing is
+   * written, as nginx does with `proxy_ignore_client_abort off`. Set it for
+   * clients that send a request and then half-close, expecting the answer.
+   * @default {false}
+   */
+  ignoreClientAbort?: boolean;
   /** Called once listening, with the bound address. */
   onListen?: (addr: Deno.NetAddr) => void;
 }
@@ -160,6 +169,7 @@ export function serveH1<Ctx>(proxy: HttpProxy<Ctx>, options: H1ServerOptions = {
     tls,
     serverAddr: { hostname: addr.hostname, port: addr.port },
     outBuffers,
+    watchClient: !(options.ignoreClientAbort ?? false),
   };
   let draining = false;
   let resolveFinished!: () => void;
@@ -234,6 +244,8 @@ interface ConnSettings {
   serverAddr: Endpoint;
   /** Output buffers shared by the connections (one per response being written). */
   outBuffers: BufferPool;
+  /** Abort a bodiless request whose client goes away (not `ignoreClientAbort`). */
+  watchClient: boolean;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -261,6 +273,24 @@ class H1Connection<Ctx> implements Expirable {
    * once its writes completed.
    */
   #out: Uint8Array = NO_BYTES;
+  /**
+   * The client's next read, started while a bodiless request waits for its
+   * response (`#watchClient`): it notices a client that goes away, and it is
+   * also the first read of the next request. Resolves with the byte count read
+   * into `#buf` at `#end` (not yet added to it), or null for EOF and for a
+   * failed read; it never rejects.
+   */
+  #watch: Promise<number | null> | null = null;
+  /** The session `#watch` aborts when the client goes away; null once its response starts. */
+  #watched: Session | null = null;
+  readonly #onWatchRead = (n: number | null): number | null => {
+    if (n === null) this.#clientGone();
+    return n;
+  };
+  readonly #onWatchFail = (): null => {
+    this.#clientGone();
+    return null;
+  };
 
   constructor(
     conn: Deno.Conn,
@@ -308,6 +338,35 @@ class H1Connection<Ctx> implements Expirable {
     this.deadline = ms > 0 ? this.#sweeper.now() + ms : 0;
   }
 
+  /**
+   * Starts `#watch` for `session`, a bodiless request about to be proxied.
+   * Its signal is created here so that the upstream exchange gets one to be
+   * aborted with.
+   */
+  #watchClient(session: Session): void {
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    const buf = this.#buf;
+    // A buffer full of pipelined bytes: the next request is there already.
+    if (this.#end === buf.length) return;
+    void session.signal;
+    this.#watched = session;
+    this.#watch = this.#conn.read(this.#end === 0 ? buf : buf.subarray(this.#end))
+      .then(this.#onWatchRead, this.#onWatchFail);
+  }
+
+  /** The client closed (or reset) the connection while `#watched` waits for its response. */
+  #clientGone(): void {
+    const session = this.#watched;
+    if (session === null || this.#closed) return;
+    this.#watched = null;
+    session.abort(
+      new ProxyError("CONNECTION_CLOSED", "client closed the connection before the response", {
+        source: "downstream",
+      }),
+    );
+    this.close();
+  }
+
   async #read(into: Uint8Array): Promise<number | null> {
     try {
       return await this.#conn.read(into);
@@ -343,7 +402,8 @@ class H1Connection<Ctx> implements Expirable {
   /** Reads until a whole head is buffered; returns its end, or -1 on clean EOF. */
   async #readHead(): Promise<number> {
     let buf = this.#buf;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
+    // A pending watch reads into the buffer at `#end`: the offsets stay until it is in.
+    if (this.#start === this.#end && this.#watch === null) this.#start = this.#end = 0;
     let scanFrom = this.#start;
     let first = true;
     while (true) {
@@ -377,11 +437,18 @@ class H1Connection<Ctx> implements Expirable {
       if (this.#idle && this.#draining()) return -1;
       // Straight to the socket: no helper frame on the per-request path.
       let n: number | null;
-      try {
-        n = await this.#conn.read(this.#end === 0 ? buf : buf.subarray(this.#end));
-      } catch (e) {
-        if (!this.#closed) throw e;
-        n = null;
+      const watch = this.#watch;
+      if (watch !== null) {
+        // Started while the last request was proxied, into this same spot.
+        this.#watch = null;
+        n = await watch;
+      } else {
+        try {
+          n = await this.#conn.read(this.#end === 0 ? buf : buf.subarray(this.#end));
+        } catch (e) {
+          if (!this.#closed) throw e;
+          n = null;
+        }
       }
       if (n === null) {
         if (this.#end === this.#start) return -1;
@@ -445,7 +512,12 @@ class H1Connection<Ctx> implements Expirable {
     this.#session = session;
     session.upgrade = !http10 && head.upgrade !== null &&
       (head.connectionTokens?.includes("upgrade") ?? false);
+    if (body.reader === null && !session.upgrade && this.#s.watchClient) {
+      this.#watchClient(session);
+    }
     const outcome = await this.#proxy.process(session);
+    // From here on, a client that goes away shows up as a failed write.
+    this.#watched = null;
     if (this.#closed) {
       cancelOutcome(outcome);
       await outcome.finish(

@@ -275,7 +275,7 @@ Deno.test("fast path: a slow client head is cut by the header timeout (no slowlo
   }, { headerTimeout: 100 });
 });
 
-Deno.test("fast path: a stalled request body times out and aborts the signal the upstream exchange got; a bodiless request gets none", async () => {
+Deno.test("fast path: a stalled request body times out and aborts the signal the upstream exchange got; a bodiless request's stays quiet", async () => {
   const signals: (AbortSignal | undefined)[] = [];
   const connector: Connector = {
     async request(_peer, _head, body, options = {}) {
@@ -313,7 +313,8 @@ Deno.test("fast path: a stalled request body times out and aborts the signal the
     await server.finished;
   }
   assert.equal(signals.length, 2);
-  assert.equal(signals[0], undefined, "a bodiless fast-path request creates no signal");
+  assert.ok(signals[0] instanceof AbortSignal, "a bodiless request's exchange can be aborted");
+  assert.equal(signals[0].aborted, false, "a request answered normally is not aborted");
   assert.ok(signals[1] instanceof AbortSignal);
   assert.equal(signals[1].aborted, true);
 });
@@ -374,6 +375,164 @@ Deno.test("fast path: a response head with CR/LF from a filter is refused, not w
     {},
     {
       responseFilter: (_s, head) => void head.headers.set("X-A", "1\r\nInjected: yes"),
+    },
+  );
+});
+
+/** Resolves with `p`, or rejects after `ms` so that a broken case fails instead of hanging. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, guard]).finally(() => clearTimeout(timer));
+}
+
+Deno.test("fast path: a client that goes away while its bodiless request waits upstream aborts the exchange", async (t) => {
+  /** An upstream that answers only when `open()` is called, or fails when the signal aborts. */
+  const slowUpstream = () => {
+    const seen: (AbortSignal | undefined)[] = [];
+    let arrived = Promise.withResolvers<AbortSignal | undefined>();
+    let gate = Promise.withResolvers<void>();
+    const connector: Connector = {
+      async request(_peer, head, _body, options = {}) {
+        await options.beforeSend?.(false);
+        const signal = options.signal;
+        seen.push(signal);
+        arrived.resolve(signal);
+        const aborted = new Promise<never>((_, reject) => {
+          signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+        });
+        await Promise.race([gate.promise, aborted]);
+        const text = `answer ${head.path}`;
+        return {
+          status: 200,
+          statusText: "OK",
+          headers: [["Content-Length", String(text.length)]],
+          body: new Response(text).body,
+          trailers: Promise.resolve([]),
+          reused: false,
+          timing: { connected: 0, responseHead: 0 },
+        };
+      },
+      close: () => Promise.resolve(),
+    };
+    return {
+      connector,
+      seen,
+      /** The signal of the next request to reach the upstream. */
+      next: () => arrived.promise,
+      open: () => {
+        gate.resolve();
+        gate = Promise.withResolvers();
+        arrived = Promise.withResolvers();
+      },
+    };
+  };
+  const start = (up: ReturnType<typeof slowUpstream>, ignoreClientAbort = false) => {
+    const logged: (string | null)[] = [];
+    const proxy = new HttpProxy<null>({
+      newCtx: () => null,
+      upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
+      logging: (_s, e) => {
+        logged.push(e?.code ?? null);
+      },
+    }, { connector: up.connector, errorLog: () => {} });
+    return { server: serveH1(proxy, { port: 0, ignoreClientAbort }), logged };
+  };
+  const aborted = (signal: AbortSignal) =>
+    new Promise<unknown>((resolve) => {
+      if (signal.aborted) resolve(signal.reason);
+      else signal.addEventListener("abort", () => resolve(signal.reason), { once: true });
+    });
+
+  for (const how of ["close", "closeWrite"] as const) {
+    await t.step(`${how}() before the response: upstream aborted, nothing written`, async () => {
+      const up = slowUpstream();
+      const { server, logged } = start(up);
+      try {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+        await conn.write(enc.encode(GET + "\r\n"));
+        const signal = await within(up.next(), 5000, "request upstream");
+        assert.ok(signal instanceof AbortSignal);
+        if (how === "close") conn.close();
+        else await conn.closeWrite();
+        const reason = await within(aborted(signal), 5000, "abort of the upstream exchange");
+        assert.equal((reason as { code?: string }).code, "CONNECTION_CLOSED");
+        if (how === "closeWrite") {
+          // The server closed its side and wrote nothing.
+          const n = await within(conn.read(new Uint8Array(64)).catch(() => null), 5000, "close");
+          assert.equal(n, null);
+          conn.close();
+        }
+      } finally {
+        server.close();
+        await server.finished;
+      }
+      assert.deepEqual(logged, ["CONNECTION_CLOSED"]);
+    });
+  }
+
+  await t.step("ignoreClientAbort: a half-closed client still gets its answer", async () => {
+    const up = slowUpstream();
+    const { server, logged } = start(up, true);
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      await conn.write(enc.encode(GET + "\r\n"));
+      const signal = await within(up.next(), 5000, "request upstream");
+      assert.equal(signal, undefined, "no signal: nothing watches the client");
+      await conn.closeWrite();
+      up.open();
+      let text = "";
+      const buf = new Uint8Array(4096);
+      while (true) {
+        const n = await within(conn.read(buf), 5000, "response");
+        if (n === null) break;
+        text += dec.decode(buf.subarray(0, n));
+      }
+      conn.close();
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*answer \/$/);
+    } finally {
+      server.close();
+      await server.finished;
+    }
+    assert.deepEqual(logged, [null]);
+  });
+
+  await t.step(
+    "a next request that arrives while the first waits is served after it, in two parts",
+    async () => {
+      const up = slowUpstream();
+      const { server, logged } = start(up);
+      try {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+        await conn.write(enc.encode("GET /one HTTP/1.1\r\nHost: a\r\n\r\n"));
+        const first = await within(up.next(), 5000, "first request upstream");
+        // Half of the second request lands in the watching read, the rest later.
+        await conn.write(enc.encode("GET /two HTTP/1.1\r\nHo"));
+        await new Promise((r) => setTimeout(r, 50));
+        up.open();
+        let text = "";
+        const buf = new Uint8Array(4096);
+        while (!text.includes("answer /one")) {
+          text += dec.decode(buf.subarray(0, (await within(conn.read(buf), 5000, "first"))!));
+        }
+        await conn.write(enc.encode("st: a\r\n\r\n"));
+        const second = await within(up.next(), 5000, "second request upstream");
+        up.open();
+        while (!text.includes("answer /two")) {
+          text += dec.decode(buf.subarray(0, (await within(conn.read(buf), 5000, "second"))!));
+        }
+        conn.close();
+        assert.equal(first!.aborted, false);
+        assert.equal(second!.aborted, false);
+        assert.ok(text.indexOf("answer /one") < text.indexOf("answer /two"));
+        assert.equal((text.match(/HTTP\/1\.1 200 OK\r\n/g) ?? []).length, 2);
+      } finally {
+        server.close();
+        await server.finished;
+      }
+      assert.deepEqual(logged, [null, null]);
     },
   );
 });

@@ -516,8 +516,8 @@ export class HttpProxy<Ctx> {
         };
         // A signal only where something can abort during the exchange: one
         // given by the transport (Deno.serve's request.signal), one a phase
-        // created by using it, or a request body (its reads time out). On the
-        // fast path a bodiless request creates none.
+        // created by using it (the fast path does when it watches the client),
+        // or a request body (its reads time out).
         if (session.hasSignal || !session.isBodyDone || session.upgrade) {
           options.signal = session.signal;
         }

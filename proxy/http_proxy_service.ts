@@ -38,6 +38,7 @@ export interface HttpProxyServiceOptions {
     headerTimeout?: number;
     keepAliveTimeout?: number;
     ioTimeout?: number;
+    ignoreClientAbort?: boolean;
   };
 }
 

@@ -50,11 +50,14 @@ async function sha256(stream: ReadableStream<Uint8Array>): Promise<{ hex: string
 interface Origin {
   address: string;
   cancelled: () => number;
+  /** `/hold` requests that arrived, and those whose connection the proxy then closed. */
+  held: () => { arrived: number; aborted: number };
   close: () => Promise<void>;
 }
 
 function origin(): Origin {
   let cancelled = 0;
+  const held = { arrived: 0, aborted: 0 };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const url = new URL(req.url);
     if (url.pathname === "/upload") {
@@ -83,6 +86,13 @@ function origin(): Origin {
         }),
       );
     }
+    if (url.pathname === "/hold") {
+      // No answer until the proxy gives up on the request.
+      held.arrived++;
+      await new Promise((r) => req.signal.addEventListener("abort", r, { once: true }));
+      held.aborted++;
+      return new Response(null, { status: 499 });
+    }
     if (url.pathname === "/slow") {
       await new Promise((r) => setTimeout(r, 1500));
       return new Response("late");
@@ -92,6 +102,7 @@ function origin(): Origin {
   return {
     address: `127.0.0.1:${server.addr.port}`,
     cancelled: () => cancelled,
+    held: () => ({ ...held }),
     close: () => server.shutdown(),
   };
 }
@@ -236,6 +247,32 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
           await new Promise((r) => setTimeout(r, 10));
         }
         assert.equal(o.cancelled(), 1, "the origin's response stream was not cancelled");
+        // The aborted connection went back to nobody: the next request opens a new one.
+        const created = connector.stats.created;
+        assert.equal(await (await fetch(`${base}/`)).text(), "ok");
+        assert.equal(connector.stats.created, created + 1);
+      });
+    } finally {
+      await o.close();
+    }
+  });
+
+  Deno.test(`${transport}: a client that disconnects before the response head aborts the upstream request`, async () => {
+    const o = origin();
+    try {
+      await withProxy(transport, new HttpPeer(o.address), async (base, connector) => {
+        const ac = new AbortController();
+        const pending = fetch(`${base}/hold`, { signal: ac.signal }).catch(() => null);
+        for (let i = 0; i < 500 && o.held().arrived === 0; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        assert.equal(o.held().arrived, 1, "the request did not reach the origin");
+        ac.abort();
+        assert.equal(await pending, null);
+        for (let i = 0; i < 500 && o.held().aborted === 0; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        assert.equal(o.held().aborted, 1, "the proxy kept the upstream request going");
         // The aborted connection went back to nobody: the next request opens a new one.
         const created = connector.stats.created;
         assert.equal(await (await fetch(`${base}/`)).text(), "ok");

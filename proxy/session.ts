@@ -170,8 +170,8 @@ export class Session {
 
   /**
    * Aborted when the client goes away (or a downstream timeout ends the
-   * request). The fast path creates it on first use: a request nobody asks
-   * for it pays nothing.
+   * request). Created on first use; the fast path uses it for every request
+   * it watches (bodiless ones, unless `ignoreClientAbort`).
    */
   get signal(): AbortSignal {
     if (this.#signal === null) {
