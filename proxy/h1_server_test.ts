@@ -7,6 +7,7 @@ import type {
   UpstreamResponse,
 } from "@cirque/core/connector";
 import { HttpPeer } from "@cirque/core/peer";
+import { makeCerts } from "../core/testdata/origins.ts";
 import { HttpProxy, type ProxyHttp, serveH1 } from "./mod.ts";
 
 /** Records every request that reaches "upstream" and answers with what it saw. */
@@ -535,4 +536,69 @@ Deno.test("fast path: a client that goes away while its bodiless request waits u
       assert.deepEqual(logged, [null, null]);
     },
   );
+});
+
+Deno.test("fast path over TLS: keep-alive requests on one connection, and a client that goes away aborts its request", async () => {
+  const certs = await makeCerts();
+  const signals: AbortSignal[] = [];
+  const connector: Connector = {
+    async request(_peer, head, _body, options = {}) {
+      await options.beforeSend?.(false);
+      signals.push(options.signal!);
+      if (head.path === "/hold") {
+        await new Promise((_, reject) =>
+          options.signal!.addEventListener("abort", () => reject(options.signal!.reason), {
+            once: true,
+          })
+        );
+      }
+      const text = `tls ${head.path}`;
+      return {
+        status: 200,
+        statusText: "OK",
+        headers: [["Content-Length", String(text.length)]],
+        body: new Response(text).body,
+        trailers: Promise.resolve([]),
+        reused: false,
+        timing: { connected: 0, responseHead: 0 },
+      };
+    },
+    close: () => Promise.resolve(),
+  };
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
+  }, { connector, errorLog: () => {} });
+  const server = serveH1(proxy, { port: 0, cert: certs.server.cert, key: certs.server.key });
+  try {
+    const port = server.addr.port;
+    const conn = await Deno.connectTls({ hostname: "localhost", port, caCerts: [certs.ca] });
+    const buf = new Uint8Array(4096);
+    let text = "";
+    for (const path of ["/a", "/b", "/c"]) {
+      await conn.write(enc.encode(`GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`));
+      while (!text.includes(`tls ${path}`)) {
+        text += dec.decode(buf.subarray(0, (await within(conn.read(buf), 5000, path))!));
+      }
+    }
+    assert.equal((text.match(/HTTP\/1\.1 200 OK\r\n/g) ?? []).length, 3);
+    await conn.write(enc.encode("GET /hold HTTP/1.1\r\nHost: a\r\n\r\n"));
+    for (let i = 0; i < 1000 && signals.length < 4; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(signals.length, 4, "the held request did not reach the upstream");
+    conn.close();
+    const held = signals[3]!;
+    await within(
+      new Promise((r) =>
+        held.aborted ? r(null) : held.addEventListener("abort", r, { once: true })
+      ),
+      5000,
+      "abort over TLS",
+    );
+    assert.deepEqual(signals.map((s) => s.aborted), [false, false, false, true]);
+  } finally {
+    server.close();
+    await server.finished;
+  }
 });
