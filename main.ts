@@ -136,6 +136,13 @@ const listener = object({
   address: string({ check: checkAddress }),
   protocol: withDefault(oneOf(["h1", "h2"]), "h1"),
   tls: optional(object({ certFile: string(), keyFile: string() })),
+  /** h1 only: keep a request going when its client closes before the response (nginx's proxy_ignore_client_abort). */
+  ignoreClientAbort: withDefault(boolean(), false),
+}, {
+  check: (l) =>
+    l.ignoreClientAbort && l.protocol === "h2"
+      ? "ignore_client_abort applies to h1 listeners only (Deno.serve always aborts a request whose client goes away)"
+      : undefined,
 });
 
 function cirqueSchema(upstreamNames: Set<string> | null) {
@@ -444,6 +451,7 @@ if (import.meta.main) {
         listeners: conf.listeners.map((l) => ({
           address: l.address,
           protocol: l.protocol,
+          ...(l.ignoreClientAbort ? { ignoreClientAbort: true } : {}),
           ...(l.tls
             ? {
               tls: {

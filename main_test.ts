@@ -69,6 +69,29 @@ Deno.test("config: a route naming an unknown upstream is an error with its line"
   );
 });
 
+Deno.test("config: ignore_client_abort is an h1 listener key; on an h2 listener it is an error with its line", () => {
+  const h1 = parseCirqueConf(
+    GOOD.replace(
+      "  - address: 127.0.0.1:0\n",
+      "  - address: 127.0.0.1:0\n    ignore_client_abort: true\n",
+    ),
+    "c.yaml",
+  );
+  assert.equal(h1.listeners[0]!.ignoreClientAbort, true);
+  assert.equal(parseCirqueConf(GOOD, "c.yaml").listeners[0]!.ignoreClientAbort, false);
+  assert.throws(
+    () =>
+      parseCirqueConf(
+        GOOD.replace(
+          "  - address: 127.0.0.1:0\n",
+          "  - address: 127.0.0.1:0\n    protocol: h2\n    ignore_client_abort: true\n",
+        ),
+        "c.yaml",
+      ),
+    /c\.yaml:\d+:\d+: listeners\[0\]: ignore_client_abort applies to h1 listeners only/,
+  );
+});
+
 class RecordingConnector implements Connector {
   seen: { peer: string; head: { method: string; path: string; headers: [string, string][] } }[] =
     [];

@@ -25,6 +25,12 @@ export interface ProxyListener {
   tls?: { cert: string; key: string };
   /** Bind with SO_REUSEPORT (several processes on one port). @default {false} */
   reusePort?: boolean;
+  /**
+   * `"h1"` only: keep a bodiless request going when its client goes away
+   * before the response (see `serveH1`'s `ignoreClientAbort`).
+   * @default {false}
+   */
+  ignoreClientAbort?: boolean;
 }
 
 /** Options of {@linkcode httpProxyService}. */
@@ -130,6 +136,7 @@ function listenerService<Ctx>(
         ...(l.reusePort ? { reusePort: true } : {}),
         ...(l.tls ? { cert: l.tls.cert, key: l.tls.key } : {}),
         ...options.h1,
+        ...(l.ignoreClientAbort !== undefined ? { ignoreClientAbort: l.ignoreClientAbort } : {}),
         onListen,
       });
       await new Promise<void>((resolve) => {
