@@ -116,6 +116,11 @@ function listenerService<Ctx>(
   const name = `${l.protocol ?? "h1"}${l.tls ? "s" : ""} ${l.address}`;
   const onListen = (addr: Deno.NetAddr) => options.onListen?.(addr, l);
   if ((l.protocol ?? "h1") === "h2") {
+    if (l.ignoreClientAbort) {
+      throw new TypeError(
+        `Cannot listen on ${l.address}: ignoreClientAbort applies to h1 listeners only`,
+      );
+    }
     // Deno.serve behind core's httpService, which drains with shutdown() and
     // cuts what is left at the deadline.
     return httpService(proxy.handle, {

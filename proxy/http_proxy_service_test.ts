@@ -40,3 +40,17 @@ Deno.test("httpProxyService: h1 and h2 listeners serve; drain lets an in-flight 
     await origin.shutdown();
   }
 });
+
+Deno.test("httpProxyService: ignoreClientAbort on an h2 listener is refused up front", () => {
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
+  }, { connector: new H1Connector(), errorLog: () => {} });
+  assert.throws(
+    () =>
+      httpProxyService(proxy, {
+        listeners: [{ address: "127.0.0.1:0", protocol: "h2", ignoreClientAbort: true }],
+      }),
+    /Cannot listen on 127\.0\.0\.1:0: ignoreClientAbort applies to h1 listeners only/,
+  );
+});
