@@ -61,11 +61,12 @@ export interface H1ServerOptions {
   /** Accept absolute-form request targets (forward-proxy style). @default {false} */
   allowAbsoluteForm?: boolean;
   /**
-   * Keep a bodiless request going when its client closes the connection (or
-   * only its sending side) before the response starts. By default such a
-   * request is aborted, its upstream exchange cancelled and nothing is
-   * written, as nginx does with `proxy_ignore_client_abort off`. Set it for
-   * clients that send a request and then half-close, expecting the answer.
+   * Keep a request going when its client closes the connection (or only its
+   * sending side) after sending it (its body included) and before the
+   * response starts. By default such a request is aborted, its upstream
+   * exchange cancelled and nothing is written, as nginx does with
+   * `proxy_ignore_client_abort off`. Set it for clients that send a request
+   * and then half-close, expecting the answer.
    * @default {false}
    */
   ignoreClientAbort?: boolean;
@@ -244,7 +245,7 @@ interface ConnSettings {
   serverAddr: Endpoint;
   /** Output buffers shared by the connections (one per response being written). */
   outBuffers: BufferPool;
-  /** Abort a bodiless request whose client goes away (not `ignoreClientAbort`). */
+  /** Abort a request whose client goes away before its response (not `ignoreClientAbort`). */
   watchClient: boolean;
 }
 
@@ -273,12 +274,15 @@ class H1Connection<Ctx> implements Expirable {
    * once its writes completed.
    */
   #out: Uint8Array = NO_BYTES;
+  /** The session inside `process()`, from its head until its outcome is there. */
+  #proxying: Session | null = null;
   /**
-   * The client's next read, started while a bodiless request waits for its
-   * response (`#watchClient`): it notices a client that goes away, and it is
-   * also the first read of the next request. Resolves with the byte count read
-   * into `#buf` at `#end` (not yet added to it), or null for EOF and for a
-   * failed read; it never rejects.
+   * The client's next read, started while a request waits for its response
+   * (`#watchClient`; a request with a body once the body is all read): it
+   * notices a client that goes away, and it is also the first read of the
+   * next request. Resolves with the byte count read into `#buf` at `#end`
+   * (not yet added to it), or null for EOF and for a failed read; it never
+   * rejects.
    */
   #watch: Promise<number | null> | null = null;
   /** The session `#watch` aborts when the client goes away; null once its response starts. */
@@ -339,9 +343,10 @@ class H1Connection<Ctx> implements Expirable {
   }
 
   /**
-   * Starts `#watch` for `session`, a bodiless request about to be proxied.
-   * Its signal is created here so that the upstream exchange gets one to be
-   * aborted with.
+   * Starts `#watch` for `session`: a bodiless request about to be proxied, or
+   * a request whose body was just read to its end. Its signal is created here
+   * (a request with a body has one already) so that the upstream exchange
+   * gets one to be aborted with.
    */
   #watchClient(session: Session): void {
     if (this.#start === this.#end) this.#start = this.#end = 0;
@@ -352,6 +357,17 @@ class H1Connection<Ctx> implements Expirable {
     this.#watched = session;
     this.#watch = this.#conn.read(this.#end === 0 ? buf : buf.subarray(this.#end))
       .then(this.#onWatchRead, this.#onWatchFail);
+  }
+
+  /** A request body was read to its end: watch the client from here on, as for a bodiless request. */
+  #bodyDone(): void {
+    const session = this.#proxying;
+    if (
+      session !== null && this.#watch === null && !session.upgrade && this.#s.watchClient &&
+      !this.#closed
+    ) {
+      this.#watchClient(session);
+    }
   }
 
   /** The client closed (or reset) the connection while `#watched` waits for its response. */
@@ -512,11 +528,13 @@ class H1Connection<Ctx> implements Expirable {
     this.#session = session;
     session.upgrade = !http10 && head.upgrade !== null &&
       (head.connectionTokens?.includes("upgrade") ?? false);
+    this.#proxying = session;
     if (body.reader === null && !session.upgrade && this.#s.watchClient) {
       this.#watchClient(session);
     }
     const outcome = await this.#proxy.process(session);
     // From here on, a client that goes away shows up as a failed write.
+    this.#proxying = null;
     this.#watched = null;
     if (this.#closed) {
       cancelOutcome(outcome);
@@ -642,7 +660,10 @@ class H1Connection<Ctx> implements Expirable {
     let sentContinue = !head.expectContinue;
     const reader: BodyReader = {
       read: async () => {
-        if (remaining === 0) return null;
+        if (remaining === 0) {
+          this.#bodyDone();
+          return null;
+        }
         const buffered = this.#end - this.#start;
         if (buffered > 0) {
           const n = Math.min(buffered, remaining);
@@ -679,7 +700,10 @@ class H1Connection<Ctx> implements Expirable {
     const reader: BodyReader = {
       read: async () => {
         while (true) {
-          if (dec.done) return null;
+          if (dec.done) {
+            this.#bodyDone();
+            return null;
+          }
           if (this.#end > this.#start) {
             let p: number;
             try {
@@ -695,7 +719,6 @@ class H1Connection<Ctx> implements Expirable {
               : null;
             this.#start = p;
             if (data !== null) return data;
-            if (dec.done) return null;
             continue;
           }
           if (!sentContinue) {

@@ -396,8 +396,10 @@ Deno.test("fast path: a client that goes away while its bodiless request waits u
     let arrived = Promise.withResolvers<AbortSignal | undefined>();
     let gate = Promise.withResolvers<void>();
     const connector: Connector = {
-      async request(_peer, head, _body, options = {}) {
+      async request(_peer, head, body, options = {}) {
         await options.beforeSend?.(false);
+        // The whole request body first: the client is watched once it is in.
+        if (body instanceof ReadableStream) await new Response(body).arrayBuffer();
         const signal = options.signal;
         seen.push(signal);
         arrived.resolve(signal);
@@ -447,31 +449,46 @@ Deno.test("fast path: a client that goes away while its bodiless request waits u
       else signal.addEventListener("abort", () => resolve(signal.reason), { once: true });
     });
 
-  for (const how of ["close", "closeWrite"] as const) {
-    await t.step(`${how}() before the response: upstream aborted, nothing written`, async () => {
-      const up = slowUpstream();
-      const { server, logged } = start(up);
-      try {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
-        await conn.write(enc.encode(GET + "\r\n"));
-        const signal = await within(up.next(), 5000, "request upstream");
-        assert.ok(signal instanceof AbortSignal);
-        if (how === "close") conn.close();
-        else await conn.closeWrite();
-        const reason = await within(aborted(signal), 5000, "abort of the upstream exchange");
-        assert.equal((reason as { code?: string }).code, "CONNECTION_CLOSED");
-        if (how === "closeWrite") {
-          // The server closed its side and wrote nothing.
-          const n = await within(conn.read(new Uint8Array(64)).catch(() => null), 5000, "close");
-          assert.equal(n, null);
-          conn.close();
+  const requests = {
+    "GET": GET + "\r\n",
+    "POST with Content-Length": "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    "chunked POST": "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+      "5\r\nhello\r\n0\r\n\r\n",
+  };
+  const cases: [keyof typeof requests, "close" | "closeWrite"][] = [
+    ["GET", "close"],
+    ["GET", "closeWrite"],
+    ["POST with Content-Length", "close"],
+    ["chunked POST", "closeWrite"],
+  ];
+  for (const [what, how] of cases) {
+    await t.step(
+      `${what}, ${how}() before the response: upstream aborted, nothing written`,
+      async () => {
+        const up = slowUpstream();
+        const { server, logged } = start(up);
+        try {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+          await conn.write(enc.encode(requests[what]));
+          const signal = await within(up.next(), 5000, "request upstream");
+          assert.ok(signal instanceof AbortSignal);
+          if (how === "close") conn.close();
+          else await conn.closeWrite();
+          const reason = await within(aborted(signal), 5000, "abort of the upstream exchange");
+          assert.equal((reason as { code?: string }).code, "CONNECTION_CLOSED");
+          if (how === "closeWrite") {
+            // The server closed its side and wrote nothing.
+            const n = await within(conn.read(new Uint8Array(64)).catch(() => null), 5000, "close");
+            assert.equal(n, null);
+            conn.close();
+          }
+        } finally {
+          server.close();
+          await server.finished;
         }
-      } finally {
-        server.close();
-        await server.finished;
-      }
-      assert.deepEqual(logged, ["CONNECTION_CLOSED"]);
-    });
+        assert.deepEqual(logged, ["CONNECTION_CLOSED"]);
+      },
+    );
   }
 
   await t.step("ignoreClientAbort: a half-closed client still gets its answer", async () => {

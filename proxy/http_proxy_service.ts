@@ -26,8 +26,8 @@ export interface ProxyListener {
   /** Bind with SO_REUSEPORT (several processes on one port). @default {false} */
   reusePort?: boolean;
   /**
-   * `"h1"` only: keep a bodiless request going when its client goes away
-   * before the response (see `serveH1`'s `ignoreClientAbort`).
+   * `"h1"` only: keep a request going when its client goes away after
+   * sending it and before the response (see `serveH1`'s `ignoreClientAbort`).
    * @default {false}
    */
   ignoreClientAbort?: boolean;

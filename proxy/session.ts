@@ -171,7 +171,7 @@ export class Session {
   /**
    * Aborted when the client goes away (or a downstream timeout ends the
    * request). Created on first use; the fast path uses it for every request
-   * it watches (bodiless ones, unless `ignoreClientAbort`).
+   * it watches for a client that goes away (unless `ignoreClientAbort`).
    */
   get signal(): AbortSignal {
     if (this.#signal === null) {
