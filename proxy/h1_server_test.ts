@@ -27,16 +27,7 @@ class EchoConnector implements Connector {
       headers: head.headers.map(([k, v]) => [k, v]),
       body: text,
     });
-    const out = new TextEncoder().encode(`${head.method} ${head.path} body=${text}`);
-    return {
-      status: 200,
-      statusText: "OK",
-      headers: [["Content-Length", String(out.byteLength)], ["X-Upstream", "1"]],
-      body: new Response(out).body,
-      trailers: Promise.resolve([]),
-      reused: false,
-      timing: { connected: 0, responseHead: 0 },
-    };
+    return textResponse(`${head.method} ${head.path} body=${text}`, [["X-Upstream", "1"]]);
   }
   close(): Promise<void> {
     return Promise.resolve();
@@ -45,6 +36,28 @@ class EchoConnector implements Connector {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+/** A `200 OK` upstream response with `text` as its Content-Length body, plus `extra` fields. */
+function textResponse(text: string, extra: [string, string][] = []): UpstreamResponse {
+  const bytes = enc.encode(text);
+  return {
+    status: 200,
+    statusText: "OK",
+    headers: [["Content-Length", String(bytes.byteLength)], ...extra],
+    body: new Response(bytes).body,
+    trailers: Promise.resolve([]),
+    reused: false,
+    timing: { connected: 0, responseHead: 0 },
+  };
+}
+
+/** Resolves with `signal`'s reason once it aborts (at once if it has). */
+function aborted(signal: AbortSignal): Promise<unknown> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(signal.reason);
+    else signal.addEventListener("abort", () => resolve(signal.reason), { once: true });
+  });
+}
 
 async function withServer(
   fn: (port: number, connector: EchoConnector) => Promise<void>,
@@ -283,15 +296,7 @@ Deno.test("fast path: a stalled request body times out and aborts the signal the
       signals.push(options.signal);
       await options.beforeSend?.(false);
       if (body instanceof ReadableStream) await new Response(body).arrayBuffer().catch(() => {});
-      return {
-        status: 200,
-        statusText: "OK",
-        headers: [["Content-Length", "2"]],
-        body: new Response("ok").body,
-        trailers: Promise.resolve([]),
-        reused: false,
-        timing: { connected: 0, responseHead: 0 },
-      };
+      return textResponse("ok");
     },
     close: () => Promise.resolve(),
   };
@@ -403,20 +408,11 @@ Deno.test("fast path: a client that goes away while its bodiless request waits u
         const signal = options.signal;
         seen.push(signal);
         arrived.resolve(signal);
-        const aborted = new Promise<never>((_, reject) => {
+        const failOnAbort = new Promise<never>((_, reject) => {
           signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
         });
-        await Promise.race([gate.promise, aborted]);
-        const text = `answer ${head.path}`;
-        return {
-          status: 200,
-          statusText: "OK",
-          headers: [["Content-Length", String(text.length)]],
-          body: new Response(text).body,
-          trailers: Promise.resolve([]),
-          reused: false,
-          timing: { connected: 0, responseHead: 0 },
-        };
+        await Promise.race([gate.promise, failOnAbort]);
+        return textResponse(`answer ${head.path}`);
       },
       close: () => Promise.resolve(),
     };
@@ -443,12 +439,6 @@ Deno.test("fast path: a client that goes away while its bodiless request waits u
     }, { connector: up.connector, errorLog: () => {} });
     return { server: serveH1(proxy, { port: 0, ignoreClientAbort }), logged };
   };
-  const aborted = (signal: AbortSignal) =>
-    new Promise<unknown>((resolve) => {
-      if (signal.aborted) resolve(signal.reason);
-      else signal.addEventListener("abort", () => resolve(signal.reason), { once: true });
-    });
-
   const requests = {
     "GET": GET + "\r\n",
     "POST with Content-Length": "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
@@ -569,16 +559,7 @@ Deno.test("fast path over TLS: keep-alive requests on one connection, and a clie
           })
         );
       }
-      const text = `tls ${head.path}`;
-      return {
-        status: 200,
-        statusText: "OK",
-        headers: [["Content-Length", String(text.length)]],
-        body: new Response(text).body,
-        trailers: Promise.resolve([]),
-        reused: false,
-        timing: { connected: 0, responseHead: 0 },
-      };
+      return textResponse(`tls ${head.path}`);
     },
     close: () => Promise.resolve(),
   };
@@ -605,14 +586,7 @@ Deno.test("fast path over TLS: keep-alive requests on one connection, and a clie
     }
     assert.equal(signals.length, 4, "the held request did not reach the upstream");
     conn.close();
-    const held = signals[3]!;
-    await within(
-      new Promise((r) =>
-        held.aborted ? r(null) : held.addEventListener("abort", r, { once: true })
-      ),
-      5000,
-      "abort over TLS",
-    );
+    await within(aborted(signals[3]!), 5000, "abort over TLS");
     assert.deepEqual(signals.map((s) => s.aborted), [false, false, false, true]);
   } finally {
     server.close();
