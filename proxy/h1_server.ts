@@ -274,7 +274,10 @@ class H1Connection<Ctx> implements Expirable {
    * once its writes completed.
    */
   #out: Uint8Array = NO_BYTES;
-  /** The session inside `process()`, from its head until its outcome is there. */
+  /**
+   * The session inside `process()`, from its head until its outcome is there:
+   * the one `#watch` aborts when the client goes away.
+   */
   #proxying: Session | null = null;
   /**
    * The client's next read, started while a request waits for its response
@@ -285,8 +288,6 @@ class H1Connection<Ctx> implements Expirable {
    * rejects.
    */
   #watch: Promise<number | null> | null = null;
-  /** The session `#watch` aborts when the client goes away; null once its response starts. */
-  #watched: Session | null = null;
   readonly #onWatchRead = (n: number | null): number | null => {
     if (n === null) this.#clientGone();
     return n;
@@ -343,38 +344,34 @@ class H1Connection<Ctx> implements Expirable {
   }
 
   /**
-   * Starts `#watch` for `session`: a bodiless request about to be proxied, or
-   * a request whose body was just read to its end. Its signal is created here
-   * (a request with a body has one already) so that the upstream exchange
-   * gets one to be aborted with.
+   * Starts `#watch` for `#proxying`: a bodiless request about to be proxied,
+   * or a request whose body was just read to its end. Nothing to do with
+   * `ignoreClientAbort`, for an upgrade, on a closed connection or with a
+   * watch pending. The session's signal is created here (a request with a
+   * body has one already) so that the upstream exchange gets one to be
+   * aborted with.
    */
-  #watchClient(session: Session): void {
+  #watchClient(): void {
+    const session = this.#proxying;
+    if (
+      session === null || session.upgrade || !this.#s.watchClient || this.#closed ||
+      this.#watch !== null
+    ) {
+      return;
+    }
     if (this.#start === this.#end) this.#start = this.#end = 0;
     const buf = this.#buf;
     // A buffer full of pipelined bytes: the next request is there already.
     if (this.#end === buf.length) return;
     void session.signal;
-    this.#watched = session;
     this.#watch = this.#conn.read(this.#end === 0 ? buf : buf.subarray(this.#end))
       .then(this.#onWatchRead, this.#onWatchFail);
   }
 
-  /** A request body was read to its end: watch the client from here on, as for a bodiless request. */
-  #bodyDone(): void {
-    const session = this.#proxying;
-    if (
-      session !== null && this.#watch === null && !session.upgrade && this.#s.watchClient &&
-      !this.#closed
-    ) {
-      this.#watchClient(session);
-    }
-  }
-
-  /** The client closed (or reset) the connection while `#watched` waits for its response. */
+  /** The client closed (or reset) the connection while `#proxying` waits for its response. */
   #clientGone(): void {
-    const session = this.#watched;
+    const session = this.#proxying;
     if (session === null || this.#closed) return;
-    this.#watched = null;
     session.abort(
       new ProxyError("CONNECTION_CLOSED", "client closed the connection before the response", {
         source: "downstream",
@@ -529,13 +526,11 @@ class H1Connection<Ctx> implements Expirable {
     session.upgrade = !http10 && head.upgrade !== null &&
       (head.connectionTokens?.includes("upgrade") ?? false);
     this.#proxying = session;
-    if (body.reader === null && !session.upgrade && this.#s.watchClient) {
-      this.#watchClient(session);
-    }
+    // A request with a body is watched once the body is read to its end.
+    if (body.reader === null) this.#watchClient();
     const outcome = await this.#proxy.process(session);
     // From here on, a client that goes away shows up as a failed write.
     this.#proxying = null;
-    this.#watched = null;
     if (this.#closed) {
       cancelOutcome(outcome);
       await outcome.finish(
@@ -661,7 +656,7 @@ class H1Connection<Ctx> implements Expirable {
     const reader: BodyReader = {
       read: async () => {
         if (remaining === 0) {
-          this.#bodyDone();
+          this.#watchClient();
           return null;
         }
         const buffered = this.#end - this.#start;
@@ -701,7 +696,7 @@ class H1Connection<Ctx> implements Expirable {
       read: async () => {
         while (true) {
           if (dec.done) {
-            this.#bodyDone();
+            this.#watchClient();
             return null;
           }
           if (this.#end > this.#start) {
