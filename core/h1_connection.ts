@@ -11,6 +11,7 @@
  * @module
  */
 
+import { abortedError } from "./_connect_error.ts";
 import { coarseNow } from "./deadline.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
 import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
@@ -519,11 +520,4 @@ export class H1Connection implements Poolable {
       cause: err,
     });
   }
-}
-
-function abortedError(peer: HttpPeer, cause?: unknown): ProxyError {
-  return new ProxyError("ABORTED", `Cannot connect to ${peer.address}: aborted`, {
-    source: "downstream",
-    cause,
-  });
 }

@@ -15,6 +15,7 @@ import type {
   RequestOptions,
   UpstreamResponse,
 } from "./connector.ts";
+import { abortedError } from "./_connect_error.ts";
 import { ProxyError } from "./error.ts";
 import { isFieldName } from "./http_header.ts";
 import { BufferPool } from "./buffers.ts";
@@ -416,12 +417,7 @@ function waitForConnection(
         reject(e);
       },
     };
-    const onAbort = () =>
-      w.fail(
-        new ProxyError("ABORTED", `Cannot connect to ${peer.address}: aborted`, {
-          source: "downstream",
-        }),
-      );
+    const onAbort = () => w.fail(abortedError(peer));
     const timer = setTimeout(() =>
       w.fail(
         new ProxyError(
