@@ -49,7 +49,13 @@ import {
   StaticDiscovery,
   TcpHealthCheck,
 } from "@cirque/lb";
-import { HttpProxy, httpProxyService, type ProxyHttp, type Session } from "@cirque/proxy";
+import {
+  HttpProxy,
+  httpProxyService,
+  type ProxyHttp,
+  type ProxyListener,
+  type Session,
+} from "@cirque/proxy";
 import { CacheConfig } from "@cirque/cache/http-cache";
 import { CacheLock } from "@cirque/cache/cache-lock";
 import { MemoryStorage } from "@cirque/cache/memory-storage";
@@ -95,6 +101,8 @@ const upstream = object({
   readTimeoutMs: withDefault(integer({ min: 1 }), 60000),
   writeTimeoutMs: withDefault(integer({ min: 1 }), 60000),
   idleTimeoutMs: withDefault(integer({ min: 0 }), 60000),
+  /** Connections open to each backend at once; more requests wait up to connect_timeout_ms. */
+  maxConnections: optional(integer({ min: 1 })),
   healthCheck: optional(healthCheck),
 });
 
@@ -138,11 +146,25 @@ const listener = object({
   tls: optional(object({ certFile: string(), keyFile: string() })),
   /** h1 only: keep a request going when its client closes before the response (nginx's proxy_ignore_client_abort). */
   ignoreClientAbort: withDefault(boolean(), false),
+  /** h1 only: time to receive a whole request head once its first byte came (nginx's client_header_timeout). */
+  headerTimeoutMs: optional(integer({ min: 1 })),
+  /** h1 only: how long an idle keep-alive connection waits for its next request (nginx's keepalive_timeout). */
+  keepaliveTimeoutMs: optional(integer({ min: 1 })),
+  /** h1 only: each read of a request body and each write to the client (nginx's client_body_timeout, send_timeout). */
+  ioTimeoutMs: optional(integer({ min: 1 })),
 }, {
-  check: (l) =>
-    l.ignoreClientAbort && l.protocol === "h2"
-      ? "ignore_client_abort applies to h1 listeners only (Deno.serve always aborts a request whose client goes away)"
-      : undefined,
+  check: (l) => {
+    if (l.protocol !== "h2") return undefined;
+    const keys = [
+      l.ignoreClientAbort ? "ignore_client_abort" : "",
+      l.headerTimeoutMs !== undefined ? "header_timeout_ms" : "",
+      l.keepaliveTimeoutMs !== undefined ? "keepalive_timeout_ms" : "",
+      l.ioTimeoutMs !== undefined ? "io_timeout_ms" : "",
+    ].filter((k) => k !== "");
+    if (keys.length === 0) return undefined;
+    return `${keys.join(", ")} ${keys.length === 1 ? "applies" : "apply"} to h1 listeners ` +
+      "only (Deno.serve has no such setting and always aborts a request whose client goes away)";
+  },
 });
 
 function cirqueSchema(upstreamNames: Set<string> | null) {
@@ -248,6 +270,22 @@ export interface Cirque {
   services: Service[];
 }
 
+/** The configuration's `listeners`, as `httpProxyService` takes them (TLS files read). */
+export function proxyListeners(
+  conf: CirqueConf,
+  readFile: (path: string) => string = Deno.readTextFileSync,
+): ProxyListener[] {
+  return conf.listeners.map((l) => ({
+    address: l.address,
+    protocol: l.protocol,
+    ...(l.ignoreClientAbort ? { ignoreClientAbort: true } : {}),
+    ...(l.headerTimeoutMs !== undefined ? { headerTimeout: l.headerTimeoutMs } : {}),
+    ...(l.keepaliveTimeoutMs !== undefined ? { keepAliveTimeout: l.keepaliveTimeoutMs } : {}),
+    ...(l.ioTimeoutMs !== undefined ? { ioTimeout: l.ioTimeoutMs } : {}),
+    ...(l.tls ? { tls: { cert: readFile(l.tls.certFile), key: readFile(l.tls.keyFile) } } : {}),
+  }));
+}
+
 /** Builds the proxy and its load balancers from a configuration. */
 export async function buildCirque(
   conf: CirqueConf,
@@ -263,6 +301,7 @@ export async function buildCirque(
       readTimeout: u.readTimeoutMs,
       writeTimeout: u.writeTimeoutMs,
       idleTimeout: u.idleTimeoutMs,
+      ...(u.maxConnections !== undefined ? { maxConnections: u.maxConnections } : {}),
       verifyCert: u.verifyCert,
       ...(u.caFile ? { caCerts: [readFile(u.caFile)] } : {}),
     };
@@ -448,19 +487,7 @@ if (import.meta.main) {
       const { proxy, services } = await buildCirque(conf);
       for (const s of services) server.add(s);
       server.add(httpProxyService(proxy, {
-        listeners: conf.listeners.map((l) => ({
-          address: l.address,
-          protocol: l.protocol,
-          ...(l.ignoreClientAbort ? { ignoreClientAbort: true } : {}),
-          ...(l.tls
-            ? {
-              tls: {
-                cert: Deno.readTextFileSync(l.tls.certFile),
-                key: Deno.readTextFileSync(l.tls.keyFile),
-              },
-            }
-            : {}),
-        })),
+        listeners: proxyListeners(conf),
         onListen: (addr, l) => {
           const scheme = l.tls ? "https" : "http";
           const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;

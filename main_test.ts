@@ -8,7 +8,7 @@ import type {
 } from "@cirque/core/connector";
 import { ProxyError } from "@cirque/core/error";
 import type { HttpPeer } from "@cirque/core/peer";
-import { buildCirque, parseCirqueConf } from "./main.ts";
+import { buildCirque, parseCirqueConf, proxyListeners } from "./main.ts";
 
 const GOOD = `
 listeners:
@@ -90,6 +90,113 @@ Deno.test("config: ignore_client_abort is an h1 listener key; on an h2 listener 
       ),
     /c\.yaml:\d+:\d+: listeners\[0\]: ignore_client_abort applies to h1 listeners only/,
   );
+});
+
+Deno.test("config: the fast path's timeouts are h1 listener keys; max_connections an upstream key", () => {
+  const conf = parseCirqueConf(
+    GOOD
+      .replace(
+        "  - address: 127.0.0.1:0\n",
+        "  - address: 127.0.0.1:0\n    header_timeout_ms: 1000\n    keepalive_timeout_ms: 2000\n" +
+          "    io_timeout_ms: 3000\n  - address: 127.0.0.1:0\n    protocol: h2\n",
+      )
+      .replace("  web:\n", "  web:\n    max_connections: 32\n"),
+    "c.yaml",
+  );
+  assert.deepEqual(proxyListeners(conf), [
+    {
+      address: "127.0.0.1:0",
+      protocol: "h1",
+      headerTimeout: 1000,
+      keepAliveTimeout: 2000,
+      ioTimeout: 3000,
+    },
+    { address: "127.0.0.1:0", protocol: "h2" },
+  ]);
+  assert.equal(conf.upstreams.web!.maxConnections, 32);
+  assert.equal(conf.upstreams.api!.maxConnections, undefined);
+  try {
+    parseCirqueConf(
+      GOOD
+        .replace(
+          "  - address: 127.0.0.1:0\n",
+          "  - address: 127.0.0.1:0\n    protocol: h2\n    keepalive_timeout_ms: 5\n" +
+            "    io_timeout_ms: 5\n",
+        )
+        .replace("  web:\n", "  web:\n    max_connections: 0\n"),
+      "c.yaml",
+    );
+    assert.fail("must throw");
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.match(
+      e.message,
+      /c\.yaml:\d+:\d+: listeners\[0\]: keepalive_timeout_ms, io_timeout_ms apply to h1 listeners only/,
+    );
+    assert.match(e.message, /c\.yaml:\d+:\d+: upstreams\.web\.max_connections: expected integer/);
+    assert.equal(e.issues.length, 2);
+  }
+});
+
+Deno.test("config: max_connections bounds the connections to a backend; requests over it wait for one", async () => {
+  // A keep-alive origin that answers each request 200 ms late and counts its connections.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let accepted = 0;
+  const conns: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      accepted++;
+      conns.push(conn);
+      (async () => {
+        const buf = new Uint8Array(8192);
+        let head = "";
+        try {
+          for (;;) {
+            const n = await conn.read(buf);
+            if (n === null) return;
+            head += new TextDecoder().decode(buf.subarray(0, n));
+            while (head.includes("\r\n\r\n")) {
+              head = head.slice(head.indexOf("\r\n\r\n") + 4);
+              await new Promise((r) => setTimeout(r, 200));
+              await conn.write(
+                new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+              );
+            }
+          }
+        } catch { /* closed at the end */ }
+      })();
+    }
+  })();
+  const conf = parseCirqueConf(`
+listeners: [{ address: 127.0.0.1:0 }]
+upstreams:
+  one:
+    max_connections: 1
+    backends: [{ address: 127.0.0.1:${listener.addr.port} }]
+routes: [{ upstream: one }]
+`);
+  const { proxy } = await buildCirque(conf);
+  try {
+    const get = () =>
+      proxy.handle(new Request("http://a.test/", { headers: { Host: "a.test" } }))
+        .then(async (r) => [r.status, await r.text()]);
+    // Three at once: the second and third wait for the first's connection, none opens another.
+    assert.deepEqual(await Promise.all([get(), get(), get()]), [
+      [200, "ok"],
+      [200, "ok"],
+      [200, "ok"],
+    ]);
+    assert.equal(accepted, 1);
+  } finally {
+    await proxy.connector.close();
+    listener.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    await serving.catch(() => {});
+  }
 });
 
 class RecordingConnector implements Connector {

@@ -31,7 +31,25 @@ export interface ProxyListener {
    * @default {false}
    */
   ignoreClientAbort?: boolean;
+  /**
+   * `"h1"` only: milliseconds to receive a whole request head once its first
+   * byte arrived; overrides `h1.headerTimeout` (see `serveH1`).
+   */
+  headerTimeout?: number;
+  /**
+   * `"h1"` only: milliseconds an idle keep-alive connection waits for the
+   * next request; overrides `h1.keepAliveTimeout`.
+   */
+  keepAliveTimeout?: number;
+  /**
+   * `"h1"` only: milliseconds for each read of a request body and each write
+   * to the client; overrides `h1.ioTimeout`.
+   */
+  ioTimeout?: number;
 }
+
+/** The {@linkcode ProxyListener} keys only the HTTP/1.1 fast path has. */
+const H1_ONLY = ["ignoreClientAbort", "headerTimeout", "keepAliveTimeout", "ioTimeout"] as const;
 
 /** Options of {@linkcode httpProxyService}. */
 export interface HttpProxyServiceOptions {
@@ -116,9 +134,12 @@ function listenerService<Ctx>(
   const name = `${l.protocol ?? "h1"}${l.tls ? "s" : ""} ${l.address}`;
   const onListen = (addr: Deno.NetAddr) => options.onListen?.(addr, l);
   if ((l.protocol ?? "h1") === "h2") {
-    if (l.ignoreClientAbort) {
+    const set = H1_ONLY.filter((k) => k === "ignoreClientAbort" ? l[k] : l[k] !== undefined);
+    if (set.length > 0) {
       throw new TypeError(
-        `Cannot listen on ${l.address}: ignoreClientAbort applies to h1 listeners only`,
+        `Cannot listen on ${l.address}: ${set.join(", ")} ${
+          set.length === 1 ? "applies" : "apply"
+        } to h1 listeners only`,
       );
     }
     // Deno.serve behind core's httpService, which drains with shutdown() and
@@ -142,6 +163,9 @@ function listenerService<Ctx>(
         ...(l.tls ? { cert: l.tls.cert, key: l.tls.key } : {}),
         ...options.h1,
         ...(l.ignoreClientAbort !== undefined ? { ignoreClientAbort: l.ignoreClientAbort } : {}),
+        ...(l.headerTimeout !== undefined ? { headerTimeout: l.headerTimeout } : {}),
+        ...(l.keepAliveTimeout !== undefined ? { keepAliveTimeout: l.keepAliveTimeout } : {}),
+        ...(l.ioTimeout !== undefined ? { ioTimeout: l.ioTimeout } : {}),
         onListen,
       });
       await new Promise<void>((resolve) => {

@@ -41,7 +41,7 @@ Deno.test("httpProxyService: h1 and h2 listeners serve; drain lets an in-flight 
   }
 });
 
-Deno.test("httpProxyService: ignoreClientAbort on an h2 listener is refused up front", () => {
+Deno.test("httpProxyService: the fast path's own keys on an h2 listener are refused up front", () => {
   const proxy = new HttpProxy<null>({
     newCtx: () => null,
     upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
@@ -53,4 +53,76 @@ Deno.test("httpProxyService: ignoreClientAbort on an h2 listener is refused up f
       }),
     /Cannot listen on 127\.0\.0\.1:0: ignoreClientAbort applies to h1 listeners only/,
   );
+  assert.throws(
+    () =>
+      httpProxyService(proxy, {
+        listeners: [
+          { address: "127.0.0.1:0" },
+          { address: "127.0.0.1:0", protocol: "h2", headerTimeout: 5, ioTimeout: 5 },
+        ],
+      }),
+    /Cannot listen on 127\.0\.0\.1:0: headerTimeout, ioTimeout apply to h1 listeners only/,
+  );
+  // An explicit `false` is no setting.
+  httpProxyService(proxy, {
+    listeners: [{ address: "127.0.0.1:0", protocol: "h2", ignoreClientAbort: false }],
+  });
+});
+
+Deno.test("httpProxyService: a listener's own keepAliveTimeout overrides h1's and closes an idle client", async () => {
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
+    requestFilter: () => ({ kind: "respond", response: new Response("hi") }),
+  }, { connector: new H1Connector(), errorLog: () => {} });
+  const ports: number[] = [];
+  const svc = httpProxyService(proxy, {
+    // The first listener keeps the service-wide minute; the second closes after 50 ms.
+    listeners: [{ address: "127.0.0.1:0" }, { address: "127.0.0.1:0", keepAliveTimeout: 50 }],
+    h1: { keepAliveTimeout: 60_000 },
+    onListen: (addr) => ports.push(addr.port),
+  });
+  const stop = new AbortController();
+  const running = svc.start(stop.signal, new AbortController().signal);
+  const conns: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 100 && ports.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    const buf = new Uint8Array(4096);
+    const exchange = async (port: number) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conns.push(conn);
+      await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      let text = "";
+      while (!text.endsWith("\r\n0\r\n\r\n")) { // a chunked "hi"
+        const n = await conn.read(buf);
+        assert.ok(n !== null, `closed before the response: ${text}`);
+        text += new TextDecoder().decode(buf.subarray(0, n));
+      }
+      assert.match(text, /^HTTP\/1\.1 200 /);
+      return conn;
+    };
+    const [long, short] = [await exchange(ports[0]!), await exchange(ports[1]!)];
+    // The short listener ends the idle connection (the read sees EOF), well within 10 s.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const eof = await Promise.race([
+      short.read(buf),
+      new Promise<string>((r) => (timer = setTimeout(() => r("still open"), 10_000))),
+    ]);
+    clearTimeout(timer);
+    assert.equal(eof, null);
+    // The other listener still serves on its idle connection: the service-wide value held.
+    await long.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const n = await long.read(buf);
+    assert.ok(
+      n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("HTTP/1.1 200"),
+    );
+  } finally {
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    stop.abort();
+    await running;
+  }
 });
