@@ -35,6 +35,7 @@ import { SERVER_CONF_FIELDS } from "@cirque/core/server-conf";
 import type { Service } from "@cirque/core/service";
 import { HttpPeer, type PeerOptions } from "@cirque/core/peer";
 import type { Connector } from "@cirque/core/connector";
+import type { ProxyError } from "@cirque/core/error";
 import { H1Connector } from "@cirque/core/h1";
 import {
   Backend,
@@ -184,6 +185,8 @@ function cirqueSchema(upstreamNames: Set<string> | null) {
     routes: arrayOf(routeSchema, { minItems: 1 }),
     /** Upstream attempts per request (first try included). */
     retries: withDefault(integer({ min: 1, max: 16 }), 3),
+    /** Also log requests that failed on the client's side (nginx logs these at `info`). */
+    logClientErrors: withDefault(boolean(), false),
     /** Demo origins started by `--demo`: addresses to serve on. */
     demoOrigins: optional(arrayOf(string({ check: checkAddress }))),
   });
@@ -289,7 +292,11 @@ export function proxyListeners(
 /** Builds the proxy and its load balancers from a configuration. */
 export async function buildCirque(
   conf: CirqueConf,
-  options: { connector?: Connector; readFile?: (path: string) => string } = {},
+  options: {
+    connector?: Connector;
+    readFile?: (path: string) => string;
+    errorLog?: (line: string, error: ProxyError) => void;
+  } = {},
 ): Promise<Cirque> {
   const readFile = options.readFile ?? Deno.readTextFileSync;
   const upstreams = new Map<string, Upstream>();
@@ -406,6 +413,11 @@ export async function buildCirque(
       if (ctx.route) applyEdits(res.headers, ctx.route.response);
     },
   };
+  if (!conf.logClientErrors) {
+    // A client that went away, timed out or sent a broken body is not the proxy's
+    // failure: like nginx (which logs these at `info`), keep them out of the error log.
+    phases.suppressErrorLog = (_session, _ctx, error) => error.source === "downstream";
+  }
   if (routes.some((r) => r.cache !== null)) {
     // Only then: a proxy without cache phases does no cache work at all.
     phases.requestCacheFilter = (_session, ctx) => ctx.route?.cache ?? null;
@@ -415,7 +427,11 @@ export async function buildCirque(
   }
   const connector = options.connector ??
     new H1Connector({ maxIdle: conf.upstreamKeepalivePoolSize });
-  const proxy = new HttpProxy(phases, { connector, maxRetries: conf.retries });
+  const proxy = new HttpProxy(phases, {
+    connector,
+    maxRetries: conf.retries,
+    ...(options.errorLog ? { errorLog: options.errorLog } : {}),
+  });
   return { proxy, services };
 }
 

@@ -367,6 +367,35 @@ routes: [{ upstream: slow }]
   }
 });
 
+Deno.test("error log: client-side failures stay out unless log_client_errors; upstream failures are logged", async () => {
+  for (const logClient of [false, true]) {
+    const connector = new RecordingConnector();
+    const lines: string[] = [];
+    const conf = parseCirqueConf(GOOD + (logClient ? "log_client_errors: true\n" : ""));
+    assert.equal(conf.logClientErrors, logClient);
+    const { proxy } = await buildCirque(conf, {
+      connector,
+      errorLog: (line) => lines.push(line),
+    });
+    const get = () =>
+      proxy.handle(new Request("http://a.test/api/", { headers: { Host: "a.test" } }));
+    // The client goes away before reading the body: a downstream failure, logged (or
+    // not) by the time the cancel settles.
+    await (await get()).body!.cancel();
+    assert.equal(lines.length, logClient ? 1 : 0, lines.join("\n"));
+    // Every backend refuses: an upstream failure.
+    connector.down.add("127.0.0.1:1");
+    connector.down.add("127.0.0.1:2");
+    const res = await get();
+    assert.equal(res.status, 502);
+    await res.text();
+    const client = lines.filter((l) => l.includes("(downstream)"));
+    const upstream = lines.filter((l) => l.includes("CONNECT_REFUSED (upstream)"));
+    assert.equal(client.length, logClient ? 1 : 0, lines.join("\n"));
+    assert.equal(upstream.length, 1, lines.join("\n"));
+  }
+});
+
 Deno.test("cache: a route's cache: block caches with its default TTLs; other routes do not", async () => {
   const conf = parseCirqueConf(
     GOOD.replace(
