@@ -457,3 +457,177 @@ Deno.test("ChunkedDecoder rejects invalid bodies", async (t) => {
     assert.equal(decodeAll(["0\r\n\r\n"], dec).dec.done, true);
   });
 });
+
+// ---------------------------------------------------------------------------
+// Hostile input: seeded mutations of valid heads. Whatever the bytes, a parse
+// either throws HttpParseError or returns a head whose framing agrees with the
+// fields it returned and that re-serialises into a head parsing the same.
+
+/** mulberry32: a small seeded PRNG, so a failure names a reproducible case. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SEED_REQUESTS = [
+  "GET /a?b=c HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n",
+  "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+  "PUT /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\nConnection: keep-alive, x-hop\r\n\r\n",
+  "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+  "GET / HTTP/1.0\r\nContent-Length: 0, 0\r\n\r\n",
+];
+const SEED_RESPONSES = [
+  "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Type: text/plain\r\n\r\n",
+  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n",
+  "HTTP/1.0 404 Not Found\r\nConnection: close\r\n\r\n",
+  "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+  "HTTP/1.1 304\r\nETag: \"x\"\r\n\r\n",
+];
+/** Bytes that sit on a rule's edge: controls, separators, digits, obs-text. */
+const EDGE = [0, 9, 10, 13, 32, 34, 44, 48, 53, 57, 58, 59, 61, 97, 127, 128, 255];
+/** Whole lines that smuggling attempts are made of. */
+const EDGE_LINES = [
+  "Transfer-Encoding: chunked",
+  "Transfer-Encoding: chunked, identity",
+  "Transfer-Encoding : chunked",
+  "Transfer-Encoding:\tchunked",
+  "transfer-encoding: CHUNKED",
+  "Content-Length: 5",
+  "Content-Length: 6",
+  "Content-Length: +5",
+  "Content-Length: 5, 6",
+  "Content-Length: 0x5",
+  " folded continuation",
+  "Host: other",
+  "Connection: close",
+  "X: a\rb",
+];
+
+function mutate(text: string, rnd: () => number): Uint8Array {
+  let bytes = [...enc.encode(text)];
+  const ops = 1 + Math.floor(rnd() * 3);
+  for (let k = 0; k < ops; k++) {
+    const at = Math.floor(rnd() * bytes.length);
+    const edge = EDGE[Math.floor(rnd() * EDGE.length)]!;
+    const op = Math.floor(rnd() * 6);
+    if (op === 0) bytes[at] = edge;
+    else if (op === 1) bytes.splice(at, 0, edge);
+    else if (op === 2) bytes.splice(at, 1);
+    else {
+      // Line-level: insert, duplicate or drop a line of the head.
+      const lines = new TextDecoder("latin1").decode(new Uint8Array(bytes)).split("\r\n");
+      const body = lines.length - 2; // the last two entries are the empty line's halves
+      const i = 1 + Math.floor(rnd() * Math.max(1, body - 1));
+      if (op === 3) lines.splice(i, 0, EDGE_LINES[Math.floor(rnd() * EDGE_LINES.length)]!);
+      else if (op === 4) lines.splice(i, 0, lines[i] ?? "");
+      else if (i < body) lines.splice(i, 1);
+      bytes = [...lines.join("\r\n")].map((c) => c.charCodeAt(0) & 0xff);
+    }
+  }
+  return new Uint8Array(bytes);
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Checks a parsed head's framing against its own fields, independently of the parser. */
+function checkHead(h: ReturnType<typeof parseResponseHead> | ReturnType<typeof parseRequestHead>) {
+  let length = -1;
+  let te: string[] | null = null;
+  for (const [name, value] of h.headers) {
+    assert.match(name, TOKEN);
+    assert.doesNotMatch(value, /[\0\r\n\x7f]|^[ \t]|[ \t]$/);
+    const n = name.toLowerCase();
+    if (n === "content-length") {
+      // Empty list elements are allowed (RFC 9110 §5.6.1.2).
+      for (const part of value.split(",").filter((p) => p.trim() !== "")) {
+        assert.match(part.trim(), /^\d+$/);
+        const v = Number(part.trim());
+        assert.ok(length === -1 || length === v, `conflicting Content-Length ${value}`);
+        length = v;
+      }
+    } else if (n === "transfer-encoding") {
+      const codings = value.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "");
+      te = [...(te ?? []), ...codings];
+    }
+  }
+  assert.equal(h.contentLength, length);
+  assert.equal(h.transferEncoding, te !== null);
+  if (te !== null) {
+    assert.equal(te.at(-1), "chunked");
+    assert.equal(te.filter((c) => c === "chunked").length, 1);
+    assert.equal(length, -1, "Content-Length together with Transfer-Encoding");
+    assert.notEqual(h.versionMinor, 0, "Transfer-Encoding in HTTP/1.0");
+  }
+  assert.equal(h.chunked, te !== null);
+}
+
+function framing(h: ReturnType<typeof parseResponseHead> | ReturnType<typeof parseRequestHead>) {
+  return {
+    headers: h.headers,
+    versionMinor: h.versionMinor,
+    contentLength: h.contentLength,
+    chunked: h.chunked,
+    connectionClose: h.connectionClose,
+    upgrade: h.upgrade,
+    expectContinue: h.expectContinue,
+    hostCount: h.hostCount,
+  };
+}
+
+function fields(h: { headers: [string, string][] }): string {
+  return h.headers.map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n";
+}
+
+/** Field values carry obs-text as Latin-1 characters: back to one byte each. */
+function latin1(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+Deno.test("hostile heads: 20 000 seeded mutations parse into consistent heads or fail with HttpParseError", () => {
+  const rnd = prng(0xc1a0);
+  let accepted = 0;
+  let rejected = 0;
+  for (let n = 0; n < 20_000; n++) {
+    const isRequest = n % 2 === 0;
+    const seeds = isRequest ? SEED_REQUESTS : SEED_RESPONSES;
+    const bytes = mutate(seeds[Math.floor(rnd() * seeds.length)]!, rnd);
+    const where = `case ${n}: ${JSON.stringify(new TextDecoder("latin1").decode(bytes))}`;
+    const end = findHeadEnd(bytes, 0, bytes.length);
+    if (end < 0) continue; // incomplete (-1) or a bare LF (-2): never handed to a parser
+    try {
+      if (isRequest) {
+        const h = parseRequestHead(bytes, 0, end);
+        checkHead(h);
+        assert.match(h.method, TOKEN);
+        assert.doesNotMatch(h.target, /[\0-\x20\x7f-\xff]/);
+        const again = latin1(`${h.method} ${h.target} HTTP/1.${h.versionMinor}\r\n${fields(h)}`);
+        const h2 = parseRequestHead(again, 0, again.length);
+        assert.deepEqual(framing(h2), framing(h));
+        assert.deepEqual([h2.method, h2.target], [h.method, h.target]);
+      } else {
+        const h = parseResponseHead(bytes, 0, end);
+        checkHead(h);
+        assert.ok(h.status >= 100 && h.status <= 999);
+        const again = latin1(`HTTP/1.${h.versionMinor} ${h.status} ${h.reason}\r\n${fields(h)}`);
+        const h2 = parseResponseHead(again, 0, again.length);
+        assert.deepEqual(framing(h2), framing(h));
+        assert.equal(h2.status, h.status);
+      }
+      accepted++;
+    } catch (e) {
+      if (e instanceof HttpParseError) {
+        rejected++;
+        continue;
+      }
+      throw new Error(`${where}: ${e instanceof Error ? e.stack : e}`);
+    }
+  }
+  // Both outcomes happen, so the mutations reach past the first byte checks.
+  assert.ok(accepted > 2_000 && rejected > 2_000, `accepted ${accepted}, rejected ${rejected}`);
+});
