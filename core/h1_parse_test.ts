@@ -8,6 +8,7 @@ import {
   parseResponseHead,
   type RequestHeadLimits,
 } from "./h1_parse.ts";
+import { mutate, prng } from "./testdata/mutate.ts";
 
 const enc = new TextEncoder();
 const b = (s: string) => enc.encode(s);
@@ -463,18 +464,6 @@ Deno.test("ChunkedDecoder rejects invalid bodies", async (t) => {
 // either throws HttpParseError or returns a head whose framing agrees with the
 // fields it returned and that re-serialises into a head parsing the same.
 
-/** mulberry32: a small seeded PRNG, so a failure names a reproducible case. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SEED_REQUESTS = [
   "GET /a?b=c HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n",
   "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
@@ -487,52 +476,8 @@ const SEED_RESPONSES = [
   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n",
   "HTTP/1.0 404 Not Found\r\nConnection: close\r\n\r\n",
   "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
-  "HTTP/1.1 304\r\nETag: \"x\"\r\n\r\n",
+  'HTTP/1.1 304\r\nETag: "x"\r\n\r\n',
 ];
-/** Bytes that sit on a rule's edge: controls, separators, digits, obs-text. */
-const EDGE = [0, 9, 10, 13, 32, 34, 44, 48, 53, 57, 58, 59, 61, 97, 127, 128, 255];
-/** Whole lines that smuggling attempts are made of. */
-const EDGE_LINES = [
-  "Transfer-Encoding: chunked",
-  "Transfer-Encoding: chunked, identity",
-  "Transfer-Encoding : chunked",
-  "Transfer-Encoding:\tchunked",
-  "transfer-encoding: CHUNKED",
-  "Content-Length: 5",
-  "Content-Length: 6",
-  "Content-Length: +5",
-  "Content-Length: 5, 6",
-  "Content-Length: 0x5",
-  " folded continuation",
-  "Host: other",
-  "Connection: close",
-  "X: a\rb",
-];
-
-function mutate(text: string, rnd: () => number): Uint8Array {
-  let bytes = [...enc.encode(text)];
-  const ops = 1 + Math.floor(rnd() * 3);
-  for (let k = 0; k < ops; k++) {
-    const at = Math.floor(rnd() * bytes.length);
-    const edge = EDGE[Math.floor(rnd() * EDGE.length)]!;
-    const op = Math.floor(rnd() * 6);
-    if (op === 0) bytes[at] = edge;
-    else if (op === 1) bytes.splice(at, 0, edge);
-    else if (op === 2) bytes.splice(at, 1);
-    else {
-      // Line-level: insert, duplicate or drop a line of the head.
-      const lines = new TextDecoder("latin1").decode(new Uint8Array(bytes)).split("\r\n");
-      const body = lines.length - 2; // the last two entries are the empty line's halves
-      const i = 1 + Math.floor(rnd() * Math.max(1, body - 1));
-      if (op === 3) lines.splice(i, 0, EDGE_LINES[Math.floor(rnd() * EDGE_LINES.length)]!);
-      else if (op === 4) lines.splice(i, 0, lines[i] ?? "");
-      else if (i < body) lines.splice(i, 1);
-      bytes = [...lines.join("\r\n")].map((c) => c.charCodeAt(0) & 0xff);
-    }
-  }
-  return new Uint8Array(bytes);
-}
-
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Checks a parsed head's framing against its own fields, independently of the parser. */

@@ -6,7 +6,9 @@ import type {
   RequestOptions,
   UpstreamResponse,
 } from "@cirque/core/connector";
+import { ChunkedDecoder, findHeadEnd, parseRequestHead } from "@cirque/core/h1-parse";
 import { HttpPeer } from "@cirque/core/peer";
+import { mutate, prng } from "../core/testdata/mutate.ts";
 import { makeCerts } from "../core/testdata/origins.ts";
 import { HttpProxy, type ProxyHttp, serveH1 } from "./mod.ts";
 
@@ -592,4 +594,92 @@ Deno.test("fast path over TLS: keep-alive requests on one connection, and a clie
     server.close();
     await server.finished;
   }
+});
+
+/**
+ * What a strict reader makes of a client's bytes: the requests (target and
+ * body) in order, up to the first one it cannot take whole.
+ */
+function strictRequests(bytes: Uint8Array): { path: string; body: string }[] {
+  const out: { path: string; body: string }[] = [];
+  const text = (a: number, b: number) => String.fromCharCode(...bytes.subarray(a, b));
+  let pos = 0;
+  while (pos < bytes.length) {
+    const end = findHeadEnd(bytes, pos, bytes.length);
+    if (end < 0) break;
+    let h;
+    try {
+      h = parseRequestHead(bytes, pos, end);
+    } catch {
+      break;
+    }
+    pos = end;
+    let body = "";
+    if (h.chunked) {
+      const d = new ChunkedDecoder();
+      try {
+        while (!d.done) {
+          const next = d.decode(bytes, pos, bytes.length);
+          body += text(d.dataStart, d.dataEnd);
+          if (next === pos && !d.done) break;
+          pos = next;
+        }
+      } catch {
+        break;
+      }
+      if (!d.done) break;
+    } else if (h.contentLength > 0) {
+      if (pos + h.contentLength > bytes.length) break;
+      body = text(pos, pos + h.contentLength);
+      pos += h.contentLength;
+    }
+    out.push({ path: h.target, body });
+    if (h.connectionClose || (h.versionMinor === 0 && !h.connectionKeepAlive)) break;
+  }
+  return out;
+}
+
+Deno.test("fast path: 1 000 hostile first requests never smuggle a request past a strict reader, and the server lives on", async () => {
+  // Each case: a mutated head, then its body (a request in disguise), then a
+  // valid request on the same connection. What reaches upstream must be what
+  // a strict reader of the same bytes sees (or a prefix of it: the server may
+  // refuse more, e.g. a missing Host), never a request hidden in a body.
+  const SMUGGLE = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  const SEEDS: [string, string][] = [
+    [`POST /one HTTP/1.1\r\nHost: a.test\r\nContent-Length: ${SMUGGLE.length}\r\n\r\n`, SMUGGLE],
+    [
+      "POST /two HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n",
+      `${SMUGGLE.length.toString(16)}\r\n${SMUGGLE}\r\n0\r\n\r\n`,
+    ],
+    ["GET /three HTTP/1.1\r\nHost: a.test\r\n\r\n", ""],
+  ];
+  const NEXT = "GET /second HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+  await withServer(async (port, connector) => {
+    const rnd = prng(0x5eed);
+    let forwarded = 0;
+    for (let n = 0; n < 1000; n++) {
+      const [head, body] = SEEDS[n % SEEDS.length]!;
+      const first = mutate(head, rnd);
+      const bytes = new Uint8Array([...first, ...enc.encode(body + NEXT)]);
+      const where = `case ${n}: ${JSON.stringify(String.fromCharCode(...first))}`;
+      connector.requests.length = 0;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const reply = await Promise.race([
+        raw(port, bytes),
+        new Promise<null>((r) => (timer = setTimeout(() => r(null), 10_000))),
+      ]);
+      clearTimeout(timer);
+      assert.ok(reply !== null, `${where}: the connection did not end`);
+      assert.ok(reply === "" || reply.startsWith("HTTP/1.1 "), `${where}: ${reply}`);
+      const seen = connector.requests.map((r) => ({ path: r.path, body: r.body }));
+      const strict = strictRequests(bytes);
+      assert.deepEqual(seen, strict.slice(0, seen.length), `${where}: ${JSON.stringify(seen)}`);
+      assert.equal(reply.match(/HTTP\/1\.1 200 /g)?.length ?? 0, seen.length, where);
+      forwarded += seen.length;
+    }
+    // The mutations let some requests through and stop others.
+    assert.ok(forwarded > 150 && forwarded < 1500, `forwarded ${forwarded}`);
+    // Still serving.
+    assert.match(await raw(port, NEXT), /^HTTP\/1\.1 200 /);
+  }, { headerTimeout: 100, ioTimeout: 100, keepAliveTimeout: 100 });
 });
