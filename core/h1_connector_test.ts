@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import type { RequestHead, UpstreamResponse } from "./connector.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
 import { type H1BodySource, H1Connector } from "./h1_connector.ts";
+import { ChunkedDecoder, findHeadEnd, parseResponseHead } from "./h1_parse.ts";
 import { HttpPeer, type PeerOptions } from "./peer.ts";
+import { mutate, prng } from "./testdata/mutate.ts";
 import {
   makeCerts,
   patternStream,
@@ -1013,4 +1015,87 @@ Deno.test("H1Connector: maxConnections bounds the connections to a peer", async 
 
   listener.close();
   await serving.catch(() => {});
+});
+
+/**
+ * What a strict reader makes of a whole response an origin sent before
+ * closing: status and body, `false` for an invalid or incomplete one, `null`
+ * for an interim (1xx) head, which this reader does not follow.
+ */
+function strictResponse(bytes: Uint8Array): { status: number; body: string } | false | null {
+  const end = findHeadEnd(bytes, 0, bytes.length);
+  if (end < 0) return false;
+  let h;
+  try {
+    h = parseResponseHead(bytes, 0, end);
+  } catch {
+    return false;
+  }
+  if (h.status < 200) return null;
+  const rest = bytes.subarray(end);
+  const latin1 = (b: Uint8Array) => String.fromCharCode(...b);
+  if (h.status === 204 || h.status === 304) {
+    return rest.length === 0 ? { status: h.status, body: "" } : false;
+  }
+  if (h.chunked) {
+    const d = new ChunkedDecoder();
+    let body = "";
+    let pos = 0;
+    try {
+      while (!d.done) {
+        const next = d.decode(rest, pos, rest.length);
+        body += latin1(rest.subarray(d.dataStart, d.dataEnd));
+        if (next === pos && !d.done) return false;
+        pos = next;
+      }
+    } catch {
+      return false;
+    }
+    return pos === rest.length ? { status: h.status, body } : false;
+  }
+  if (h.contentLength >= 0) {
+    return rest.length === h.contentLength ? { status: h.status, body: latin1(rest) } : false;
+  }
+  return { status: h.status, body: latin1(rest) }; // delimited by the close
+}
+
+Deno.test("H1Connector: 1 000 hostile responses are read as a strict reader reads them, or fail with a ProxyError", async () => {
+  const SEEDS: [string, string][] = [
+    ["HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n", "hello"],
+    ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "5\r\nhello\r\n0\r\n\r\n"],
+    ["HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n", "hello"],
+    ['HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n', ""],
+  ];
+  let current = new Uint8Array(0);
+  // Each connection: one request, the case's bytes, then the origin closes.
+  await using o = rawOrigin(async (conn) => {
+    await readRequest(conn);
+    await writeAll(conn, current);
+  });
+  await using c = new H1Connector();
+  const peer = peerOf(o.port, { idleTimeout: 0, readTimeout: 10_000 });
+  const rnd = prng(0x0219);
+  const tally = { ok: 0, failed: 0, interim: 0 };
+  for (let n = 0; n < 1000; n++) {
+    const [head, body] = SEEDS[n % SEEDS.length]!;
+    const mutated = mutate(head, rnd);
+    current = new Uint8Array([...mutated, ...new TextEncoder().encode(body)]);
+    const where = `case ${n}: ${JSON.stringify(String.fromCharCode(...mutated))}`;
+    let got: { status: number; body: string } | false;
+    try {
+      const r = await c.request(peer, GET, null);
+      got = { status: r.status, body: await text(r) };
+    } catch (e) {
+      assert.ok(e instanceof ProxyError, `${where}: ${e instanceof Error ? e.stack : e}`);
+      got = false;
+    }
+    const strict = strictResponse(current);
+    if (strict === null) tally.interim++;
+    else {
+      assert.deepEqual(got, strict, where);
+      tally[got === false ? "failed" : "ok"]++;
+    }
+  }
+  assert.ok(tally.ok > 100 && tally.failed > 100, JSON.stringify(tally));
+  assert.equal(c.stats.idle, 0);
 });
