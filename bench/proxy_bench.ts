@@ -875,19 +875,16 @@ function table(all: RunResult[], group: Group, list: Row[], args: Args): string 
   );
   lines.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const path of paths) {
-    const rounds = [...new Set(all.map((r) => r.round))];
-    const perRound = (id: string, round: number) =>
-      all.find((r) => r.group === group && r.path === path && r.row === id && r.round === round);
+    const rounds = byRound(all, group, path);
     for (const row of list) {
       const rs = all.filter((r) => r.group === group && r.path === path && r.row === row.id);
       if (rs.length === 0) continue;
       const v = rs.map((r) => r.reqPerCpu);
       const rn = roundRatios(all, group, path, row.id, "nginx");
       const rj: number[] = [];
-      for (const round of rounds) {
-        const me = perRound(row.id, round);
-        const js = list.filter((x) => x.js).map((x) => perRound(x.id, round)?.reqPerCpu ?? 0);
-        const best = Math.max(0, ...js);
+      for (const run of rounds) {
+        const me = run(row.id);
+        const best = Math.max(0, ...list.filter((x) => x.js).map((x) => run(x.id)?.reqPerCpu ?? 0));
         if (me && best > 0) rj.push(me.reqPerCpu / best);
       }
       const busy = rs.filter((r) => r.foreign > 0.05 * args.duration).length;
@@ -936,6 +933,17 @@ function roundRatios(all: RunResult[], group: Group, path: string, a: string, b:
   return roundPairs(all, group, path, a, b).map(([x, y]) => x.reqPerCpu / y.reqPerCpu);
 }
 
+/** Per round: that round's run of a row (in `group`, on `path`), if it ran. */
+function byRound(
+  all: RunResult[],
+  group: Group,
+  path: string,
+): ((id: string) => RunResult | undefined)[] {
+  return [...new Set(all.map((r) => r.round))].map((round) => (id: string) =>
+    all.find((r) => r.group === group && r.path === path && r.row === id && r.round === round)
+  );
+}
+
 /** The runs of rows `a` and `b` in each round where both ran. */
 function roundPairs(
   all: RunResult[],
@@ -944,15 +952,10 @@ function roundPairs(
   a: string,
   b: string,
 ): [RunResult, RunResult][] {
-  const rounds = [...new Set(all.map((r) => r.round))];
   const out: [RunResult, RunResult][] = [];
-  for (const round of rounds) {
-    const x = all.find((r) =>
-      r.group === group && r.path === path && r.row === a && r.round === round
-    );
-    const y = all.find((r) =>
-      r.group === group && r.path === path && r.row === b && r.round === round
-    );
+  for (const run of byRound(all, group, path)) {
+    const x = run(a);
+    const y = run(b);
     if (x && y) out.push([x, y]);
   }
   return out;
