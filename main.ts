@@ -164,7 +164,9 @@ const listener = object({
     ].filter((k) => k !== "");
     if (keys.length === 0) return undefined;
     return `${keys.join(", ")} ${keys.length === 1 ? "applies" : "apply"} to h1 listeners ` +
-      "only (Deno.serve has no such setting and always aborts a request whose client goes away)";
+      (l.ignoreClientAbort
+        ? "only (Deno.serve always aborts a request whose client goes away)"
+        : "only (Deno.serve takes no such setting)");
   },
 });
 
