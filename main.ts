@@ -26,6 +26,7 @@ import {
   oneOf,
   optional,
   parseConfig,
+  snakeCase,
   string,
   withDefault,
 } from "@cirque/core/config";
@@ -141,6 +142,15 @@ const route = object({
   cache: optional(cacheBlock),
 });
 
+/** The `h1`-only listener keys (TypeScript names of the YAML keys), each with the `ProxyListener` key it sets. */
+const H1_LISTENER_KEYS = {
+  headerTimeoutMs: "headerTimeout",
+  keepaliveTimeoutMs: "keepAliveTimeout",
+  ioTimeoutMs: "ioTimeout",
+  maxHeadBytes: "maxHeadBytes",
+  maxFields: "maxFields",
+} as const;
+
 const listener = object({
   address: string({ check: checkAddress }),
   protocol: withDefault(oneOf(["h1", "h2"]), "h1"),
@@ -153,15 +163,17 @@ const listener = object({
   keepaliveTimeoutMs: optional(integer({ min: 1 })),
   /** h1 only: each read of a request body and each write to the client (nginx's client_body_timeout, send_timeout). */
   ioTimeoutMs: optional(integer({ min: 1 })),
+  /** h1 only: request head size limit; larger heads get 431 (nginx's large_client_header_buffers). */
+  maxHeadBytes: optional(integer({ min: 1024, max: 1024 * 1024 })),
+  /** h1 only: request field count limit; more fields get 431. */
+  maxFields: optional(integer({ min: 1, max: 10_000 })),
 }, {
   check: (l) => {
     if (l.protocol !== "h2") return undefined;
-    const keys = [
-      l.ignoreClientAbort ? "ignore_client_abort" : "",
-      l.headerTimeoutMs !== undefined ? "header_timeout_ms" : "",
-      l.keepaliveTimeoutMs !== undefined ? "keepalive_timeout_ms" : "",
-      l.ioTimeoutMs !== undefined ? "io_timeout_ms" : "",
-    ].filter((k) => k !== "");
+    const keys = Object.keys(H1_LISTENER_KEYS)
+      .filter((k) => l[k as keyof typeof H1_LISTENER_KEYS] !== undefined)
+      .map(snakeCase);
+    if (l.ignoreClientAbort) keys.unshift("ignore_client_abort");
     if (keys.length === 0) return undefined;
     return `${keys.join(", ")} ${keys.length === 1 ? "applies" : "apply"} to h1 listeners ` +
       (l.ignoreClientAbort
@@ -284,9 +296,11 @@ export function proxyListeners(
     address: l.address,
     protocol: l.protocol,
     ...(l.ignoreClientAbort ? { ignoreClientAbort: true } : {}),
-    ...(l.headerTimeoutMs !== undefined ? { headerTimeout: l.headerTimeoutMs } : {}),
-    ...(l.keepaliveTimeoutMs !== undefined ? { keepAliveTimeout: l.keepaliveTimeoutMs } : {}),
-    ...(l.ioTimeoutMs !== undefined ? { ioTimeout: l.ioTimeoutMs } : {}),
+    ...Object.fromEntries(
+      Object.entries(H1_LISTENER_KEYS)
+        .filter(([k]) => l[k as keyof typeof H1_LISTENER_KEYS] !== undefined)
+        .map(([k, api]) => [api, l[k as keyof typeof H1_LISTENER_KEYS]]),
+    ),
     ...(l.tls ? { tls: { cert: readFile(l.tls.certFile), key: readFile(l.tls.keyFile) } } : {}),
   }));
 }

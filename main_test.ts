@@ -134,7 +134,8 @@ Deno.test("config: the fast path's timeouts are h1 listener keys; max_connection
       .replace(
         "  - address: 127.0.0.1:0\n",
         "  - address: 127.0.0.1:0\n    header_timeout_ms: 1000\n    keepalive_timeout_ms: 2000\n" +
-          "    io_timeout_ms: 3000\n  - address: 127.0.0.1:0\n    protocol: h2\n",
+          "    io_timeout_ms: 3000\n    max_head_bytes: 8192\n    max_fields: 50\n" +
+          "  - address: 127.0.0.1:0\n    protocol: h2\n",
       )
       .replace("  web:\n", "  web:\n    max_connections: 32\n"),
     "c.yaml",
@@ -146,6 +147,8 @@ Deno.test("config: the fast path's timeouts are h1 listener keys; max_connection
       headerTimeout: 1000,
       keepAliveTimeout: 2000,
       ioTimeout: 3000,
+      maxHeadBytes: 8192,
+      maxFields: 50,
     },
     { address: "127.0.0.1:0", protocol: "h2" },
   ]);
@@ -157,7 +160,8 @@ Deno.test("config: the fast path's timeouts are h1 listener keys; max_connection
         .replace(
           "  - address: 127.0.0.1:0\n",
           "  - address: 127.0.0.1:0\n    protocol: h2\n    keepalive_timeout_ms: 5\n" +
-            "    io_timeout_ms: 5\n",
+            "    io_timeout_ms: 5\n    max_fields: 9\n  - address: 127.0.0.1:0\n" +
+            "    max_head_bytes: 100\n",
         )
         .replace("  web:\n", "  web:\n    max_connections: 0\n"),
       "c.yaml",
@@ -167,10 +171,14 @@ Deno.test("config: the fast path's timeouts are h1 listener keys; max_connection
     assert.ok(e instanceof ConfigError, String(e));
     assert.match(
       e.message,
-      /c\.yaml:\d+:\d+: listeners\[0\]: keepalive_timeout_ms, io_timeout_ms apply to h1 listeners only/,
+      /c\.yaml:\d+:\d+: listeners\[0\]: keepalive_timeout_ms, io_timeout_ms, max_fields apply to h1 listeners only \(Deno\.serve takes no such setting\)/,
+    );
+    assert.match(
+      e.message,
+      /c\.yaml:\d+:\d+: listeners\[1\]\.max_head_bytes: expected integer from 1024 to 1048576/,
     );
     assert.match(e.message, /c\.yaml:\d+:\d+: upstreams\.web\.max_connections: expected integer/);
-    assert.equal(e.issues.length, 2);
+    assert.equal(e.issues.length, 3);
   }
 });
 

@@ -8,7 +8,7 @@
 import type { Service } from "@cirque/core/service";
 import { httpService } from "@cirque/core/http-service";
 import type { HttpProxy } from "./http_proxy.ts";
-import { type H1Server, serveH1 } from "./h1_server.ts";
+import { type H1Server, type H1ServerOptions, serveH1 } from "./h1_server.ts";
 
 /** One listening socket. */
 export interface ProxyListener {
@@ -46,10 +46,24 @@ export interface ProxyListener {
    * to the client; overrides `h1.ioTimeout`.
    */
   ioTimeout?: number;
+  /** `"h1"` only: request head size limit in bytes; overrides `h1.maxHeadBytes`. */
+  maxHeadBytes?: number;
+  /** `"h1"` only: request field count limit; overrides `h1.maxFields`. */
+  maxFields?: number;
 }
 
 /** The {@linkcode ProxyListener} keys only the HTTP/1.1 fast path has. */
-const H1_ONLY = ["ignoreClientAbort", "headerTimeout", "keepAliveTimeout", "ioTimeout"] as const;
+const H1_ONLY = [
+  "ignoreClientAbort",
+  "headerTimeout",
+  "keepAliveTimeout",
+  "ioTimeout",
+  "maxHeadBytes",
+  "maxFields",
+] as const;
+
+/** A listener's own fast-path settings, the ones it sets. */
+type H1Settings = Pick<H1ServerOptions, (typeof H1_ONLY)[number]>;
 
 /** Options of {@linkcode httpProxyService}. */
 export interface HttpProxyServiceOptions {
@@ -57,13 +71,8 @@ export interface HttpProxyServiceOptions {
   listeners: ProxyListener[];
   /** Called with each bound address once listening. */
   onListen?: (addr: Deno.NetAddr, listener: ProxyListener) => void;
-  /** Fast-path timeouts and limits (see `serveH1`). */
-  h1?: {
-    headerTimeout?: number;
-    keepAliveTimeout?: number;
-    ioTimeout?: number;
-    ignoreClientAbort?: boolean;
-  };
+  /** Fast-path timeouts and limits for every `"h1"` listener (see `serveH1`). */
+  h1?: H1Settings;
 }
 
 function splitAddress(address: string): { hostname: string; port: number } {
@@ -153,6 +162,9 @@ function listenerService<Ctx>(
       ...(l.tls ? { cert: l.tls.cert, key: l.tls.key } : {}),
     });
   }
+  const own = Object.fromEntries(
+    H1_ONLY.filter((k) => l[k] !== undefined).map((k) => [k, l[k]]),
+  ) as H1Settings;
   return {
     name,
     async start(signal: AbortSignal, deadline: AbortSignal): Promise<void> {
@@ -162,10 +174,7 @@ function listenerService<Ctx>(
         ...(l.reusePort ? { reusePort: true } : {}),
         ...(l.tls ? { cert: l.tls.cert, key: l.tls.key } : {}),
         ...options.h1,
-        ...(l.ignoreClientAbort !== undefined ? { ignoreClientAbort: l.ignoreClientAbort } : {}),
-        ...(l.headerTimeout !== undefined ? { headerTimeout: l.headerTimeout } : {}),
-        ...(l.keepAliveTimeout !== undefined ? { keepAliveTimeout: l.keepAliveTimeout } : {}),
-        ...(l.ioTimeout !== undefined ? { ioTimeout: l.ioTimeout } : {}),
+        ...own,
         onListen,
       });
       await new Promise<void>((resolve) => {

@@ -58,10 +58,10 @@ Deno.test("httpProxyService: the fast path's own keys on an h2 listener are refu
       httpProxyService(proxy, {
         listeners: [
           { address: "127.0.0.1:0" },
-          { address: "127.0.0.1:0", protocol: "h2", headerTimeout: 5, ioTimeout: 5 },
+          { address: "127.0.0.1:0", protocol: "h2", headerTimeout: 5, ioTimeout: 5, maxFields: 9 },
         ],
       }),
-    /Cannot listen on 127\.0\.0\.1:0: headerTimeout, ioTimeout apply to h1 listeners only/,
+    /Cannot listen on 127\.0\.0\.1:0: headerTimeout, ioTimeout, maxFields apply to h1 listeners only/,
   );
   // An explicit `false` is no setting.
   httpProxyService(proxy, {
@@ -69,7 +69,7 @@ Deno.test("httpProxyService: the fast path's own keys on an h2 listener are refu
   });
 });
 
-Deno.test("httpProxyService: a listener's own keepAliveTimeout overrides h1's and closes an idle client", async () => {
+Deno.test("httpProxyService: a listener's own settings override h1's: keepAliveTimeout closes an idle client, maxHeadBytes answers 431", async () => {
   const proxy = new HttpProxy<null>({
     newCtx: () => null,
     upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
@@ -78,15 +78,20 @@ Deno.test("httpProxyService: a listener's own keepAliveTimeout overrides h1's an
   const ports: number[] = [];
   const svc = httpProxyService(proxy, {
     // The first listener keeps the service-wide minute; the second closes after 50 ms.
-    listeners: [{ address: "127.0.0.1:0" }, { address: "127.0.0.1:0", keepAliveTimeout: 50 }],
+    listeners: [
+      { address: "127.0.0.1:0" },
+      { address: "127.0.0.1:0", keepAliveTimeout: 50, maxHeadBytes: 2048 },
+    ],
     h1: { keepAliveTimeout: 60_000 },
-    onListen: (addr) => ports.push(addr.port),
+    onListen: (addr, l) => (ports[l.keepAliveTimeout ? 1 : 0] = addr.port),
   });
   const stop = new AbortController();
   const running = svc.start(stop.signal, new AbortController().signal);
   const conns: Deno.Conn[] = [];
   try {
-    for (let i = 0; i < 100 && ports.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && !(ports[0] && ports[1]); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const buf = new Uint8Array(4096);
     const exchange = async (port: number) => {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -116,6 +121,19 @@ Deno.test("httpProxyService: a listener's own keepAliveTimeout overrides h1's an
     assert.ok(
       n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("HTTP/1.1 200"),
     );
+    // A 4 KiB head: over the second listener's own limit, within the service-wide 64 KiB.
+    const big = `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(4096)}\r\n\r\n`;
+    for (const [port, status] of [[ports[0]!, 200], [ports[1]!, 431]] as const) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conns.push(conn);
+      await conn.write(new TextEncoder().encode(big));
+      const m = await conn.read(buf);
+      assert.ok(m !== null);
+      assert.match(
+        new TextDecoder().decode(buf.subarray(0, m)),
+        new RegExp(`^HTTP/1\\.1 ${status} `),
+      );
+    }
   } finally {
     for (const c of conns) {
       try {
