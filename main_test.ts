@@ -8,7 +8,8 @@ import type {
 } from "@cirque/core/connector";
 import { ProxyError } from "@cirque/core/error";
 import type { HttpPeer } from "@cirque/core/peer";
-import { prng } from "./core/testdata/mutate.ts";
+import { rawOrigin, readRequest, writeAll } from "./core/testdata/origins.ts";
+import { prng } from "./core/testdata/prng.ts";
 import { buildCirque, parseCirqueConf, proxyListeners } from "./main.ts";
 
 const GOOD = `
@@ -183,40 +184,20 @@ Deno.test("config: the fast path's timeouts are h1 listener keys; max_connection
 });
 
 Deno.test("config: max_connections bounds the connections to a backend; requests over it wait for one", async () => {
-  // A keep-alive origin that answers each request 200 ms late and counts its connections.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let accepted = 0;
-  const conns: Deno.Conn[] = [];
-  const serving = (async () => {
-    for await (const conn of listener) {
-      accepted++;
-      conns.push(conn);
-      (async () => {
-        const buf = new Uint8Array(8192);
-        let head = "";
-        try {
-          for (;;) {
-            const n = await conn.read(buf);
-            if (n === null) return;
-            head += new TextDecoder().decode(buf.subarray(0, n));
-            while (head.includes("\r\n\r\n")) {
-              head = head.slice(head.indexOf("\r\n\r\n") + 4);
-              await new Promise((r) => setTimeout(r, 200));
-              await conn.write(
-                new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
-              );
-            }
-          }
-        } catch { /* closed at the end */ }
-      })();
+  // A keep-alive origin that answers each request 200 ms late; it counts its connections.
+  await using origin = rawOrigin(async (conn) => {
+    const st = { buf: new Uint8Array(8192), len: 0 };
+    while ((await readRequest(conn, st)) !== null) {
+      await new Promise((r) => setTimeout(r, 200));
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     }
-  })();
+  });
   const conf = parseCirqueConf(`
 listeners: [{ address: 127.0.0.1:0 }]
 upstreams:
   one:
     max_connections: 1
-    backends: [{ address: 127.0.0.1:${listener.addr.port} }]
+    backends: [{ address: 127.0.0.1:${origin.port} }]
 routes: [{ upstream: one }]
 `);
   const { proxy } = await buildCirque(conf);
@@ -230,16 +211,9 @@ routes: [{ upstream: one }]
       [200, "ok"],
       [200, "ok"],
     ]);
-    assert.equal(accepted, 1);
+    assert.equal(origin.accepted(), 1);
   } finally {
     await proxy.connector.close();
-    listener.close();
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
-    await serving.catch(() => {});
   }
 });
 

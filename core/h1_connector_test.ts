@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import type { RequestHead, UpstreamResponse } from "./connector.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
 import { type H1BodySource, H1Connector } from "./h1_connector.ts";
-import { ChunkedDecoder, findHeadEnd, parseResponseHead } from "./h1_parse.ts";
+import { findHeadEnd, parseResponseHead } from "./h1_parse.ts";
 import { HttpPeer, type PeerOptions } from "./peer.ts";
-import { mutate, prng } from "./testdata/mutate.ts";
+import { mutate } from "./testdata/mutate.ts";
+import { prng } from "./testdata/prng.ts";
+import { chunkedBody, latin1 } from "./testdata/strict_body.ts";
 import {
   makeCerts,
   patternStream,
@@ -1033,25 +1035,12 @@ function strictResponse(bytes: Uint8Array): { status: number; body: string } | f
   }
   if (h.status < 200) return null;
   const rest = bytes.subarray(end);
-  const latin1 = (b: Uint8Array) => String.fromCharCode(...b);
   if (h.status === 204 || h.status === 304) {
     return rest.length === 0 ? { status: h.status, body: "" } : false;
   }
   if (h.chunked) {
-    const d = new ChunkedDecoder();
-    let body = "";
-    let pos = 0;
-    try {
-      while (!d.done) {
-        const next = d.decode(rest, pos, rest.length);
-        body += latin1(rest.subarray(d.dataStart, d.dataEnd));
-        if (next === pos && !d.done) return false;
-        pos = next;
-      }
-    } catch {
-      return false;
-    }
-    return pos === rest.length ? { status: h.status, body } : false;
+    const chunked = chunkedBody(rest, 0);
+    return chunked?.end === rest.length ? { status: h.status, body: chunked.body } : false;
   }
   if (h.contentLength >= 0) {
     return rest.length === h.contentLength ? { status: h.status, body: latin1(rest) } : false;

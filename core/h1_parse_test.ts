@@ -8,7 +8,8 @@ import {
   parseResponseHead,
   type RequestHeadLimits,
 } from "./h1_parse.ts";
-import { mutate, prng } from "./testdata/mutate.ts";
+import { mutate } from "./testdata/mutate.ts";
+import { prng } from "./testdata/prng.ts";
 
 const enc = new TextEncoder();
 const b = (s: string) => enc.encode(s);

@@ -9,6 +9,7 @@ import { LeastRequests } from "./least_requests.ts";
 import { Random } from "./random.ts";
 import { RoundRobin } from "./round_robin.ts";
 import { UniqueIterator } from "./unique_iterator.ts";
+import { prng } from "../core/testdata/prng.ts";
 
 const B1 = "1.1.1.1:80";
 const B2 = "1.0.0.1:80";
@@ -21,18 +22,6 @@ function pingoraSet(b2Weight: number): Backend[] {
 function seq(selection: BackendSelection, key: string, n: number): (string | undefined)[] {
   const it = selection.select(key);
   return Array.from({ length: n }, () => it.next()?.address);
-}
-
-// Seeded uniform numbers for reproducible statistics.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 Deno.test("selection algorithms reproduce Pingora's vectors", async (t) => {
@@ -108,7 +97,7 @@ const ALGORITHMS: Algorithm[] = [
   { name: "RoundRobin", make: () => new RoundRobin(), keyed: false, tolerance: 0.001 },
   {
     name: "Random",
-    make: () => new Random({ random: mulberry32(1) }),
+    make: () => new Random({ random: prng(1) }),
     keyed: false,
     tolerance: 0.05,
   },
@@ -117,7 +106,7 @@ const ALGORITHMS: Algorithm[] = [
   { name: "Consistent", make: () => new Consistent(), keyed: true, tolerance: 0.2 },
   {
     name: "LeastRequests",
-    make: () => new LeastRequests({ random: mulberry32(2) }),
+    make: () => new LeastRequests({ random: prng(2) }),
     keyed: false,
     tolerance: 0.05,
   },
@@ -215,7 +204,7 @@ Deno.test("LeastRequests prefers idle backends", async (t) => {
   const list = Array.from({ length: 4 }, (_, i) => new Backend(`127.0.0.1:${9000 + i}`));
 
   await t.step("of two backends, the idle one always wins", () => {
-    const lr = new LeastRequests({ random: mulberry32(3) });
+    const lr = new LeastRequests({ random: prng(3) });
     lr.build(list.slice(0, 2));
     lr.start(list[0]!);
     for (let i = 0; i < 1000; i++) assert.equal(lr.select("").next(), list[1]);
@@ -224,7 +213,7 @@ Deno.test("LeastRequests prefers idle backends", async (t) => {
   });
 
   await t.step("one idle of four gets half the picks (vs a quarter when blind)", () => {
-    const lr = new LeastRequests({ random: mulberry32(4) });
+    const lr = new LeastRequests({ random: prng(4) });
     lr.build(list);
     for (const b of list.slice(1)) for (let i = 0; i < 5; i++) lr.start(b);
     let idle = 0;
@@ -237,7 +226,7 @@ Deno.test("LeastRequests prefers idle backends", async (t) => {
   await t.step("load is compared per unit of weight", () => {
     const heavy = new Backend("127.0.0.1:9100", { weight: 4 });
     const light = new Backend("127.0.0.1:9101", { weight: 1 });
-    const lr = new LeastRequests({ random: mulberry32(5) });
+    const lr = new LeastRequests({ random: prng(5) });
     lr.build([heavy, light]);
     for (let i = 0; i < 3; i++) lr.start(heavy); // 3/4 per weight unit
     lr.start(light); // 1/1
@@ -245,7 +234,7 @@ Deno.test("LeastRequests prefers idle backends", async (t) => {
   });
 
   await t.step("simulated traffic: requests in flight spread evenly", () => {
-    const lr = new LeastRequests({ random: mulberry32(6) });
+    const lr = new LeastRequests({ random: prng(6) });
     lr.build(list);
     const open: Backend[] = [];
     for (let i = 0; i < 10_000; i++) {

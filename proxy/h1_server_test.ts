@@ -6,9 +6,11 @@ import type {
   RequestOptions,
   UpstreamResponse,
 } from "@cirque/core/connector";
-import { ChunkedDecoder, findHeadEnd, parseRequestHead } from "@cirque/core/h1-parse";
+import { findHeadEnd, parseRequestHead } from "@cirque/core/h1-parse";
 import { HttpPeer } from "@cirque/core/peer";
-import { mutate, prng } from "../core/testdata/mutate.ts";
+import { mutate } from "../core/testdata/mutate.ts";
+import { prng } from "../core/testdata/prng.ts";
+import { chunkedBody, latin1 } from "../core/testdata/strict_body.ts";
 import { makeCerts } from "../core/testdata/origins.ts";
 import { HttpProxy, type ProxyHttp, serveH1 } from "./mod.ts";
 
@@ -602,7 +604,6 @@ Deno.test("fast path over TLS: keep-alive requests on one connection, and a clie
  */
 function strictRequests(bytes: Uint8Array): { path: string; body: string }[] {
   const out: { path: string; body: string }[] = [];
-  const text = (a: number, b: number) => String.fromCharCode(...bytes.subarray(a, b));
   let pos = 0;
   while (pos < bytes.length) {
     const end = findHeadEnd(bytes, pos, bytes.length);
@@ -616,21 +617,12 @@ function strictRequests(bytes: Uint8Array): { path: string; body: string }[] {
     pos = end;
     let body = "";
     if (h.chunked) {
-      const d = new ChunkedDecoder();
-      try {
-        while (!d.done) {
-          const next = d.decode(bytes, pos, bytes.length);
-          body += text(d.dataStart, d.dataEnd);
-          if (next === pos && !d.done) break;
-          pos = next;
-        }
-      } catch {
-        break;
-      }
-      if (!d.done) break;
+      const chunked = chunkedBody(bytes, pos);
+      if (chunked === null) break;
+      ({ body, end: pos } = chunked);
     } else if (h.contentLength > 0) {
       if (pos + h.contentLength > bytes.length) break;
-      body = text(pos, pos + h.contentLength);
+      body = latin1(bytes, pos, pos + h.contentLength);
       pos += h.contentLength;
     }
     out.push({ path: h.target, body });

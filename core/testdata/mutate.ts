@@ -6,18 +6,6 @@
  * @module
  */
 
-/** mulberry32: a small seeded PRNG, so a failure names a reproducible case. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Bytes that sit on a rule's edge: controls, separators, digits, obs-text. */
 export const EDGE = [0, 9, 10, 13, 32, 34, 44, 48, 53, 57, 58, 59, 61, 97, 127, 128, 255];
 /** Whole lines that smuggling attempts are made of. */

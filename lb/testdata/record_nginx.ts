@@ -6,6 +6,7 @@
 //
 // Writes nginx_<set>.json next to this file. Only loopback addresses are used.
 
+import { prng } from "../../core/testdata/prng.ts";
 import { CRC32_INIT, crc32, crc32Final, crc32Update, crc32UpdateString, crc32UpdateU32 } from "../_crc32.ts";
 
 interface Server {
@@ -24,17 +25,7 @@ interface RecordSet {
 const HERE = new URL(".", import.meta.url).pathname;
 const KEYS_PER_SET = 1000;
 
-// Deterministic keys (mulberry32) so a re-recording asks the same questions.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Deterministic keys (seeded) so a re-recording asks the same questions.
 const ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-";
 function makeKey(rand: () => number): string {
   const len = 1 + Math.floor(rand() * 40);
