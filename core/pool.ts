@@ -190,8 +190,6 @@ export class ConnectionPool<C extends Poolable> {
       conn.close();
       return false;
     }
-    let list = this.#byKey.get(key);
-    if (list === undefined) this.#byKey.set(key, list = []);
     const e: Entry<C> = { key, conn, expires: this.#clock() + idleTimeout };
     const gone = conn.watchIdle((reason) => this.#gone(e, reason));
     if (gone !== null) {
@@ -200,8 +198,13 @@ export class ConnectionPool<C extends Poolable> {
       conn.close();
       return false;
     }
-    while (list.length >= maxPerKey) this.#evict(list[0]!);
-    while (this.#lru.size >= this.#maxIdle) this.#evict(this.#lru.values().next().value!);
+    let list = this.#byKey.get(key);
+    if ((list !== undefined && list.length >= maxPerKey) || this.#lru.size >= this.#maxIdle) {
+      if (list !== undefined) { while (list.length >= maxPerKey) this.#evict(list[0]!); }
+      while (this.#lru.size >= this.#maxIdle) this.#evict(this.#lru.values().next().value!);
+      list = this.#byKey.get(key); // evicting a key's last entry deleted its list
+    }
+    if (list === undefined) this.#byKey.set(key, list = []);
     list.push(e);
     this.#lru.add(e);
     if (e.expires < this.#timerAt) this.#schedule(e.expires);

@@ -82,6 +82,27 @@ Deno.test("ConnectionPool", async (t) => {
     await pool.close();
   });
 
+  await t.step("evicting a key's only idle entry keeps the new one takeable", async () => {
+    const { pool } = setup();
+    const a = new FakeConn("a");
+    const b = new FakeConn("b");
+    pool.put("k", a, 1000, 1);
+    assert.equal(pool.put("k", b, 1000, 1), true); // per-key bound evicts a
+    assert.equal(a.closed, true);
+    assert.equal(pool.take("k"), b);
+    assert.equal(pool.size, 0);
+    const total = setup(1).pool;
+    const c = new FakeConn("c");
+    const d = new FakeConn("d");
+    total.put("k", c, 1000);
+    assert.equal(total.put("k", d, 1000), true); // total bound evicts c
+    assert.equal(c.closed, true);
+    assert.equal(total.take("k"), d);
+    assert.equal(total.size, 0);
+    await pool.close();
+    await total.close();
+  });
+
   await t.step("idle timeout: expired connections are never handed out", async () => {
     const { pool, advance } = setup();
     const a = new FakeConn("a");
