@@ -394,12 +394,21 @@ export class H1Connection implements Poolable {
     }
   }
 
-  /** Writes all of `bytes`, each write bounded by `timeoutMs`. */
+  /**
+   * Writes all of `bytes`, each write bounded by `timeoutMs`: the limit is the
+   * longest wait without progress (as nginx's `proxy_send_timeout`), not the
+   * time to write everything.
+   */
   async writeAll(bytes: Uint8Array, timeoutMs: number): Promise<void> {
     this.#arm(timeoutMs, "WRITE_TIMEOUT");
     try {
       let n = await this.conn.write(bytes);
-      while (n < bytes.length) n += await this.conn.write(bytes.subarray(n));
+      while (n < bytes.length) {
+        // Progress moves the deadline; the armed timer re-checks it, so a
+        // partial write costs a field write, not a timer.
+        this.#writeDeadline = coarseNow() + timeoutMs;
+        n += await this.conn.write(bytes.subarray(n));
+      }
     } catch (err) {
       throw this.#ioError(err, "write");
     } finally {

@@ -14,6 +14,7 @@ import {
   readRequest,
   serveRaw,
   sha256,
+  throttleWrites,
   writeAll,
 } from "./testdata/origins.ts";
 
@@ -665,6 +666,32 @@ Deno.test("H1Connector: every wait is bounded", async (t) => {
       "WRITE_TIMEOUT",
     );
     done.resolve();
+  });
+
+  await t.step("write timeout bounds each write, not the whole body", async () => {
+    let received = -1;
+    await using o = rawOrigin(async (conn) => {
+      const req = await readRequest(conn);
+      received = req?.body.length ?? -1;
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    // 4 KiB per write, 20 ms apart: 12 writes for the body, each well within
+    // the 100 ms limit, all of them together beyond it.
+    await using c = new H1Connector({
+      dial: async (_addr, signal) =>
+        throttleWrites(
+          await Deno.connect({ hostname: "127.0.0.1", port: o.port, signal }),
+          4096,
+          20,
+        ),
+    });
+    const r = await c.request(
+      peerOf(o.port, { writeTimeout: 100 }),
+      { method: "POST", path: "/", headers: [] },
+      new Uint8Array(48 * 1024),
+    );
+    assert.equal(await text(r), "ok");
+    assert.equal(received, 48 * 1024);
   });
 
   await t.step("the signal aborts a pending read", async () => {

@@ -22,7 +22,8 @@ export interface PeerOptions {
    */
   readTimeout?: number;
   /**
-   * Milliseconds to wait for each write to the upstream.
+   * Milliseconds to wait for each write to the upstream: the longest wait
+   * without progress, not the time to send the whole request.
    * @default {60000}
    */
   writeTimeout?: number;

@@ -101,6 +101,31 @@ export async function writeAll(conn: Deno.Conn, data: string | Uint8Array): Prom
   while (n < b.length) n += await conn.write(b.subarray(n));
 }
 
+/**
+ * Wraps a socket so that each write waits `delayMs` and then writes at most
+ * `chunk` bytes: an upstream that reads slowly but steadily.
+ */
+export function throttleWrites(conn: Deno.Conn, chunk: number, delayMs: number): Deno.Conn {
+  const wrapped = {
+    read: (b: Uint8Array) => conn.read(b),
+    async write(b: Uint8Array) {
+      await new Promise((r) => setTimeout(r, delayMs));
+      return await conn.write(b.subarray(0, chunk));
+    },
+    close: () => conn.close(),
+    closeWrite: () => conn.closeWrite(),
+    ref: () => conn.ref(),
+    unref: () => conn.unref(),
+    get localAddr() {
+      return conn.localAddr;
+    },
+    get remoteAddr() {
+      return conn.remoteAddr;
+    },
+  };
+  return wrapped as unknown as Deno.Conn;
+}
+
 /** Answers every request on a connection with `response(head)` until EOF. */
 export function serveRaw(
   response: (head: string, index: number) => string | Uint8Array,
