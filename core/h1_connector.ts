@@ -730,6 +730,9 @@ export class H1Connector implements Connector {
       x.signal = signal;
       x.onAbort = () => conn.fail("ABORTED", "Cannot complete request: aborted");
       signal.addEventListener("abort", x.onAbort, { once: true });
+      // Aborted before the listener existed (during beforeSend or the connect):
+      // the write below then fails with ABORTED and nothing is sent.
+      if (signal.aborted) x.onAbort();
     }
     let framing: RequestFraming;
     const scratch = this.#scratch.take(

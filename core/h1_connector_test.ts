@@ -708,6 +708,29 @@ Deno.test("H1Connector: every wait is bounded", async (t) => {
     await rejectsWith(c.request(peerOf(o.port), GET, null, { signal: ac.signal }), "ABORTED");
   });
 
+  await t.step("an abort while beforeSend is pending sends nothing", async () => {
+    let requests = 0;
+    await using o = rawOrigin(async (conn) => {
+      while (await readRequest(conn) !== null) {
+        requests++;
+        await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      }
+    });
+    await using c = new H1Connector();
+    const ac = new AbortController();
+    const p = c.request(peerOf(o.port), GET, null, {
+      signal: ac.signal,
+      beforeSend: () => {
+        ac.abort();
+        return Promise.resolve();
+      },
+    });
+    await rejectsWith(p, "ABORTED");
+    await o.waitClosed(1);
+    assert.equal(requests, 0);
+    assert.equal(c.stats.idle, 0);
+  });
+
   await t.step("the signal aborts a body being streamed", async () => {
     await using o = rawOrigin(async (conn) => {
       await readRequest(conn);
