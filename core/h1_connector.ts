@@ -622,20 +622,24 @@ export class H1Connector implements Connector {
 
   /**
    * Gives a reusable connection back: straight to the first request waiting
-   * for one (a limited peer's queue), otherwise to the pool.
+   * for one (a limited peer's queue), otherwise to the pool. When only
+   * requests that need a fresh connection wait, it is closed instead, so its
+   * slot passes to the first of them.
    */
   #put(conn: H1Connection, idleTimeout: number, maxIdle: number): void {
     if (this.#limited.size !== 0 && idleTimeout > 0 && !this.#closing) {
       const lim = this.#limited.get(conn.reuseKey);
       if (lim !== undefined && lim.waiters.length !== 0 && conn.start === conn.end) {
         const i = lim.waiters.findIndex((w) => !w.fresh);
-        if (i >= 0) {
-          const w = lim.waiters.splice(i, 1)[0]!;
-          conn.start = conn.end = 0;
-          this.#pool.countReused();
-          w.grant(conn);
+        if (i < 0) {
+          conn.close(); // its onClose (#slotFreed) grants the first waiter a slot
           return;
         }
+        const w = lim.waiters.splice(i, 1)[0]!;
+        conn.start = conn.end = 0;
+        this.#pool.countReused();
+        w.grant(conn);
+        return;
       }
     }
     this.#pool.put(conn.reuseKey, conn, idleTimeout, maxIdle);

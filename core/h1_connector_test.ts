@@ -1044,6 +1044,30 @@ Deno.test("H1Connector: maxConnections bounds the connections to a peer", async 
     assert.equal(c.stats.created, 1);
   });
 
+  await t.step(
+    "a connection released while only a fresh-connection retry waits makes room for it",
+    async () => {
+      // Connection 0 answers once, then closes on its next request without a
+      // response (a stale keep-alive connection); the others answer every request.
+      await using o = rawOrigin(async (conn, index) => {
+        const st = { buf: new Uint8Array(1 << 16), len: 0 };
+        for (let n = 0; n < 100; n++) {
+          if (await readRequest(conn, st) === null || (index === 0 && n === 1)) return;
+          await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+      });
+      await using c = new H1Connector();
+      const peer = peerOf(o.port, { maxConnections: 1, connectTimeout: 2000 });
+      assert.equal(await text(await c.request(peer, GET, null)), "ok");
+      // The first takes the pooled connection 0, meets its close and retries on
+      // a fresh connection; the second waits for a connection, gets the slot
+      // connection 0 freed, and releases its connection while the retry waits.
+      const rs = await Promise.all([1, 2].map(() => c.request(peer, GET, null).then(text)));
+      assert.deepEqual(rs, ["ok", "ok"]);
+      assert.equal(c.stats.created, 3);
+    },
+  );
+
   await t.step("a failed connect frees its slot", async () => {
     await using c = new H1Connector();
     const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
