@@ -503,6 +503,8 @@ export class H1Connector implements Connector {
   readonly #limits: { maxHeadBytes: number; maxFields: number };
   readonly #dial: H1OpenOptions["dial"];
   readonly #busy = new Set<H1Connection>();
+  /** Exchanges whose response ended while their request body was still being sent. */
+  readonly #draining = new Set<Exchange>();
   /** Per reuse key of a peer with `maxConnections`: connections open or opening, and the queue. */
   readonly #limited = new Map<string, Limit>();
   #closing = false;
@@ -732,7 +734,10 @@ export class H1Connector implements Connector {
     const signal = options.signal;
     if (signal) {
       x.signal = signal;
-      x.onAbort = () => conn.fail("ABORTED", "Cannot complete request: aborted");
+      x.onAbort = () => {
+        conn.fail("ABORTED", "Cannot complete request: aborted");
+        x.reader?.cancel().catch(() => {}); // a pump waiting for the request body stops too
+      };
       signal.addEventListener("abort", x.onAbort, { once: true });
       // Aborted before the listener existed (during beforeSend or the connect):
       // the write below then fails with ABORTED and nothing is sent.
@@ -1142,19 +1147,25 @@ export class H1Connector implements Connector {
     if (x.finished) return;
     x.finished = true;
     const conn = x.conn;
+    if (!x.written && reusable && x.pump !== null && x.pumpError === null && !conn.closed) {
+      // The response is complete; the last request bytes are still being
+      // written (or their write just completed): pool once the pump is done.
+      // Until then the connection stays busy, so close() and the signal still
+      // end it and the request body.
+      this.#draining.add(x);
+      x.pump.then(() => {
+        this.#draining.delete(x);
+        if (x.onAbort) x.signal!.removeEventListener("abort", x.onAbort);
+        this.#busy.delete(conn);
+        if (x.written && !conn.closed) {
+          this.#put(conn, x.idleTimeout, x.maxIdle);
+        } else conn.close();
+      });
+      return;
+    }
     if (x.onAbort) x.signal!.removeEventListener("abort", x.onAbort);
     this.#busy.delete(conn);
     if (!x.written) {
-      if (reusable && x.pump !== null && x.pumpError === null && !conn.closed) {
-        // The response is complete; the last request bytes are still being
-        // written (or their write just completed): pool once the pump is done.
-        x.pump.then(() => {
-          if (x.written && !conn.closed) {
-            this.#put(conn, x.idleTimeout, x.maxIdle);
-          } else conn.close();
-        });
-        return;
-      }
       // The response ended before the request was fully sent: stop sending.
       x.reader?.cancel().catch(() => {});
       conn.close();
@@ -1179,6 +1190,8 @@ export class H1Connector implements Connector {
         );
       }
     }
+    for (const x of this.#draining) x.reader?.cancel().catch(() => {});
+    this.#draining.clear();
     for (const c of this.#busy) c.close();
     this.#busy.clear();
     return this.#pool.close();

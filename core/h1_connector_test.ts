@@ -748,6 +748,68 @@ Deno.test("H1Connector: every wait is bounded", async (t) => {
   });
 });
 
+/** Whether `p` settles within `ms` (a bound on a wait, not a timing assertion). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((r) => timer = setTimeout(() => r(false), ms));
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("H1Connector: a request body still being sent after the response ended", async (t) => {
+  // The origin answers at once, then reads the request body until EOF.
+  function origin(sawEof: PromiseWithResolvers<void>) {
+    return rawOrigin(async (conn) => {
+      await readRequest(conn);
+      await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      const buf = new Uint8Array(4096);
+      for (let i = 0; i < 10_000; i++) if (await conn.read(buf) === null) break;
+      sawEof.resolve();
+    });
+  }
+  // A request body that sends 10 bytes and then never ends.
+  function endless(canceled: PromiseWithResolvers<void>) {
+    return new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array(10));
+      },
+      cancel() {
+        canceled.resolve();
+      },
+    });
+  }
+  const POST: RequestHead = { method: "POST", path: "/", headers: [] };
+
+  await t.step("connector.close() closes its socket and cancels the body", async () => {
+    const sawEof = Promise.withResolvers<void>();
+    const canceled = Promise.withResolvers<void>();
+    await using o = origin(sawEof);
+    const c = new H1Connector();
+    const r = await c.request(peerOf(o.port), POST, endless(canceled));
+    assert.equal(await text(r), "ok");
+    await c.close();
+    assert.equal(await settlesWithin(sawEof.promise, 5000), true, "the origin saw EOF");
+    assert.equal(await settlesWithin(canceled.promise, 5000), true, "the body was canceled");
+  });
+
+  await t.step("the signal closes its socket and cancels the body", async () => {
+    const sawEof = Promise.withResolvers<void>();
+    const canceled = Promise.withResolvers<void>();
+    await using o = origin(sawEof);
+    await using c = new H1Connector();
+    const ac = new AbortController();
+    const r = await c.request(peerOf(o.port), POST, endless(canceled), { signal: ac.signal });
+    assert.equal(await text(r), "ok");
+    ac.abort();
+    assert.equal(await settlesWithin(sawEof.promise, 5000), true, "the origin saw EOF");
+    assert.equal(await settlesWithin(canceled.promise, 5000), true, "the body was canceled");
+    assert.equal(c.stats.idle, 0);
+  });
+});
+
 Deno.test("H1Connector over TLS", async (t) => {
   const certs = await makeCerts();
   await using server = Deno.serve({
