@@ -459,6 +459,26 @@ class Exchange {
 }
 
 /**
+ * Ends an exchange (`ok`: the connection may be pooled). Given the error that
+ * ended a body read, returns the error to report instead
+ * ({@linkcode readError}).
+ */
+type Finish = (ok: boolean, err?: unknown) => unknown;
+
+/**
+ * The error a failed response-body read reports: when the request-body pump
+ * failed first (and closed the socket, which failed the read), the pump's
+ * error, as for the response head; a timeout, an abort or an invalid
+ * response stays itself.
+ */
+function readError(x: Exchange, err: unknown): unknown {
+  const p = x.pumpError;
+  if (p === null || !(err instanceof ProxyError)) return err;
+  const code = err.code;
+  return code === "INVALID_RESPONSE" || code === "READ_TIMEOUT" || code === "ABORTED" ? err : p;
+}
+
+/**
  * HTTP/1.1 to upstreams over `Deno.connect` / `Deno.connectTls` with pooled
  * keep-alive connections.
  *
@@ -917,7 +937,10 @@ export class H1Connector implements Connector {
       this.#finish(x, keepAlive);
       return res;
     }
-    const fin = (ok: boolean) => this.#finish(x, ok);
+    const fin: Finish = (ok, err) => {
+      this.#finish(x, ok);
+      return readError(x, err);
+    };
     if (h.chunked) {
       let resolveTrailers!: (t: HeaderPairs) => void;
       res.trailers = new Promise((r) => resolveTrailers = r);
@@ -989,7 +1012,7 @@ export class H1Connector implements Connector {
           }
         } catch (err) {
           this.#finish(x, false);
-          throw err;
+          throw readError(x, err);
         }
       },
       cancel: () => this.#finish(x, false),
@@ -1009,7 +1032,7 @@ export class H1Connector implements Connector {
       resolveTrailers([]);
       this.#finish(x, false);
       if (err instanceof HttpParseError) throw invalidResponse(err.message, peer.address, err);
-      throw err;
+      throw readError(x, err);
     };
     return new ReadableStream<Uint8Array>({
       pull: async (c) => {
@@ -1071,7 +1094,7 @@ export class H1Connector implements Connector {
           c.enqueue(chunk.subarray(0, n));
         } catch (err) {
           this.#finish(x, false);
-          throw err;
+          throw readError(x, err);
         }
       },
       cancel: () => this.#finish(x, false),
@@ -1222,7 +1245,7 @@ class FixedSource implements H1BodySource {
   #remaining: number;
   #keepAlive: boolean;
   #timeout: number;
-  #fin: (ok: boolean) => void;
+  #fin: Finish;
   #done = false;
 
   constructor(
@@ -1231,7 +1254,7 @@ class FixedSource implements H1BodySource {
     length: number,
     keepAlive: boolean,
     timeout: number,
-    fin: (ok: boolean) => void,
+    fin: Finish,
   ) {
     this.#conn = conn;
     this.#peer = peer;
@@ -1284,8 +1307,7 @@ class FixedSource implements H1BodySource {
       return target.subarray(0, n);
     } catch (err) {
       this.#done = true;
-      this.#fin(false);
-      throw err;
+      throw this.#fin(false, err);
     }
   }
 
@@ -1304,7 +1326,7 @@ class ChunkedSource implements H1BodySource {
   #peer: string;
   #keepAlive: boolean;
   #timeout: number;
-  #fin: (ok: boolean) => void;
+  #fin: Finish;
   #trailers: (t: HeaderPairs) => void;
   #dec = new ChunkedDecoder();
   #done = false;
@@ -1314,7 +1336,7 @@ class ChunkedSource implements H1BodySource {
     peer: string,
     keepAlive: boolean,
     timeout: number,
-    fin: (ok: boolean) => void,
+    fin: Finish,
     trailers: (t: HeaderPairs) => void,
   ) {
     this.#conn = conn;
@@ -1379,9 +1401,11 @@ class ChunkedSource implements H1BodySource {
   #fail(err: unknown): never {
     this.#done = true;
     this.#trailers([]);
-    this.#fin(false);
-    if (err instanceof HttpParseError) throw invalidResponse(err.message, this.#peer, err);
-    throw err;
+    if (err instanceof HttpParseError) {
+      this.#fin(false);
+      throw invalidResponse(err.message, this.#peer, err);
+    }
+    throw this.#fin(false, err);
   }
 
   cancel(): void {
@@ -1396,10 +1420,10 @@ class ChunkedSource implements H1BodySource {
 class CloseSource implements H1BodySource {
   #conn: H1Connection;
   #timeout: number;
-  #fin: (ok: boolean) => void;
+  #fin: Finish;
   #done = false;
 
-  constructor(conn: H1Connection, timeout: number, fin: (ok: boolean) => void) {
+  constructor(conn: H1Connection, timeout: number, fin: Finish) {
     this.#conn = conn;
     this.#timeout = timeout;
     this.#fin = fin;
@@ -1430,8 +1454,7 @@ class CloseSource implements H1BodySource {
       return conn.buf.subarray(0, n);
     } catch (err) {
       this.#done = true;
-      this.#fin(false);
-      throw err;
+      throw this.#fin(false, err);
     }
   }
 

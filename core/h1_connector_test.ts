@@ -810,6 +810,55 @@ Deno.test("H1Connector: a request body still being sent after the response ended
   });
 });
 
+Deno.test("H1Connector: a request body that fails while the response body is read is the error the body reports", async (t) => {
+  const responses = {
+    "chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    "Content-Length": "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello",
+    "close-delimited": "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello",
+  };
+  for (const [framing, response] of Object.entries(responses)) {
+    for (const asSource of [false, true]) {
+      await t.step(`${framing}, ${asSource ? "bodySource" : "stream"}`, async () => {
+        await using o = rawOrigin(async (conn) => {
+          await readRequest(conn);
+          await writeAll(conn, response);
+          const buf = new Uint8Array(4096);
+          for (let i = 0; i < 10_000; i++) if (await conn.read(buf) === null) break;
+        });
+        await using c = new H1Connector();
+        const failNow = Promise.withResolvers<void>();
+        let pulls = 0;
+        const body = new ReadableStream<Uint8Array>({
+          async pull(ctl) {
+            if (pulls++ === 0) return ctl.enqueue(new Uint8Array(1));
+            await failNow.promise;
+            ctl.error(new Error("the client reset its connection"));
+          },
+        }, { highWaterMark: 0 });
+        const r = await c.request(
+          peerOf(o.port),
+          { method: "POST", path: "/", headers: [] },
+          body,
+          { bodySource: asSource },
+        );
+        let read: () => Promise<Uint8Array | null>;
+        if (asSource) {
+          const src = r.source!;
+          read = async () => await src.read();
+        } else {
+          const reader = r.body!.getReader();
+          read = async () => (await reader.read()).value ?? null;
+        }
+        assert.equal(new TextDecoder().decode((await read())!), "hello");
+        const next = read(); // waits for the upstream
+        failNow.resolve();
+        const e = await rejectsWith(next, "INVALID_REQUEST");
+        assert.equal(e.source, "downstream");
+      });
+    }
+  }
+});
+
 Deno.test("H1Connector over TLS", async (t) => {
   const certs = await makeCerts();
   await using server = Deno.serve({
