@@ -445,6 +445,46 @@ Deno.test("H1Connector: invalid responses are INVALID_RESPONSE and the connectio
       assert.equal(c.stats.idle, 0);
     });
   }
+  await t.step("bytes left after a complete response never reach the pool", async (t) => {
+    const extra: [string, RequestHead, string][] = [
+      ["Content-Length", GET, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"],
+      ["chunked", GET, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nEXTRA"],
+      ["304", GET, "HTTP/1.1 304 Not Modified\r\n\r\nEXTRA"],
+      ["HEAD", { ...GET, method: "HEAD" }, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEXTRA"],
+    ];
+    for (const [name, req, raw] of extra) {
+      for (const bodySource of [false, true]) {
+        await t.step(`${name}, ${bodySource ? "bodySource" : "stream"}`, async () => {
+          await using o = rawOrigin(serveRaw(() => raw));
+          await using c = new H1Connector();
+          const r = c.request(peerOf(o.port), req, null, { bodySource }).then(async (r) => {
+            const src = r.source;
+            if (!src) return await text(r);
+            for (let i = 0; i < 100 && await src.read() !== null;);
+          });
+          await rejectsWith(r, "INVALID_RESPONSE");
+          await o.waitClosed(1);
+          assert.equal(c.stats.idle, 0);
+        });
+      }
+    }
+    await t.step("release() of a connection with unread bytes closes it", async () => {
+      await using o = rawOrigin(
+        serveRaw(() => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"),
+      );
+      await using c = new H1Connector();
+      const peer = peerOf(o.port);
+      const conn = await c.acquire(peer);
+      await conn.writeAll(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 1000);
+      for (let i = 0; i < 100 && conn.end - conn.start < 45; i++) await conn.fill(1000);
+      conn.start = conn.end - 5; // the response read, "EXTRA" left
+      c.release(peer, conn, true);
+      await o.waitClosed(1);
+      assert.equal(c.stats.idle, 0);
+      assert.equal(c.stats.unexpectedData, 1);
+    });
+  });
+
   await t.step(
     "a body shorter than its Content-Length is an error, not a short success",
     async () => {
