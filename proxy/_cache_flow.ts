@@ -76,6 +76,9 @@ function purgeAnswer<Ctx>(
 /**
  * After `requestFilter`: enables the cache, handles purges and looks the
  * request up. Returns the answer when the cache serves it, `null` to go upstream.
+ * Requests that ask to switch protocols (`Upgrade`) and `CONNECT` bypass the
+ * cache entirely: no lookup and no lock, since their answer (a `101` tunnel)
+ * never comes back through the cache to release it.
  */
 export async function cacheRequest<Ctx>(
   p: ProxyHttp<Ctx>,
@@ -83,6 +86,8 @@ export async function cacheRequest<Ctx>(
   ctx: Ctx,
   subrequest: Subrequest,
 ): Promise<CacheAnswer | null> {
+  const req = session.req;
+  if (session.upgrade || req.method === "CONNECT" || req.headers.has("upgrade")) return null;
   const config = p.requestCacheFilter!(session, ctx);
   if (config === null || config === undefined) {
     if (p.isPurge?.(session, ctx)) {

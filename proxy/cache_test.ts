@@ -27,6 +27,7 @@ function origin(handler: Handler) {
 
 interface Setup {
   storage: MemoryStorage;
+  lock: CacheLock;
   clock: ManualClock;
   proxyPort: number;
   entered: { n: number };
@@ -46,7 +47,8 @@ async function withCache(
     maxObjectSize: options.maxObjectSize ?? 16 << 20,
   });
   const clock = new ManualClock(Date.now());
-  const config = new CacheConfig({ storage, clock, lock: new CacheLock() });
+  const lock = new CacheLock();
+  const config = new CacheConfig({ storage, clock, lock });
   const entered = { n: 0 };
   const phases: string[] = [];
   const connector = new H1Connector();
@@ -67,6 +69,7 @@ async function withCache(
   const client = Deno.createHttpClient({});
   const s: Setup = {
     storage,
+    lock,
     clock,
     proxyPort: server.addr.port,
     entered,
@@ -331,6 +334,38 @@ Deno.test("HTTP cache through the proxy over real sockets", async (t) => {
       await nm.body?.cancel();
       assert.equal(o.count("/r"), 1);
     });
+  });
+});
+
+/** Sends a WebSocket upgrade over a raw connection; resolves the status line. */
+async function upgrade(port: number): Promise<string> {
+  using c = await Deno.connect({ hostname: "127.0.0.1", port });
+  await c.write(
+    new TextEncoder().encode(
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ),
+  );
+  const buf = new Uint8Array(4096);
+  const n = await c.read(buf);
+  return new TextDecoder().decode(buf.subarray(0, n ?? 0)).split("\r\n")[0]!;
+}
+
+Deno.test("an Upgrade request bypasses the cache: no lookup, no lock", async () => {
+  await withCache((req) => {
+    if (req.headers.get("upgrade") !== "websocket") return new Response("plain");
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    socket.onerror = () => {};
+    return response;
+  }, async (s, o) => {
+    for (let i = 0; i < 2; i++) {
+      assert.equal(await upgrade(s.proxyPort), "HTTP/1.1 101 Switching Protocols");
+      // The 101 tunnel never passes through the cache: nothing may be left locked.
+      assert.equal(s.lock.size, 0);
+    }
+    assert.equal(o.count("/ws"), 2);
+    await until(() => s.phases.length === 2, "both tunnels logged", () => s.phases);
+    assert.deepEqual(s.phases, ["none", "none"]);
   });
 });
 
