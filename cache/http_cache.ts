@@ -215,7 +215,9 @@ export const PARTIAL_AND_CONDITIONAL_FIELDS: readonly string[] = [
  * const a = new HttpCache(config, req), b = new HttpCache(config, req);
  * assert.equal((await a.lookup()).kind, "upstream");
  * const waiting = b.lookup(); // waits for a's write
- * await a.upstreamResponse(new ResponseHeader(200, [["Cache-Control", "max-age=9"]]), new Response("x").body);
+ * const out = await a.upstreamResponse(new ResponseHeader(200, [["Cache-Control", "max-age=9"]]), new Response("x").body);
+ * // Without Content-Length, b gets the entry once it is complete.
+ * assert.equal(await new Response(out.body).text(), "x");
  * assert.equal((await waiting).kind, "serve");
  * ```
  */
@@ -409,7 +411,7 @@ export class HttpCache {
     if (primary.meta.variance !== VARY_MARKER) {
       this.#storageKey = this.key;
       this.#variance = null;
-      return primary;
+      return readable(primary);
     }
     const variance = this.#hooks.varyFilter?.(primary.meta, this.#req) ??
       varianceKey(primary.meta.headers.getAll("vary"), this.#req.headers);
@@ -421,7 +423,7 @@ export class HttpCache {
     if (v === null || v.meta.headers.get(MARKER_ID) !== primary.meta.headers.get(MARKER_ID)) {
       return null;
     }
-    return v;
+    return readable(v);
   }
 
   #serveStale(error: unknown, meta: CacheMeta, allowed: boolean): boolean {
@@ -534,8 +536,7 @@ export class HttpCache {
       // The resource no longer varies: the plain entry replaces the marker.
       this.#storageKey = this.key;
     }
-    const cl = head.headers.get("content-length");
-    const sizeHint = cl !== null && /^\d+$/.test(cl) ? Number(cl) : null;
+    const sizeHint = contentLength(head);
     const miss = body === null ? null : await cfg.storage.getMissHandler(key, meta, { sizeHint });
     if (miss === null && body !== null) {
       this.noCacheReason = "too-large";
@@ -543,14 +544,20 @@ export class HttpCache {
       this.#decorate(head);
       return this.#shape(head, body, null);
     }
-    // Readers may now stream the entry being written.
-    this.#release("done");
     this.#stored = true;
     if (miss === null) {
+      this.#release("done");
       this.#decorate(head);
       return this.#shape(head, body, null);
     }
-    const tee = teeIntoCache(body!, miss, req.method === "HEAD");
+    // With a known length the storage has accepted the whole object, so readers
+    // may stream the entry while it is written. Without one it may still outgrow
+    // the storage: the lock is held until the entry is complete (or dropped, and
+    // the waiters go upstream), and lookups do not serve it before (`#find`).
+    if (sizeHint !== null) this.#release("done");
+    const permit = this.#permit;
+    this.#permit = null;
+    const tee = teeIntoCache(body!, miss, req.method === "HEAD", permit);
     this.#decorate(head);
     return this.#shape(head, tee, sizeHint);
   }
@@ -754,6 +761,20 @@ export class HttpCache {
   }
 }
 
+function contentLength(head: { headers: { get(name: string): string | null } }): number | null {
+  const cl = head.headers.get("content-length");
+  return cl !== null && /^\d+$/.test(cl) ? Number(cl) : null;
+}
+
+/**
+ * `hit` unless it is still being written without a known length: such an
+ * entry may yet be dropped (it can outgrow the storage), so it is not served
+ * before it is complete.
+ */
+function readable(hit: CacheHit): CacheHit | null {
+  return hit.complete || contentLength(hit.meta) !== null ? hit : null;
+}
+
 function cancel(body: ReadableStream<Uint8Array> | null): void {
   body?.cancel().catch(() => {});
 }
@@ -824,6 +845,7 @@ function teeIntoCache(
   body: ReadableStream<Uint8Array>,
   miss: MissHandler,
   headOnly: boolean,
+  permit: WritePermit | null,
 ): ReadableStream<Uint8Array> | null {
   const reader = body.getReader();
   let writing = true;
@@ -836,15 +858,23 @@ function teeIntoCache(
       done = true;
       if (writing) miss.abort(e);
       writing = false;
+      permit?.release("transient-error");
       throw e;
     }
     if (r.done) {
       done = true;
-      if (writing) await miss.finish().catch(() => {});
-      writing = false;
+      if (writing) {
+        writing = false;
+        const ok = await miss.finish().then(() => true, () => false);
+        permit?.release(ok ? "done" : "transient-error");
+      }
       return null;
     }
-    if (writing && !(await miss.write(r.value))) writing = false;
+    if (writing && !(await miss.write(r.value))) {
+      // The storage gave up on the object (too large): the waiters go upstream.
+      writing = false;
+      permit?.release("give-up");
+    }
     return r.value;
   };
   const drain = async () => {

@@ -311,12 +311,12 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
       const waiting = r.lookup();
       await new Promise((ok) => setTimeout(ok, 0)); // let r reach the lock
       const out = await w.upstreamResponse(
-        new ResponseHeader(200, [["Cache-Control", "max-age=60"]]),
+        new ResponseHeader(200, [["Cache-Control", "max-age=60"], ["Content-Length", "6"]]),
         new Response("shared").body,
       );
       const l = await waiting;
       assert.equal(l.kind, "serve");
-      // The reader streams the entry while the writer's client reads it.
+      // With a known length the reader streams the entry while the writer's client reads it.
       const [a, b] = await Promise.all([text(l.kind === "serve" ? l.body : null), text(out.body)]);
       assert.equal(a, "shared");
       assert.equal(b, "shared");
@@ -328,6 +328,63 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
       await w2.upstreamResponse(new ResponseHeader(200, [["Cache-Control", "no-store"]]), null);
       assert.equal((await waiting2).kind, "upstream");
       assert.equal(r2.noCacheReason, "lock-give-up");
+    },
+  );
+  await t.step(
+    "cache lock: without Content-Length, nobody reads the entry before it is complete",
+    async () => {
+      const { config } = setup(true);
+      const storage = new MemoryStorage({ maxObjectSize: 8 });
+      const small = new CacheConfig({ storage, clock: config.clock, lock: config.lock });
+      // `chunks` reach the writer only when the writer's client reads them.
+      const body = (chunks: string[]) => {
+        let i = 0;
+        return new ReadableStream<Uint8Array>({
+          pull(c) {
+            if (i < chunks.length) c.enqueue(new TextEncoder().encode(chunks[i++]!));
+            else c.close();
+          },
+        }, { highWaterMark: 0 });
+      };
+      const cc = new ResponseHeader(200, [["Cache-Control", "max-age=60"]]);
+      for (const [path, chunks] of [["/fits", ["abcd", "efgh"]], ["/big", ["abcd", "efgh", "i"]]]) {
+        const w = new HttpCache(small, get(path as string));
+        assert.equal((await w.lookup()).kind, "upstream");
+        const before = new HttpCache(small, get(path as string));
+        const waiting = before.lookup(); // collapsed on the lock
+        await new Promise((ok) => setTimeout(ok, 0));
+        const out = await w.upstreamResponse(cc.clone(), body(chunks as string[]));
+        // A request arriving while the entry is written waits too.
+        const during = new HttpCache(small, get(path as string));
+        const waiting2 = during.lookup();
+        let settled = false;
+        void Promise.all([waiting, waiting2]).then(() => settled = true);
+        const reader = out.body!.getReader();
+        assert.equal(new TextDecoder().decode((await reader.read()).value), "abcd");
+        await new Promise((ok) => setTimeout(ok, 0));
+        assert.equal(settled, false, `${path}: a reader was let in before the entry was complete`);
+        let rest = "";
+        for (let r = await reader.read(); !r.done; r = await reader.read()) {
+          rest += new TextDecoder().decode(r.value);
+        }
+        assert.equal(rest, (chunks as string[]).slice(1).join(""));
+        const [a, b] = await Promise.all([waiting, waiting2]);
+        if (path === "/fits") {
+          assert.equal(a.kind, "serve");
+          assert.equal(b.kind, "serve");
+          assert.equal(await text(a.kind === "serve" ? a.body : null), "abcdefgh");
+          assert.equal(await text(b.kind === "serve" ? b.body : null), "abcdefgh");
+          assert.equal(before.phase, "hit");
+        } else {
+          // It outgrew maxObjectSize: the waiters go upstream themselves.
+          assert.equal(a.kind, "upstream");
+          assert.equal(b.kind, "upstream");
+          assert.equal(before.noCacheReason, "lock-give-up");
+          assert.equal(during.noCacheReason, "lock-give-up");
+          assert.equal(storage.size, 1);
+        }
+      }
+      assert.equal(config.lock!.size, 0);
     },
   );
   await t.step("Expires and Date drive freshness with the wall clock", async () => {
