@@ -313,6 +313,7 @@ export class HttpCache {
       const found = await this.#find();
       const now = cfg.clock.now();
       let lockKey = this.key;
+      let forcedMiss = false;
       if (found !== null) {
         const meta = found.meta;
         let decision = freshnessDecision(meta, this.#reqCc, now);
@@ -320,7 +321,9 @@ export class HttpCache {
         if (req.headers.has("authorization") && !sharedWithAuth(meta)) decision = "stale";
         const forced = await this.#hooks.hitFilter?.(meta, decision !== "stale");
         if (forced === "force-miss") {
+          // A miss that admits the new response (Pingora's ForceMiss).
           this.#found = null;
+          forcedMiss = true;
         } else {
           if (forced === "force-fresh") decision = "fresh";
           if (forced === "force-expired") decision = "stale";
@@ -358,7 +361,7 @@ export class HttpCache {
       lockKey = this.key;
       const l = cfg.lock?.lock(lockKey) ?? null;
       if (l === null || l.kind === "write") {
-        if (l !== null && (await this.#find()) !== null) {
+        if (l !== null && !forcedMiss && (await this.#find()) !== null) {
           // A writer finished between our lookup and our lock: use its entry.
           l.permit.release("done");
           continue;

@@ -387,6 +387,26 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
       assert.equal(config.lock!.size, 0);
     },
   );
+  await t.step(
+    "cacheHitFilter force-miss (with a lock): a miss that stores the new response",
+    async () => {
+      const { config } = setup(true);
+      await run(config, get(), ok("max-age=60", "v1"));
+      const c = new HttpCache(config, get(), undefined, { hitFilter: () => "force-miss" });
+      assert.equal((await c.lookup()).kind, "upstream");
+      assert.equal(c.phase, "miss");
+      const out = await c.upstreamResponse(
+        new ResponseHeader(200, [["Cache-Control", "max-age=60"]]),
+        new Response("v2").body,
+      );
+      assert.equal(await text(out.body), "v2");
+      assert.match(out.head.headers.get("cache-status")!, /; stored$/);
+      assert.equal(config.lock!.size, 0);
+      const h = await run(config, get(), never);
+      assert.equal(h.cache.phase, "hit");
+      assert.equal(h.text, "v2");
+    },
+  );
   await t.step("Expires and Date drive freshness with the wall clock", async () => {
     const { clock, config } = setup();
     await run(config, get(), () => ({
