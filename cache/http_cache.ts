@@ -234,6 +234,7 @@ export class HttpCache {
     | "lock-timeout"
     | "lock-give-up"
     | "upstream-error"
+    | "storage-error"
     | "only-if-cached"
     | "purge"
     | null = null;
@@ -539,20 +540,29 @@ export class HttpCache {
       // The resource no longer varies: the plain entry replaces the marker.
       this.#storageKey = this.key;
     }
-    const sizeHint = contentLength(head);
-    const miss = body === null ? null : await cfg.storage.getMissHandler(key, meta, { sizeHint });
-    if (miss === null && body !== null) {
+    // No body (a 204, or a connector that gives none): an empty entry.
+    const sizeHint = body === null ? 0 : contentLength(head);
+    const miss = await cfg.storage.getMissHandler(key, meta, { sizeHint });
+    if (miss === null) {
       this.noCacheReason = "too-large";
       this.#release("give-up");
       this.#decorate(head);
       return this.#shape(head, body, null);
     }
-    this.#stored = true;
-    if (miss === null) {
+    if (body === null) {
+      const ok = await miss.finish().then(() => true, () => false);
+      if (!ok) {
+        this.noCacheReason = "storage-error";
+        this.#release("transient-error");
+        this.#decorate(head);
+        return this.#shape(head, null, null);
+      }
+      this.#stored = true;
       this.#release("done");
       this.#decorate(head);
-      return this.#shape(head, body, null);
+      return this.#shape(head, null, 0);
     }
+    this.#stored = true;
     // With a known length the storage has accepted the whole object, so readers
     // may stream the entry while it is written. Without one it may still outgrow
     // the storage: the lock is held until the entry is complete (or dropped, and
@@ -560,7 +570,7 @@ export class HttpCache {
     if (sizeHint !== null) this.#release("done");
     const permit = this.#permit;
     this.#permit = null;
-    const tee = teeIntoCache(body!, miss, req.method === "HEAD", permit);
+    const tee = teeIntoCache(body, miss, req.method === "HEAD", permit);
     this.#decorate(head);
     return this.#shape(head, tee, sizeHint);
   }
@@ -722,7 +732,8 @@ export class HttpCache {
     const req = this.#req;
     const full = () => body ?? hit?.body() ?? null;
     if (head.status !== 200) {
-      return { head, body: req.method === "HEAD" ? (cancel(body), null) : full() };
+      const none = req.method === "HEAD" || head.status === 204 || head.status === 304;
+      return { head, body: none ? (cancel(body), null) : full() };
     }
     const cond = evaluateConditional(req.method, req.headers, head.headers);
     if (cond === 304) {

@@ -407,6 +407,29 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
       assert.equal(h.text, "v2");
     },
   );
+  await t.step("a storable 204 without a body is stored; collapsed waiters get it", async () => {
+    const { config } = setup(true);
+    const w = new HttpCache(config, get("/pixel"));
+    assert.equal((await w.lookup()).kind, "upstream");
+    const r = new HttpCache(config, get("/pixel"));
+    const waiting = r.lookup();
+    await new Promise((ok) => setTimeout(ok, 0)); // let r reach the lock
+    const out = await w.upstreamResponse(
+      new ResponseHeader(204, [["Cache-Control", "max-age=60"]]),
+      null,
+    );
+    assert.equal(out.head.status, 204);
+    assert.equal(out.body, null);
+    assert.match(out.head.headers.get("cache-status")!, /fwd-status=204; stored$/);
+    const l = await waiting;
+    assert.equal(l.kind, "serve");
+    assert.equal(r.phase, "hit");
+    assert.equal(l.kind === "serve" ? l.body : "", null);
+    const h = await run(config, get("/pixel"), never);
+    assert.equal(h.cache.phase, "hit");
+    assert.equal(h.head.status, 204);
+    assert.equal(h.head.headers.get("content-length"), null);
+  });
   await t.step("Expires and Date drive freshness with the wall clock", async () => {
     const { clock, config } = setup();
     await run(config, get(), () => ({
