@@ -49,6 +49,7 @@ import {
   requestDirectives,
   responseCacheability,
 } from "./freshness.ts";
+import { formatHttpDate } from "./http_date.ts";
 import { type BodyPart, ifRangeMatches, rangeAnswer } from "./range.ts";
 import type { CacheHit, MissHandler, Storage } from "./storage.ts";
 
@@ -489,11 +490,12 @@ export class HttpCache {
         this.#release("give-up");
         return this.#serve(found.meta, found);
       }
-      const merged = new ResponseHeader(
-        found.meta.status,
-        refreshHeaders(found.meta.headers, head.headers),
-        found.meta.statusText,
-      );
+      const fields = refreshHeaders(found.meta.headers, head.headers);
+      // The refreshed response is as old as the 304 (RFC 9111 §4.3.4): the stored
+      // Age goes, and a 304 without Date is dated now (RFC 9110 §6.6.1).
+      if (!head.headers.has("age")) fields.delete("age");
+      if (!head.headers.has("date")) fields.set("Date", formatHttpDate(now));
+      const merged = new ResponseHeader(found.meta.status, fields, found.meta.statusText);
       const c = this.#cacheability(merged);
       if (c.kind === "cacheable") {
         const meta = c.meta.with({ variance: found.meta.variance, created: found.meta.created });

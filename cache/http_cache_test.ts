@@ -111,6 +111,34 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
       assert.equal(h.head.headers.get("x-meta"), "new");
     },
   );
+  await t.step("§4.3.4: a 304 restarts the entry's age (stored Age dropped)", async () => {
+    const { clock, config } = setup();
+    // A 200 that spent 3000 s in caches upstream; a 304 with Date and one without.
+    await run(
+      config,
+      get("/a"),
+      ok("max-age=3600", "v1", [["Age", "3000"], ["Date", formatHttpDate(T0)]]),
+    );
+    await run(config, get("/b"), ok("max-age=600", "v1", [["Date", formatHttpDate(T0)]]));
+    clock.advance(700_000);
+    const a = await run(config, get("/a"), () => ({
+      status: 304,
+      headers: [["ETag", '"v1"'], ["Date", formatHttpDate(clock.now())]],
+    }));
+    assert.equal(a.cache.phase, "revalidated");
+    assert.equal(a.head.headers.get("age"), "0");
+    const b = await run(config, get("/b"), () => ({ status: 304, headers: [["ETag", '"v1"']] }));
+    assert.equal(b.cache.phase, "revalidated");
+    assert.equal(b.head.headers.get("age"), "0");
+    assert.equal(b.head.headers.get("date"), formatHttpDate(clock.now()));
+    clock.advance(1000);
+    const ha = await run(config, get("/a"), never);
+    assert.equal(ha.cache.phase, "hit");
+    assert.equal(ha.head.headers.get("age"), "1");
+    const hb = await run(config, get("/b"), never);
+    assert.equal(hb.cache.phase, "hit");
+    assert.equal(hb.head.headers.get("cache-status"), "cirque; hit; ttl=599");
+  });
   await t.step("§4.3.3: a 200 on revalidation replaces the entry", async () => {
     const { clock, config } = setup();
     await run(config, get(), ok("max-age=1"));
