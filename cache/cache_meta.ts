@@ -63,6 +63,7 @@ export interface CacheMetaInit {
  *   freshnessLifetime: 1000, staleWhileRevalidate: 5000,
  * });
  * assert.equal(meta.etag, '"v1"');
+ * assert.ok(!meta.canServeStaleWhileRevalidate(500)); // still fresh
  * assert.ok(meta.canServeStaleWhileRevalidate(3000));
  * assert.ok(!meta.canServeStaleWhileRevalidate(7000));
  * ```
@@ -132,10 +133,14 @@ export class CacheMeta {
     return this.ttl(now) > 0;
   }
 
-  /** Whether a stale copy may be served while it is refreshed in the background (RFC 5861 §3). */
+  /**
+   * Whether the response, stale at `now`, may be served while it is refreshed
+   * in the background (RFC 5861 §3); `false` while it is fresh.
+   */
   canServeStaleWhileRevalidate(now: number): boolean {
-    return !this.mustRevalidate && this.staleWhileRevalidate > 0 &&
-      -this.ttl(now) <= this.staleWhileRevalidate;
+    if (this.mustRevalidate || this.staleWhileRevalidate <= 0) return false;
+    const stale = -this.ttl(now);
+    return stale >= 0 && stale <= this.staleWhileRevalidate;
   }
 
   /** Whether a stale copy may be served when the origin fails (RFC 5861 §4). */

@@ -130,6 +130,7 @@ Deno.test("freshness lifetime (RFC 9111 §4.2.1, §4.2.2, RFC 9213)", async (t) 
     const r = check([["Cache-Control", "max-age=1, stale-while-revalidate=10, stale-if-error=20"]]);
     assert.equal(r.kind, "cacheable");
     if (r.kind !== "cacheable") return;
+    assert.ok(!r.meta.canServeStaleWhileRevalidate(NOW)); // fresh: not "stale" at all
     assert.ok(r.meta.canServeStaleWhileRevalidate(NOW + 5000));
     assert.ok(!r.meta.canServeStaleWhileRevalidate(NOW + 12_000));
     assert.ok(r.meta.canServeStaleIfError(NOW + 12_000));

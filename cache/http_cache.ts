@@ -249,6 +249,7 @@ export class HttpCache {
   #stored = false;
   #fwdStatus = 0;
   #lockWaited = false;
+  #unshared = false;
   /** Set by `lookup` when a stale entry is served and this request should refresh it in the background. */
   needsBackgroundRevalidation = false;
   #bgPermit: WritePermit | null = null;
@@ -319,8 +320,10 @@ export class HttpCache {
       if (found !== null) {
         const meta = found.meta;
         let decision = freshnessDecision(meta, this.#reqCc, now);
-        // RFC 9111 §3.5: a request with Authorization reuses only explicitly shareable responses.
-        if (req.headers.has("authorization") && !sharedWithAuth(meta)) decision = "stale";
+        // RFC 9111 §3.5: a request with Authorization reuses only explicitly shareable responses
+        // (not even stale: no stale-while-revalidate or stale-if-error for it).
+        this.#unshared = req.headers.has("authorization") && !sharedWithAuth(meta);
+        if (this.#unshared) decision = "stale";
         const forced = await this.#hooks.hitFilter?.(meta, decision !== "stale");
         if (forced === "force-miss") {
           // A miss that admits the new response (Pingora's ForceMiss).
@@ -335,8 +338,10 @@ export class HttpCache {
             return this.#serve(meta, found);
           }
           if (this.#reqCc.has("only-if-cached")) return this.#gatewayTimeout();
-          const swr = forced !== "force-expired" && !this.#reqCc.has("no-cache") &&
-            !meta.noCache && this.#serveStale(null, meta, meta.canServeStaleWhileRevalidate(now));
+          // Only for an entry stale by its own freshness, which nothing else rules out.
+          const swr = forced !== "force-expired" && !this.#unshared && !meta.noCache &&
+            !requestLimitsAge(this.#reqCc, meta, now) &&
+            this.#serveStale(null, meta, meta.canServeStaleWhileRevalidate(now));
           const l = cfg.lock?.lock(lockKey) ?? null;
           if (l === null || l.kind === "write") {
             this.#permit = l === null ? null : l.permit;
@@ -511,7 +516,7 @@ export class HttpCache {
     }
     if (head.status >= 500 && found !== null) {
       const meta = found.meta;
-      if (this.#serveStale(head.status, meta, meta.canServeStaleIfError(now))) {
+      if (this.#serveStale(head.status, meta, !this.#unshared && meta.canServeStaleIfError(now))) {
         body?.cancel().catch(() => {});
         this.#release("transient-error");
         this.phase = "stale";
@@ -588,7 +593,8 @@ export class HttpCache {
     const found = this.#found;
     if (found === null || (this.phase !== "stale" && this.phase !== "expired")) return null;
     const meta = found.meta;
-    if (!this.#serveStale(error, meta, meta.canServeStaleIfError(this.#cfg.clock.now()))) {
+    const allowed = !this.#unshared && meta.canServeStaleIfError(this.#cfg.clock.now());
+    if (!this.#serveStale(error, meta, allowed)) {
       return null;
     }
     this.phase = "stale";
@@ -793,6 +799,16 @@ function readable(hit: CacheHit): CacheHit | null {
 
 function cancel(body: ReadableStream<Uint8Array> | null): void {
   body?.cancel().catch(() => {});
+}
+
+/**
+ * Whether the request's own `no-cache`, `max-age` or `min-fresh` rules `meta`
+ * out (RFC 9111 §5.2.1), so that it must not be served stale either.
+ */
+function requestLimitsAge(req: CacheControl, meta: CacheMeta, now: number): boolean {
+  if (req.has("no-cache") || req.has("min-fresh")) return true;
+  const maxAge = req.seconds("max-age");
+  return maxAge !== undefined && meta.ageMs(now) > maxAge * 1000;
 }
 
 function sharedWithAuth(meta: CacheMeta): boolean {

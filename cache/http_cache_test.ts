@@ -173,6 +173,34 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
     },
   );
   await t.step(
+    "RFC 5861: no stale serving for entries ruled out by Authorization or the request",
+    async () => {
+      const { clock, config } = setup(true);
+      const swr = "max-age=60, stale-while-revalidate=30, stale-if-error=600";
+      await run(config, get(), ok(swr, "anon"));
+      clock.advance(10_000); // fresh by its own lifetime
+      for (
+        const h of [
+          ["Authorization", "Bearer u1"],
+          ["Cache-Control", "max-age=5"],
+          ["Cache-Control", "min-fresh=55"],
+        ] as HeaderPairs
+      ) {
+        const r = await run(config, get("/", [h]), ok("private, max-age=60", "for-u1"));
+        assert.equal(r.text, "for-u1", h.join(": "));
+        assert.equal(r.cache.needsBackgroundRevalidation, false);
+      }
+      clock.advance(55_000); // now stale by its own lifetime, within both windows
+      const c = new HttpCache(config, get("/", [["Authorization", "Bearer u1"]]));
+      assert.equal((await c.lookup()).kind, "upstream");
+      assert.equal(c.phase, "stale");
+      assert.equal(c.upstreamError(new Error("down")), null); // not stale-if-error either
+      const s = await run(config, get(), never);
+      assert.equal(s.cache.phase, "stale-updating");
+      assert.equal(s.text, "anon");
+    },
+  );
+  await t.step(
     "RFC 5861 §4: stale-if-error on an error or a 5xx; not past the window",
     async () => {
       const { clock, config } = setup();
