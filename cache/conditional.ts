@@ -44,7 +44,9 @@ export function etagMatches(a: string, b: string, mode: "weak" | "strong"): bool
 }
 
 function listMatches(list: string, etag: string | null, mode: "weak" | "strong"): boolean {
-  if (list.trim() === "*") return etag !== null;
+  // `*` matches any current representation, with or without an entity tag
+  // (RFC 9110 §13.1.1, §13.1.2): the stored response is one.
+  if (list.trim() === "*") return true;
   if (etag === null) return false;
   // Entity tags may contain commas inside quotes: split on commas outside quotes.
   const tags = list.match(/(?:W\/)?"[^"]*"/g) ?? [];

@@ -26,6 +26,13 @@ Deno.test("conditional requests answered from cache (RFC 9110 §13)", async (t) 
     assert.equal(evaluateConditional("HEAD", req([["If-None-Match", "*"]]), stored), 304);
     assert.equal(evaluateConditional("GET", req([["If-None-Match", '"x"']]), stored), null);
   });
+  await t.step("§13.1.1, §13.1.2: * matches a stored response without an ETag", () => {
+    const noEtag = new HeaderMap([["Last-Modified", LM]]);
+    assert.equal(evaluateConditional("GET", req([["If-Match", "*"]]), noEtag), null);
+    assert.equal(evaluateConditional("GET", req([["If-None-Match", "*"]]), noEtag), 304);
+    assert.equal(evaluateConditional("POST", req([["If-None-Match", "*"]]), noEtag), 412);
+    assert.equal(evaluateConditional("GET", req([["If-Match", '"v1"']]), noEtag), 412);
+  });
   await t.step("§13.1.3: If-Modified-Since only without If-None-Match", () => {
     assert.equal(evaluateConditional("GET", req([["If-Modified-Since", LM]]), stored), 304);
     assert.equal(evaluateConditional("GET", req([["If-Modified-Since", LATER]]), stored), 304);
