@@ -66,7 +66,8 @@ export function parseRange(value: string, size: number, maxRanges = 200): RangeP
     if (a === "") {
       if (b === "") return { kind: "invalid" };
       const n = Number(b);
-      if (n === 0) continue;
+      // A zero-length suffix, or any suffix of an empty body, is unsatisfiable.
+      if (n === 0 || size === 0) continue;
       ranges.push({ start: Math.max(0, size - n), end: size });
     } else {
       const start = Number(a);

@@ -23,6 +23,14 @@ Deno.test("Range parsing (RFC 9110 §14.1.2; Pingora's vectors)", async (t) => {
       assert.deepEqual(parseRange(v, 10), { kind: "invalid" }, v);
     }
   });
+  await t.step("§14.1.2: every range of an empty body is unsatisfiable (416)", () => {
+    for (const v of ["bytes=-5", "bytes=0-", "bytes=0-0", "bytes=-1,0-"]) {
+      assert.deepEqual(parseRange(v, 0), { kind: "invalid" }, v);
+    }
+    const a = rangeAnswer(new ResponseHeader(200, [["Content-Length", "0"]]), 0, "bytes=-5");
+    assert.equal(a?.head.status, 416);
+    assert.equal(a?.head.headers.get("content-range"), "bytes */0");
+  });
   await t.step("multiple ranges", () => {
     assert.deepEqual(parseRange("bytes=0-1,4-5", 10), {
       kind: "ranges",
