@@ -530,7 +530,8 @@ export class HttpCache {
       this.noCacheReason = c.reason;
       this.#release("give-up");
       this.#decorate(head);
-      return this.#shape(head, body, null);
+      // `Range` was not sent upstream: cut it from the response (Pingora's range filter).
+      return this.#shape(head, body, body === null ? null : contentLength(head));
     }
     // Vary: store under the variant key, behind a marker at the primary key.
     const vary = head.headers.getAll("vary");
@@ -554,7 +555,7 @@ export class HttpCache {
       this.noCacheReason = "too-large";
       this.#release("give-up");
       this.#decorate(head);
-      return this.#shape(head, body, null);
+      return this.#shape(head, body, body === null ? null : sizeHint);
     }
     if (body === null) {
       const ok = await miss.finish().then(() => true, () => false);

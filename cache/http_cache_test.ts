@@ -333,6 +333,21 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
       assert.equal(m.text, "789");
     },
   );
+  await t.step("§14: a Range miss whose response is not stored still gets its range", async () => {
+    const storage = new MemoryStorage({ maxObjectSize: 4 });
+    const config = new CacheConfig({ storage, clock: new ManualClock(T0) });
+    for (const cc of ["private, max-age=60", "max-age=60"]) { // uncacheable; too large
+      const r = await run(config, get("/", [["Range", "bytes=0-1"]]), (up) => {
+        assert.equal(up.headers.get("range"), null);
+        return ok(cc, "0123456789", [["Content-Length", "10"]])();
+      });
+      assert.equal(r.head.status, 206, cc);
+      assert.equal(r.head.headers.get("content-range"), "bytes 0-1/10");
+      assert.equal(r.head.headers.get("content-length"), "2");
+      assert.equal(r.text, "01");
+      assert.equal(r.cache.noCacheReason, cc.startsWith("private") ? "private" : "too-large");
+    }
+  });
   await t.step("HEAD is served from a cached GET and fetched as GET", async () => {
     const { config } = setup();
     const h = await run(config, get("/", [], "HEAD"), (up) => {
