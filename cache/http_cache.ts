@@ -315,7 +315,6 @@ export class HttpCache {
     for (let round = 0; round < 8; round++) {
       const found = await this.#find();
       const now = cfg.clock.now();
-      let lockKey = this.key;
       let forcedMiss = false;
       if (found !== null) {
         const meta = found.meta;
@@ -342,7 +341,7 @@ export class HttpCache {
           const swr = forced !== "force-expired" && !this.#unshared && !meta.noCache &&
             !requestLimitsAge(this.#reqCc, meta, now) &&
             this.#serveStale(null, meta, meta.canServeStaleWhileRevalidate(now));
-          const l = cfg.lock?.lock(lockKey) ?? null;
+          const l = cfg.lock?.lock(this.#storageKey) ?? null;
           if (l === null || l.kind === "write") {
             this.#permit = l === null ? null : l.permit;
             if (swr) {
@@ -365,8 +364,9 @@ export class HttpCache {
         }
       }
       if (this.#reqCc.has("only-if-cached")) return this.#gatewayTimeout();
-      lockKey = this.key;
-      const l = cfg.lock?.lock(lockKey) ?? null;
+      // Keyed by the variant once a Vary marker tells it: misses of different
+      // variants do not wait for each other (Pingora locks the combined key).
+      const l = cfg.lock?.lock(this.#storageKey) ?? null;
       if (l === null || l.kind === "write") {
         if (l !== null && !forcedMiss && (await this.#find()) !== null) {
           // A writer finished between our lookup and our lock: use its entry.
@@ -416,13 +416,11 @@ export class HttpCache {
   /** Finds the entry for the request, following a Vary marker to the variant. */
   async #find(): Promise<CacheHit | null> {
     const storage = this.#cfg.storage;
+    this.#storageKey = this.key;
+    this.#variance = null;
     const primary = await storage.lookup(this.key);
     if (primary === null) return null;
-    if (primary.meta.variance !== VARY_MARKER) {
-      this.#storageKey = this.key;
-      this.#variance = null;
-      return readable(primary);
-    }
+    if (primary.meta.variance !== VARY_MARKER) return readable(primary);
     const variance = this.#hooks.varyFilter?.(primary.meta, this.#req) ??
       varianceKey(primary.meta.headers.getAll("vary"), this.#req.headers);
     if (variance === null || variance === "*") return null;

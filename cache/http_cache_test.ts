@@ -271,6 +271,47 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
       assert.equal((await run(config, get("/d"), never)).cache.phase, "hit");
     },
   );
+  await t.step(
+    "cache lock: misses of different Vary variants do not wait for each other",
+    async () => {
+      const { config } = setup(true);
+      const origin = (up: RequestHeader) => ({
+        status: 200,
+        headers: [["Cache-Control", "max-age=60"], ["Vary", "X-V"]] as HeaderPairs,
+        body: "v=" + up.headers.get("x-v"),
+      });
+      await run(config, get("/", [["X-V", "0"]]), origin); // stores the Vary marker
+      const a = new HttpCache(config, get("/", [["X-V", "1"]]));
+      assert.equal((await a.lookup()).kind, "upstream");
+      const b = new HttpCache(config, get("/", [["X-V", "2"]]));
+      // With one lock for all variants, b would wait for a (the ManualClock never times it out).
+      const waited = await Promise.race([
+        b.lookup().then((l) => l.kind),
+        new Promise((ok) => setTimeout(() => ok("waiting"), 0)),
+      ]);
+      assert.equal(waited, "upstream");
+      assert.equal(b.phase, "miss");
+      assert.equal(config.lock!.size, 2);
+      // The same variant still collapses onto its writer.
+      const a2 = new HttpCache(config, get("/", [["X-V", "1"]]));
+      const waiting = a2.lookup();
+      await new Promise((ok) => setTimeout(ok, 0));
+      const up = get("/", [["X-V", "1"]]);
+      a.upstreamRequest(up);
+      const o = origin(up);
+      await text(
+        (await a.upstreamResponse(
+          new ResponseHeader(o.status, o.headers),
+          new Response(o.body).body,
+        )).body,
+      );
+      const l = await waiting;
+      assert.equal(a2.phase, "hit");
+      assert.equal(await text(l.kind === "serve" ? l.body : null), "v=1");
+      b.disable("custom");
+      assert.equal(config.lock!.size, 0);
+    },
+  );
   await t.step("§4.4: invalidation also removes every Vary variant", async () => {
     const { config } = setup();
     const origin = () => ({
