@@ -75,8 +75,11 @@ const MAX_DRAIN = 1 << 20;
 
 /**
  * Sends one HTTP request per check and validates the response; the body is
- * drained (up to 1 MiB). Pingora's `HttpHealthCheck`, over `fetch`: the
- * timeout bounds the whole exchange rather than connect and read apart.
+ * then read to its end (up to 1 MiB, the rest is cancelled), and a body that
+ * fails or does not end within the timeout fails the check even after a
+ * passing status (when the validator threw, its error is the one reported).
+ * Pingora's `HttpHealthCheck`, over `fetch`: the timeout bounds the whole
+ * exchange rather than connect and read apart.
  * Call {@linkcode HttpHealthCheck.close} (or `using`) when done if
  * `reuseConnection` is set.
  *
@@ -119,7 +122,10 @@ export class HttpHealthCheck implements HealthCheck {
     });
   }
 
-  /** Sends the request; rejects when it fails, times out or is not accepted. */
+  /**
+   * Sends the request and reads the response body; rejects when either fails, times out or
+   * is not accepted.
+   */
   async check(backend: Backend, signal?: AbortSignal): Promise<void> {
     const o = this.#options;
     const port = requirePort(backend, o.port);
@@ -142,8 +148,19 @@ export class HttpHealthCheck implements HealthCheck {
       let ok: boolean;
       try {
         ok = o.validator ? (await o.validator(res)) !== false : res.status === 200;
-      } finally {
+      } catch (err) {
+        // The validator's own error is the one reported.
+        await drain(res).catch(() => {});
+        throw err;
+      }
+      try {
         await drain(res);
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new Error(
+          `health check of ${backend.address} failed: status ${res.status}, body not read: ${why}`,
+          { cause: err },
+        );
       }
       if (!ok) {
         throw new Error(`health check of ${backend.address} failed: status ${res.status}`);
@@ -175,6 +192,8 @@ export class HttpHealthCheck implements HealthCheck {
   }
 }
 
+// Reads the rest of the body (up to MAX_DRAIN, then cancels); rejects when a read fails or
+// the check's timeout aborts it.
 async function drain(res: Response): Promise<void> {
   if (res.body === null || res.bodyUsed) return;
   const reader = res.body.getReader();
@@ -186,8 +205,6 @@ async function drain(res: Response): Promise<void> {
       total += value.byteLength;
     }
     await reader.cancel();
-  } catch {
-    // The check's verdict does not depend on the body.
   } finally {
     reader.releaseLock();
   }

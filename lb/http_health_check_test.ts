@@ -76,6 +76,38 @@ function rawServer(status: () => number, hang = false) {
   };
 }
 
+// Answers 200 with content-length 100 but sends 7 bytes, then stalls or closes the connection.
+function partialBodyServer(end: "stall" | "close") {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      (async () => {
+        try {
+          await conn.read(new Uint8Array(8192));
+          await conn.write(
+            new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial"),
+          );
+          if (end === "close") conn.close();
+        } catch { /* closed */ }
+      })();
+    }
+  })();
+  return {
+    backend: new Backend(`127.0.0.1:${listener.addr.port}`),
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      await accepting.catch(() => {});
+    },
+  };
+}
+
 Deno.test("HttpHealthCheck", async (t) => {
   await t.step("status 200 passes; anything else fails by default", async () => {
     let status = 200;
@@ -119,6 +151,25 @@ Deno.test("HttpHealthCheck", async (t) => {
     const check = new HttpHealthCheck({ timeoutMs: 200 });
     await assert.rejects(check.check(server.backend));
     assert.equal(server.seen.length, 1);
+  });
+
+  await t.step("a 200 whose body stalls past the timeout or breaks off fails", async () => {
+    for (const end of ["stall", "close"] as const) {
+      await using server = partialBodyServer(end);
+      await assert.rejects(
+        new HttpHealthCheck({ timeoutMs: 200 }).check(server.backend),
+        /failed: status 200, body not read/,
+        end,
+      );
+      // A validator that throws keeps its own error.
+      const strict = new HttpHealthCheck({
+        timeoutMs: 200,
+        validator: () => {
+          throw new Error("nope");
+        },
+      });
+      await assert.rejects(strict.check(server.backend), /nope/, end);
+    }
   });
 
   await t.step("reuseConnection keeps one connection; otherwise one per check", async () => {
