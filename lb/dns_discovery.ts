@@ -30,7 +30,8 @@ export interface DnsDiscoveryOptions {
    * Records to ask for. `"A+AAAA"` asks for both and needs at least one answer.
    * SRV gives port and weight per target; only the lowest priority is used,
    * and each target is resolved to A+AAAA (or kept as a name, see
-   * `resolveSrvTargets`).
+   * `resolveSrvTargets`); targets that do not resolve are left out, and
+   * the discovery fails only when none resolves.
    * @default {"A+AAAA"}
    */
   recordType?: DnsRecordKind;
@@ -163,6 +164,8 @@ export class DnsDiscovery implements ServiceDiscovery {
       const best = Math.min(...records.map((r) => r.priority));
       const chosen = records.filter((r) => r.priority === best);
       const out: Backend[] = [];
+      const failures: string[] = [];
+      let firstError: unknown;
       for (const r of chosen) {
         const target = stripDot(r.target);
         const weight = Math.min(Math.max(r.weight, 1), 65535);
@@ -171,9 +174,26 @@ export class DnsDiscovery implements ServiceDiscovery {
           out.push(new Backend(`${target}:${r.port}`, { weight, metadata }));
           continue;
         }
-        for (const ip of await this.#addresses(target, "A+AAAA", opts)) {
+        let ips: string[];
+        try {
+          ips = await this.#addresses(target, "A+AAAA", opts);
+        } catch (err) {
+          // A target that does not resolve is left out; the others still serve.
+          firstError ??= err;
+          failures.push(`${target}: ${err instanceof Error ? err.message : String(err)}`);
+          continue;
+        }
+        for (const ip of ips) {
           out.push(new Backend(hostPort(ip, r.port), { weight, metadata }));
         }
+      }
+      if (out.length === 0 && failures.length > 0) {
+        throw new Error(
+          `Cannot discover backends: no SRV target of "${o.name}" resolves (${
+            failures.join("; ")
+          })`,
+          { cause: firstError },
+        );
       }
       return out;
     }

@@ -197,6 +197,42 @@ Deno.test("DnsDiscovery against a local DNS server", async (t) => {
     );
   });
 
+  await t.step(
+    "SRV: a target that does not resolve is left out; none resolving fails",
+    async () => {
+      await using dns = dnsServer({
+        A: { "a.svc.test": ["127.0.0.11"] },
+        SRV: {
+          "_http._tcp.api.svc.test": [
+            { priority: 10, weight: 1, port: 18081, target: "a.svc.test." },
+            { priority: 10, weight: 1, port: 18082, target: "gone.svc.test." },
+          ],
+          "_http._tcp.none.svc.test": [
+            { priority: 10, weight: 1, port: 18082, target: "gone.svc.test." },
+            { priority: 10, weight: 1, port: 18083, target: "lost.svc.test." },
+          ],
+        },
+      });
+      const some = new DnsDiscovery({
+        name: "_http._tcp.api.svc.test",
+        recordType: "SRV",
+        nameServer: dns.nameServer,
+      });
+      assert.deepEqual((await some.discover()).backends.map((b) => b.address), [
+        "127.0.0.11:18081",
+      ]);
+      const none = new DnsDiscovery({
+        name: "_http._tcp.none.svc.test",
+        recordType: "SRV",
+        nameServer: dns.nameServer,
+      });
+      await assert.rejects(
+        none.discover(),
+        /no SRV target of "_http\._tcp\.none\.svc\.test" resolves \(gone\.svc\.test: .+; lost\.svc\.test: .+\)/,
+      );
+    },
+  );
+
   await t.step("answers are reused for ttlMs, then asked again", async () => {
     await using dns = dnsServer(ZONE);
     let now = 0;
