@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { FileDiscovery, parseBackendsFile } from "./file_discovery.ts";
+import { LoadBalancer } from "./load_balancer.ts";
+import { RoundRobin } from "./round_robin.ts";
 
 Deno.test("FileDiscovery", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "cirque-lb-" });
@@ -23,7 +25,7 @@ Deno.test("FileDiscovery", async (t) => {
         found.backends.map((b) => [b.address, b.weight, b.metadata]),
         [["127.0.0.1:8080", 1, {}], ["127.0.0.1:8081", 3, { zone: "b" }]],
       );
-      assert.deepEqual([...found.enabled!], [["127.0.0.1:8081", false]]);
+      assert.deepEqual([...found.enabled!], [["127.0.0.1:8080", true], ["127.0.0.1:8081", false]]);
     });
 
     await t.step("reads JSON, a bare list too", async () => {
@@ -31,7 +33,7 @@ Deno.test("FileDiscovery", async (t) => {
       await Deno.writeTextFile(path, JSON.stringify(["[::1]:80", { address: "127.0.0.1:81" }]));
       const found = await new FileDiscovery(path).discover();
       assert.deepEqual(found.backends.map((b) => b.address), ["[::1]:80", "127.0.0.1:81"]);
-      assert.equal(found.enabled, undefined);
+      assert.deepEqual([...found.enabled!], [["[::1]:80", true], ["127.0.0.1:81", true]]);
     });
 
     await t.step("reloads on change; a broken file keeps the last good set", async () => {
@@ -40,26 +42,26 @@ Deno.test("FileDiscovery", async (t) => {
       const discovery = new FileDiscovery(path, { onError: (e) => errors.push(e) });
       await Deno.writeTextFile(path, "- 127.0.0.1:1\n");
       const first = await discovery.discover();
-      assert.equal(await discovery.discover(), first); // unchanged text: same answer
+      assert.equal((await discovery.discover()).backends, first.backends); // unchanged text: same answer
       await Deno.writeTextFile(path, "- 127.0.0.1:1\n- 127.0.0.1:2\n");
       const second = await discovery.discover();
       assert.equal(second.backends.length, 2);
 
       await Deno.writeTextFile(path, "- 127.0.0.1:1\n- { address: 127.0.0.1:3, weight: heavy }\n");
-      assert.equal(await discovery.discover(), second);
+      assert.equal((await discovery.discover()).backends, second.backends);
       assert.match(
         discovery.lastError!.message,
-        /live\.yaml: backends\[1\]\.weight: expected an integer in 1\.\.65535, found "heavy"/,
+        /live\.yaml:2:\d+: backends\[1\]\.weight: expected an integer in 1\.\.65535, found "heavy"/,
       );
-      assert.equal(await discovery.discover(), second);
+      assert.equal((await discovery.discover()).backends, second.backends);
       assert.equal(errors.length, 1); // reported once per bad version
 
       await Deno.writeTextFile(path, "- [unclosed\n");
-      assert.equal(await discovery.discover(), second);
+      assert.equal((await discovery.discover()).backends, second.backends);
       assert.match(discovery.lastError!.message, /Cannot load backends from .*live\.yaml/);
 
       await Deno.remove(path);
-      assert.equal(await discovery.discover(), second);
+      assert.equal((await discovery.discover()).backends, second.backends);
       assert.match(discovery.lastError!.message, /live\.yaml/);
 
       await Deno.writeTextFile(path, "- 127.0.0.1:4\n");
@@ -82,7 +84,35 @@ Deno.test("FileDiscovery", async (t) => {
   }
 });
 
-Deno.test("parseBackendsFile names the path of each problem", async (t) => {
+Deno.test("FileDiscovery: each new version of the file alone decides enablement; a hand setEnabled lasts until then", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".yaml" });
+  try {
+    const lb = new LoadBalancer(new RoundRobin(), new FileDiscovery(path));
+    const enabled = () => lb.states().map((s) => [s.address, s.enabled]);
+    await Deno.writeTextFile(
+      path,
+      "backends:\n  - 127.0.0.1:8081\n  - address: 127.0.0.1:8082\n    enabled: false\n",
+    );
+    await lb.update();
+    assert.deepEqual(enabled(), [["127.0.0.1:8081", true], ["127.0.0.1:8082", false]]);
+    // The line is removed: the backend is enabled again.
+    await Deno.writeTextFile(path, "backends:\n  - 127.0.0.1:8081\n  - 127.0.0.1:8082\n");
+    await lb.update();
+    assert.deepEqual(enabled(), [["127.0.0.1:8081", true], ["127.0.0.1:8082", true]]);
+    // Drained by hand: it stays drained while the file is unchanged...
+    lb.setEnabled("127.0.0.1:8081", false);
+    await lb.update();
+    assert.deepEqual(enabled(), [["127.0.0.1:8081", false], ["127.0.0.1:8082", true]]);
+    // ...and the next version of the file decides again.
+    await Deno.writeTextFile(path, "backends:\n  - 127.0.0.1:8081\n  - address: 127.0.0.1:8082\n");
+    await lb.update();
+    assert.deepEqual(enabled(), [["127.0.0.1:8081", true], ["127.0.0.1:8082", true]]);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("parseBackendsFile names the file, line and path of each problem", async (t) => {
   const cases: [string, RegExp][] = [
     ["[1]", /backends\[0\]: expected an address or a mapping, found 1/],
     ["[{weight: 2}]", /backends\[0\]\.address: expected a string, found nothing/],
@@ -92,7 +122,20 @@ Deno.test("parseBackendsFile names the path of each problem", async (t) => {
       /backends\[0\]\.enabled: expected true or false/,
     ],
     ["[{address: '127.0.0.1:1', metadata: [1]}]", /backends\[0\]\.metadata: expected a mapping/],
-    ["{other: []}", /backends: expected a list, found nothing/],
+    ["{other: []}", /f\.yaml:1:2: other: unknown key \(expected backends\)/],
+    ["{}", /f\.yaml:1:1: backends: expected a list, found nothing/],
+    [
+      "backends:\n  - address: 127.0.0.1:8081\n    weigth: 5\n",
+      /f\.yaml:3:5: backends\[0\]\.weigth: unknown key \(expected address, weight, enabled, metadata\)/,
+    ],
+    [
+      "- address: 127.0.0.1:8081\n  enabeld: false\n",
+      /f\.yaml:2:3: backends\[0\]\.enabeld: unknown key/,
+    ],
+    [
+      "backend:\n  - 127.0.0.1:8081\nbackends:\n  - 127.0.0.1:8082\n",
+      /f\.yaml:1:1: backend: unknown key \(expected backends\)/,
+    ],
   ];
   for (const [text, pattern] of cases) {
     await t.step(text, () => {
