@@ -285,6 +285,7 @@ export class RateLimiter {
    * ```
    */
   check(key: SketchKey, cost: number = 1): RateLimitResult {
+    checkCost(cost);
     const limit = this.#limit;
     const windowMs = this.#windowMs;
     this.#cost = cost;
@@ -330,7 +331,8 @@ export class RateLimiter {
 
   /**
    * {@linkcode RateLimiter.check} keyed by the `key` option (default: the
-   * client IP). A request without a key is allowed and not counted.
+   * client IP). A request without a key is allowed and not counted; `cost`
+   * is validated either way.
    *
    * @example
    * ```ts
@@ -345,6 +347,7 @@ export class RateLimiter {
    * ```
    */
   checkRequest(input: RequestLike, cost: number = 1): RateLimitResult {
+    checkCost(cost);
     const key = this.#key(input);
     if (key === null) {
       return new RateLimitResult({
@@ -387,6 +390,14 @@ export class RateLimiter {
       "Quota exceeded",
       this.#policyName,
       result.headers(),
+    );
+  }
+}
+
+function checkCost(cost: number): void {
+  if (!Number.isSafeInteger(cost) || cost < 0) {
+    throw new RangeError(
+      `Cannot check the rate: cost must be a non-negative safe integer, got ${cost}`,
     );
   }
 }

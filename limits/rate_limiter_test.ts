@@ -52,6 +52,19 @@ Deno.test("RateLimiter (fixed window) allows N per window and refuses N+1", asyn
     assert.equal(limiter.check("c", 3).remaining, 0);
     assert.equal(limiter.check("c", 11).allowed, false);
   });
+  await t.step("cost must be a non-negative safe integer; nothing is counted otherwise", () => {
+    const { limiter } = limiterAt(2, { algorithm: "fixed" });
+    for (const cost of [0.5, 1.9, -1, NaN, Infinity, 2 ** 53]) {
+      assert.throws(
+        () => limiter.check("c", cost),
+        { name: "RangeError", message: /^Cannot check the rate: cost must be a non-negative/ },
+        String(cost),
+      );
+      assert.throws(() => limiter.checkRequest(new Request("http://a.test/"), cost), RangeError);
+    }
+    assert.equal(limiter.check("c", 0).remaining, 2);
+    assert.equal(limiter.check("c", 2).remaining, 0);
+  });
 });
 
 Deno.test("RateLimiter (sliding window) smooths the boundary burst", async (t) => {
