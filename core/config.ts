@@ -17,7 +17,8 @@
  *
  * Object fields are camelCase in TypeScript and snake_case in YAML
  * (`gracePeriodSeconds` ↔ `grace_period_seconds`) unless the object says
- * `{ keys: "as-is" }`. Map keys ({@linkcode mapOf}) are kept as written.
+ * `{ keys: "as-is" }`. Map keys ({@linkcode mapOf}) are kept as written, as
+ * strings: two keys that read the same that way (`1` and `"1"`) are an error.
  * Unknown keys are errors. Scalars are taken as YAML 1.2 types them: `8080`
  * is a number, `"8080"` a string, and neither is converted into the other.
  *
@@ -769,9 +770,11 @@ function validate(raw: YamlNode | null, schema: Schema, path: string, ctx: Ctx):
       if (!isMap(node)) return mismatch(s, node, path, ctx);
       const before = ctx.issues.length;
       const entries: [string, unknown][] = [];
+      const keys = new Map<string, YamlNode>();
       for (const pair of node.items) {
         const key = keyOf(pair, path, ctx);
         if (key === undefined) continue;
+        if (duplicate(keys, key, path, ctx)) continue;
         entries.push([
           key.name,
           validate(pair.value as YamlNode | null, s.values, childPath(path, key.name), ctx),
@@ -804,6 +807,32 @@ function keyOf(
   return undefined;
 }
 
+/**
+ * Reports a key that reads the same as an earlier one of its map once taken as a string
+ * (`1` and `"1"`: YAML itself only refuses keys of equal value and type).
+ */
+function duplicate(
+  keys: Map<string, YamlNode>,
+  key: { name: string; node: YamlNode },
+  path: string,
+  ctx: Ctx,
+): boolean {
+  const first = keys.get(key.name);
+  if (first === undefined) {
+    keys.set(key.name, key.node);
+    return false;
+  }
+  const offset = first.range?.[0];
+  const where = offset === undefined ? "" : ` on line ${ctx.lineCounter.linePos(offset).line}`;
+  report(
+    ctx,
+    key.node,
+    childPath(path, key.name),
+    `duplicate key: ${found(key.node)} is the same key as ${found(first)}${where}`,
+  );
+  return true;
+}
+
 function validateObject(
   node: YamlNode,
   schema: ObjectSchema,
@@ -818,9 +847,11 @@ function validateObject(
   const seen = new Map<string, YamlNode | null>();
   const before = ctx.issues.length;
   if (isMap(node)) {
+    const keys = new Map<string, YamlNode>();
     for (const pair of node.items) {
       const key = keyOf(pair, path, ctx);
       if (key === undefined) continue;
+      if (duplicate(keys, key, path, ctx)) continue;
       const name = byYamlKey.get(key.name);
       if (name === undefined) {
         const hint = nearest(key.name, [...byYamlKey.keys()]);

@@ -263,6 +263,27 @@ Deno.test("config: YAML syntax errors and duplicate keys are ConfigErrors with a
   assert.match(dup[0]?.message ?? "", /invalid YAML: .*unique/i);
 });
 
+Deno.test('config: keys that are the same once read as strings (1 and "1") are duplicates with a position', () => {
+  const map = issuesOf('200: 60\n"200": 5\n', mapOf(integer()), "m.yaml");
+  assert.deepEqual(map.map((i) => [i.line, i.path, i.message]), [
+    [2, '["200"]', 'duplicate key: "200" is the same key as 200 on line 1'],
+  ]);
+  const nested = issuesOf(
+    'upstreams:\n  1: { n: 1 }\n  "1": { n: 2 }\n',
+    object({ upstreams: mapOf(object({ n: integer() })) }),
+    "n.yaml",
+  );
+  assert.deepEqual(nested.map((i) => [i.file, i.line, i.column, i.path]), [
+    ["n.yaml", 3, 3, 'upstreams["1"]'],
+  ]);
+  const asIs = object({ "1": optional(integer()) }, { keys: "as-is" });
+  assert.deepEqual(
+    issuesOf('1: 1\n"1": 2\n', asIs, "o.yaml").map((i) => [i.line, i.message]),
+    [[2, 'duplicate key: "1" is the same key as 1 on line 1']],
+  );
+  assert.deepEqual(parseConfig("1: 1\n2: 2\n", mapOf(integer())), { "1": 1, "2": 2 });
+});
+
 Deno.test("config: aliases are followed", () => {
   const s = object({ base: integer(), copy: integer() });
   assert.deepEqual(parseConfig("base: &n 5\ncopy: *n\n", s), { base: 5, copy: 5 });
