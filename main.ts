@@ -22,6 +22,7 @@ import {
   type Infer,
   integer,
   mapOf,
+  MAX_TIMER_MS,
   object,
   oneOf,
   optional,
@@ -62,6 +63,11 @@ import { CacheConfig } from "@cirque/cache/http-cache";
 import { CacheLock } from "@cirque/cache/cache-lock";
 import { MemoryStorage } from "@cirque/cache/memory-storage";
 
+/** A duration in ms: at least `min`, at most what a timer can wait (longer ones would fire at once). */
+function ms(min: number) {
+  return integer({ min, max: MAX_TIMER_MS });
+}
+
 const headerEdits = object({
   set: optional(mapOf(string())),
   add: optional(mapOf(string())),
@@ -75,8 +81,8 @@ const healthCheck = object({
     "/",
   ),
   host: optional(string()),
-  intervalMs: withDefault(integer({ min: 10 }), 5000),
-  timeoutMs: withDefault(integer({ min: 1 }), 1000),
+  intervalMs: withDefault(ms(10), 5000),
+  timeoutMs: withDefault(ms(1), 1000),
   consecutiveSuccess: withDefault(integer({ min: 1 }), 1),
   consecutiveFailure: withDefault(integer({ min: 1 }), 1),
 });
@@ -99,10 +105,10 @@ const upstream = object({
   sni: optional(string()),
   caFile: optional(string()),
   verifyCert: withDefault(boolean(), true),
-  connectTimeoutMs: withDefault(integer({ min: 1 }), 5000),
-  readTimeoutMs: withDefault(integer({ min: 1 }), 60000),
-  writeTimeoutMs: withDefault(integer({ min: 1 }), 60000),
-  idleTimeoutMs: withDefault(integer({ min: 0 }), 60000),
+  connectTimeoutMs: withDefault(ms(1), 5000),
+  readTimeoutMs: withDefault(ms(1), 60000),
+  writeTimeoutMs: withDefault(ms(1), 60000),
+  idleTimeoutMs: withDefault(ms(0), 60000),
   /** Connections open to each backend at once; more requests wait up to connect_timeout_ms. */
   maxConnections: optional(integer({ min: 1 })),
   healthCheck: optional(healthCheck),
@@ -120,9 +126,9 @@ const cacheBlock = object({
   staleWhileRevalidateSeconds: withDefault(integer({ min: 0 }), 0),
   staleIfErrorSeconds: withDefault(integer({ min: 0 }), 0),
   /** How long concurrent misses wait for the one upstream request. */
-  lockTimeoutMs: withDefault(integer({ min: 0 }), 5000),
+  lockTimeoutMs: withDefault(ms(0), 5000),
   /** A writer holding the lock longer than this loses it. */
-  lockAgeTimeoutMs: withDefault(integer({ min: 1 }), 10000),
+  lockAgeTimeoutMs: withDefault(ms(1), 10000),
   /** Targeted cache-control field obeyed first (RFC 9213), e.g. CDN-Cache-Control. */
   targetedField: optional(string()),
   /** Client IPs allowed to send PURGE (off when empty). */
@@ -158,11 +164,11 @@ const listener = object({
   /** h1 only: keep a request going when its client closes before the response (nginx's proxy_ignore_client_abort). */
   ignoreClientAbort: withDefault(boolean(), false),
   /** h1 only: time to receive a whole request head once its first byte came (nginx's client_header_timeout). */
-  headerTimeoutMs: optional(integer({ min: 1 })),
+  headerTimeoutMs: optional(ms(1)),
   /** h1 only: how long an idle keep-alive connection waits for its next request (nginx's keepalive_timeout). */
-  keepaliveTimeoutMs: optional(integer({ min: 1 })),
+  keepaliveTimeoutMs: optional(ms(1)),
   /** h1 only: each read of a request body and each write to the client (nginx's client_body_timeout, send_timeout). */
-  ioTimeoutMs: optional(integer({ min: 1 })),
+  ioTimeoutMs: optional(ms(1)),
   /** h1 only: request head size limit; larger heads get 431 (nginx's large_client_header_buffers). */
   maxHeadBytes: optional(integer({ min: 1024, max: 1024 * 1024 })),
   /** h1 only: request field count limit; more fields get 431. */
@@ -320,7 +326,7 @@ export async function buildCirque(
   for (const [name, u] of Object.entries(conf.upstreams)) {
     const peerOptions: PeerOptions = {
       connectTimeout: u.connectTimeoutMs,
-      totalConnectTimeout: u.connectTimeoutMs * 2,
+      totalConnectTimeout: Math.min(u.connectTimeoutMs * 2, MAX_TIMER_MS),
       readTimeout: u.readTimeoutMs,
       writeTimeout: u.writeTimeoutMs,
       idleTimeout: u.idleTimeoutMs,

@@ -183,6 +183,53 @@ Deno.test("config: the fast path's timeouts are h1 listener keys; max_connection
   }
 });
 
+Deno.test("config: every *_ms key stops at 2147483647 (a longer timer fires at once): one error per key, with its line", () => {
+  const conf = (v: number) => `
+listeners:
+  - address: 127.0.0.1:0
+    header_timeout_ms: ${v}
+    keepalive_timeout_ms: ${v}
+    io_timeout_ms: ${v}
+upstreams:
+  u:
+    connect_timeout_ms: ${v}
+    read_timeout_ms: ${v}
+    write_timeout_ms: ${v}
+    idle_timeout_ms: ${v}
+    health_check: { interval_ms: ${v}, timeout_ms: ${v} }
+    backends: [{ address: 127.0.0.1:1 }]
+routes:
+  - upstream: u
+    cache: { lock_timeout_ms: ${v}, lock_age_timeout_ms: ${v} }
+grace_period_seconds: ${v > 2147483647 ? 2147484 : 2147483}
+`;
+  const max = parseCirqueConf(conf(2147483647), "c.yaml");
+  assert.equal(max.upstreams.u!.readTimeoutMs, 2147483647);
+  assert.equal(max.gracePeriodSeconds, 2147483);
+  try {
+    parseCirqueConf(conf(2147483648), "c.yaml");
+    assert.fail("must throw");
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    const keys = e.issues.map((i) => `${i.line} ${i.path}`);
+    assert.deepEqual(keys, [
+      "4 listeners[0].header_timeout_ms",
+      "5 listeners[0].keepalive_timeout_ms",
+      "6 listeners[0].io_timeout_ms",
+      "9 upstreams.u.connect_timeout_ms",
+      "10 upstreams.u.read_timeout_ms",
+      "11 upstreams.u.write_timeout_ms",
+      "12 upstreams.u.idle_timeout_ms",
+      "13 upstreams.u.health_check.interval_ms",
+      "13 upstreams.u.health_check.timeout_ms",
+      "17 routes[0].cache.lock_timeout_ms",
+      "17 routes[0].cache.lock_age_timeout_ms",
+      "18 grace_period_seconds",
+    ]);
+    for (const i of e.issues) assert.match(i.message, /to 214748(3647|3), found 214748(3648|4)$/);
+  }
+});
+
 Deno.test("config: max_connections bounds the connections to a backend; requests over it wait for one", async () => {
   // A keep-alive origin that answers each request 200 ms late; it counts its connections.
   await using origin = rawOrigin(async (conn) => {

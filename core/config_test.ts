@@ -9,6 +9,7 @@ import {
   integer,
   loadConfig,
   mapOf,
+  MAX_TIMER_MS,
   number,
   object,
   oneOf,
@@ -395,6 +396,23 @@ Deno.test("ServerConf: defaults, every key, Pingora names in snake_case", async 
         "c.yaml:5:1: upgrade_sock: unknown key (expected one of: version, daemon, workers, pid_file, error_log, grace_period_seconds, graceful_shutdown_timeout_seconds, upstream_keepalive_pool_size)",
       ].join("\n"),
     );
+  });
+  await t.step("the seconds keys stop where a timer can still wait (2147483 s)", () => {
+    for (const key of ["grace_period_seconds", "graceful_shutdown_timeout_seconds"]) {
+      assert.equal(
+        Object.values(parseServerConf(`${key}: 2147483\n`)).includes(2147483),
+        true,
+        key,
+      );
+      assert.throws(
+        () => parseServerConf(`${key}: 2147484\n`, "c.yaml"),
+        new RegExp(
+          `^ConfigError: c\\.yaml:1:\\d+: ${key}: expected number from 0 to 2147483, found 2147484$`,
+        ),
+        key,
+      );
+    }
+    assert.equal(MAX_TIMER_MS, 2 ** 31 - 1);
   });
   await t.step("loadServerConf without a path gives the defaults", async () => {
     assert.deepEqual(await loadServerConf(undefined), { ...DEFAULT_SERVER_CONF });

@@ -10,8 +10,8 @@
  * | `workers` | `workers` | integer, must be 1 | `1` | reserved for multi-process workers sharing ports with `reusePort` (Pingora's `threads`); only 1 is accepted today |
  * | `pid_file` | `pidFile` | string | none | write the process id there while running; removed on exit |
  * | `error_log` | `errorLog` | string | none (stderr) | append the server's log lines to this file |
- * | `grace_period_seconds` | `gracePeriodSeconds` | number ≥ 0 | `30` | after SIGTERM, how long in-flight work may run before it is cut |
- * | `graceful_shutdown_timeout_seconds` | `gracefulShutdownTimeoutSeconds` | number ≥ 0 | `5` | after the cut, how long to wait for services to return before giving up (exit 1) |
+ * | `grace_period_seconds` | `gracePeriodSeconds` | number from 0 to 2147483 (a timer’s limit, about 24.8 days) | `30` | after SIGTERM, how long in-flight work may run before it is cut |
+ * | `graceful_shutdown_timeout_seconds` | `gracefulShutdownTimeoutSeconds` | number from 0 to 2147483 | `5` | after the cut, how long to wait for services to return before giving up (exit 1) |
  * | `upstream_keepalive_pool_size` | `upstreamKeepalivePoolSize` | integer ≥ 0 | `128` | idle upstream connections kept, handed to the connection pool by the application |
  *
  * Pingora keys deliberately absent (an error if present): `upgrade_sock`
@@ -42,6 +42,7 @@ import {
   type Infer,
   integer,
   loadConfig,
+  MAX_TIMER_MS,
   number,
   object,
   type ObjectSchema,
@@ -51,6 +52,9 @@ import {
   string,
   withDefault,
 } from "./config.ts";
+
+// The longest grace a timer can wait, in whole seconds (a longer one would cut at once).
+const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 
 /** The server's settings (see the module documentation for each key). */
 export interface ServerConf {
@@ -125,8 +129,8 @@ export const SERVER_CONF_FIELDS: ServerConfFields = {
   ),
   pidFile: optional(string({ minLength: 1 })),
   errorLog: optional(string({ minLength: 1 })),
-  gracePeriodSeconds: withDefault(number({ min: 0 }), 30),
-  gracefulShutdownTimeoutSeconds: withDefault(number({ min: 0 }), 5),
+  gracePeriodSeconds: withDefault(number({ min: 0, max: MAX_TIMER_SECONDS }), 30),
+  gracefulShutdownTimeoutSeconds: withDefault(number({ min: 0, max: MAX_TIMER_SECONDS }), 5),
   upstreamKeepalivePoolSize: withDefault(integer({ min: 0 }), 128),
 };
 
@@ -171,7 +175,7 @@ export const DEFAULT_SERVER_CONF: Readonly<ServerConf> = Object.freeze(
  *
  * assert.throws(
  *   () => parseServerConf("grace_period_seconds: soon\n", "cirque.yaml"),
- *   { message: 'cirque.yaml:1:23: grace_period_seconds: expected number ≥ 0, found "soon"' },
+ *   { message: 'cirque.yaml:1:23: grace_period_seconds: expected number from 0 to 2147483, found "soon"' },
  * );
  * ```
  */
