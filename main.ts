@@ -246,6 +246,8 @@ interface Upstream {
   lb: LoadBalancer<BackendSelection>;
   peers: Map<string, HttpPeer>;
   hashKey: "path" | "client_ip" | "host";
+  /** Set for `least_requests`: told when each attempt starts and ends. */
+  leastRequests: LeastRequests | null;
 }
 
 interface Route {
@@ -262,6 +264,8 @@ interface Route {
 interface Ctx {
   route: Route | null;
   tried: Set<string>;
+  /** The attempt counted in flight by a `least_requests` upstream, until it ends. */
+  inflight: { lr: LeastRequests; backend: Backend } | null;
 }
 
 function selection(kind: CirqueConf["upstreams"][string]["selection"]): BackendSelection {
@@ -291,6 +295,8 @@ export interface Cirque {
   proxy: HttpProxy<Ctx>;
   /** The load balancers (background services: discovery and health checks). */
   services: Service[];
+  /** Every upstream's load balancer, by upstream name (for states and in-flight counts). */
+  balancers: ReadonlyMap<string, LoadBalancer<BackendSelection>>;
 }
 
 /** The configuration's `listeners`, as `httpProxyService` takes them (TLS files read). */
@@ -322,6 +328,7 @@ export async function buildCirque(
 ): Promise<Cirque> {
   const readFile = options.readFile ?? Deno.readTextFileSync;
   const upstreams = new Map<string, Upstream>();
+  const balancers = new Map<string, LoadBalancer<BackendSelection>>();
   const services: Service[] = [];
   for (const [name, u] of Object.entries(conf.upstreams)) {
     const peerOptions: PeerOptions = {
@@ -372,7 +379,14 @@ export async function buildCirque(
       },
     );
     await lb.update();
-    upstreams.set(name, { name, lb, peers, hashKey: u.hashKey });
+    upstreams.set(name, {
+      name,
+      lb,
+      peers,
+      hashKey: u.hashKey,
+      leastRequests: lb.selection instanceof LeastRequests ? lb.selection : null,
+    });
+    balancers.set(name, lb);
     if (healthCheck) services.push(lb);
   }
   // Most specific first: host routes before host-less ones, longer prefixes first.
@@ -390,7 +404,7 @@ export async function buildCirque(
   );
 
   const phases: ProxyHttp<Ctx> = {
-    newCtx: () => ({ route: null, tried: new Set() }),
+    newCtx: () => ({ route: null, tried: new Set(), inflight: null }),
     requestFilter(session: Session, ctx: Ctx) {
       const host = session.req.host;
       const path = session.req.path;
@@ -411,11 +425,17 @@ export async function buildCirque(
         : u.hashKey === "host"
         ? session.req.host
         : session.clientIp;
+      // A retry ends the previous attempt before it picks the next backend.
+      endAttempt(ctx);
       const tried = ctx.tried;
       const b = u.lb.select(key, 256, (b, healthy) => healthy && !tried.has(b.address)) ??
         u.lb.select(key, 256, (b) => !tried.has(b.address));
       if (b === undefined) throw new Error(`upstream ${u.name}: no backend left to try`);
       tried.add(b.address);
+      if (u.leastRequests !== null) {
+        u.leastRequests.start(b);
+        ctx.inflight = { lr: u.leastRequests, backend: b };
+      }
       return u.peers.get(b.address)!;
     },
     failToConnect(_session, _peer, ctx, error) {
@@ -435,6 +455,10 @@ export async function buildCirque(
       if (ctx.route) applyEdits(res.headers, ctx.route.response);
     },
   };
+  if ([...upstreams.values()].some((u) => u.leastRequests !== null)) {
+    // Runs once for every request, served or failed: its last attempt ends here.
+    phases.logging = (_session, _error, ctx) => endAttempt(ctx);
+  }
   if (!conf.logClientErrors) {
     // A client that went away, timed out or sent a broken body is not the proxy's
     // failure: like nginx (which logs these at `info`), keep them out of the error log.
@@ -454,7 +478,13 @@ export async function buildCirque(
     maxRetries: conf.retries,
     ...(options.errorLog ? { errorLog: options.errorLog } : {}),
   });
-  return { proxy, services };
+  return { proxy, services, balancers };
+}
+
+function endAttempt(ctx: Ctx): void {
+  if (ctx.inflight === null) return;
+  ctx.inflight.lr.end(ctx.inflight.backend);
+  ctx.inflight = null;
 }
 
 function cacheConfig(c: NonNullable<CirqueConf["routes"][number]["cache"]>): CacheConfig {

@@ -8,6 +8,7 @@ import type {
 } from "@cirque/core/connector";
 import { ProxyError } from "@cirque/core/error";
 import type { HttpPeer } from "@cirque/core/peer";
+import { Backend, type LeastRequests } from "@cirque/lb";
 import { rawOrigin, readRequest, writeAll } from "./core/testdata/origins.ts";
 import { prng } from "./core/testdata/prng.ts";
 import { buildCirque, parseCirqueConf, proxyListeners } from "./main.ts";
@@ -344,6 +345,118 @@ Deno.test("routing: round robin across backends and failover when one refuses", 
   );
   assert.equal(res.status, 502);
   await res.body?.cancel();
+});
+
+/** Answers at once, except for the `slow` backends, whose answers wait for `release()`; `down` ones refuse. */
+class HoldingConnector implements Connector {
+  picks: string[] = [];
+  slow = new Set<string>();
+  down = new Set<string>();
+  #gate = Promise.withResolvers<void>();
+  async request(
+    peer: HttpPeer,
+    _head: RequestHead,
+    _body: unknown,
+    options: RequestOptions = {},
+  ): Promise<UpstreamResponse> {
+    this.picks.push(peer.address);
+    if (this.down.has(peer.address)) {
+      throw new ProxyError("CONNECT_REFUSED", "refused", { source: "upstream" });
+    }
+    await options.beforeSend?.(false);
+    if (this.slow.has(peer.address)) await this.#gate.promise;
+    return {
+      status: 200,
+      statusText: "OK",
+      headers: [],
+      body: new Response(peer.address).body,
+      trailers: Promise.resolve([]),
+      reused: false,
+      timing: { connected: 0, responseHead: 0 },
+    };
+  }
+  release(): void {
+    this.#gate.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const LEAST_REQUESTS = `
+listeners: [{ address: 127.0.0.1:0 }]
+upstreams:
+  u:
+    selection: least_requests
+    backends: [{ address: 127.0.0.1:1 }, { address: 127.0.0.1:2 }]
+routes: [{ upstream: u }]
+`;
+
+async function leastRequestsProxy() {
+  const connector = new HoldingConnector();
+  const { proxy, balancers } = await buildCirque(parseCirqueConf(LEAST_REQUESTS), { connector });
+  const lr = balancers.get("u")!.selection as LeastRequests;
+  return {
+    connector,
+    get: () => proxy.handle(new Request("http://a.test/", { headers: { Host: "a.test" } })),
+    /** In-flight counts of :1 and :2. */
+    inflight: () => ["127.0.0.1:1", "127.0.0.1:2"].map((a) => lr.inflight(new Backend(a))),
+    /** The backend of the n-th attempt (1-based), once the connector has seen it. */
+    picked: async (n: number) => {
+      for (let i = 0; i < 100 && connector.picks.length < n; i++) {
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      return connector.picks[n - 1];
+    },
+  };
+}
+
+Deno.test("least_requests: the idle backend gets the requests while the other holds some", async () => {
+  const { connector, get, inflight, picked } = await leastRequestsProxy();
+  // :1 is slow (its answers wait for release()), :2 fast. 20 requests one after the other:
+  // once one is held at :1, the idle :2 has fewer in flight and wins every choice of two.
+  connector.slow.add("127.0.0.1:1");
+  const held: Promise<string>[] = [];
+  for (let n = 1; n <= 20; n++) {
+    const res = get();
+    if ((await picked(n)) === "127.0.0.1:1") {
+      held.push(res.then((r) => r.text()));
+      assert.deepEqual(inflight(), [held.length, 0], `request ${n}`);
+    } else {
+      assert.equal(await (await res).text(), "127.0.0.1:2");
+      assert.deepEqual(inflight(), [held.length, 0], `request ${n}`);
+    }
+  }
+  assert.ok(held.length <= 1, `the slow backend got ${held.length} of 20`);
+  connector.release();
+  assert.deepEqual(await Promise.all(held), held.map(() => "127.0.0.1:1"));
+  assert.deepEqual(inflight(), [0, 0]);
+});
+
+Deno.test("least_requests: a retry ends the refused attempt; a failed request ends its last one", async () => {
+  const { connector, get, inflight, picked } = await leastRequestsProxy();
+  // :2 holds its answers, :1 refuses: the idle :1 is tried first, refused, and the request
+  // retried on :2. Only the attempts at :2 stay in flight.
+  connector.slow.add("127.0.0.1:2");
+  connector.down.add("127.0.0.1:1");
+  const pending: Promise<string>[] = [];
+  for (let n = 1; n <= 3; n++) {
+    pending.push(get().then((r) => r.text()));
+    for (let i = 0; i < 100 && connector.picks.filter((a) => a.endsWith(":2")).length < n; i++) {
+      await picked(connector.picks.length + 1);
+    }
+    assert.deepEqual(inflight(), [0, n], `request ${n}`);
+  }
+  assert.ok(connector.picks.filter((a) => a.endsWith(":1")).length >= 2, String(connector.picks));
+  connector.release();
+  assert.deepEqual(await Promise.all(pending), ["127.0.0.1:2", "127.0.0.1:2", "127.0.0.1:2"]);
+  assert.deepEqual(inflight(), [0, 0]);
+  // Both refuse: 502, and nothing is left in flight.
+  connector.down.add("127.0.0.1:2");
+  const res = await get();
+  assert.equal(res.status, 502);
+  await res.text();
+  assert.deepEqual(inflight(), [0, 0]);
 });
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
