@@ -76,15 +76,25 @@ const headerEdits = object({
 
 const healthCheck = object({
   kind: withDefault(oneOf(["tcp", "http"]), "http"),
-  path: withDefault(
+  /** `http` only; `/` when absent. */
+  path: optional(
     string({ check: (p) => p.startsWith("/") ? undefined : "expected a path starting with /" }),
-    "/",
   ),
+  /** `http` only. */
   host: optional(string()),
   intervalMs: withDefault(ms(10), 5000),
   timeoutMs: withDefault(ms(1), 1000),
   consecutiveSuccess: withDefault(integer({ min: 1 }), 1),
   consecutiveFailure: withDefault(integer({ min: 1 }), 1),
+}, {
+  check: (hc) => {
+    if (hc.kind !== "tcp") return undefined;
+    const keys = (["path", "host"] as const).filter((k) => hc[k] !== undefined);
+    return keys.length === 0
+      ? undefined
+      : `${keys.join(" and ")} ${keys.length === 1 ? "applies" : "apply"} to kind: http only ` +
+        "(a tcp check only connects)";
+  },
 });
 
 const upstream = object({
@@ -112,6 +122,19 @@ const upstream = object({
   /** Connections open to each backend at once; more requests wait up to connect_timeout_ms. */
   maxConnections: optional(integer({ min: 1 })),
   healthCheck: optional(healthCheck),
+}, {
+  check: (u) => {
+    if (u.sni !== undefined && !u.tls) return "sni applies only with tls: true";
+    if (u.healthCheck?.kind !== "http" || !u.tls) return undefined;
+    // HttpHealthCheck is fetch: no SNI apart from the URL host, no skipping verification.
+    const keys = [
+      ...(u.sni !== undefined ? ["sni"] : []),
+      ...(!u.verifyCert ? ["verify_cert: false"] : []),
+    ];
+    return keys.length === 0 ? undefined : `${keys.join(" and ")} cannot apply to a health_check ` +
+      "of kind: http (it is made over fetch, which checks the certificate against the " +
+      "backend's address); use health_check.kind: tcp";
+  },
 });
 
 /** The `cache:` block of a route: an RFC 9111 shared cache in memory. */
@@ -360,9 +383,10 @@ export async function buildCirque(
         consecutiveFailure: hc.consecutiveFailure,
       })
       : new HttpHealthCheck({
-        path: hc.path,
+        path: hc.path ?? "/",
         ...(hc.host ? { host: hc.host } : {}),
         tls: u.tls,
+        ...(peerOptions.caCerts ? { caCerts: peerOptions.caCerts } : {}),
         timeoutMs: hc.timeoutMs,
         consecutiveSuccess: hc.consecutiveSuccess,
         consecutiveFailure: hc.consecutiveFailure,

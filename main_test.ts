@@ -9,6 +9,7 @@ import type {
 import { ProxyError } from "@cirque/core/error";
 import type { HttpPeer } from "@cirque/core/peer";
 import { Backend, type LeastRequests } from "@cirque/lb";
+import { makeTestCerts } from "./lb/_test_certs_test_util.ts";
 import { rawOrigin, readRequest, writeAll } from "./core/testdata/origins.ts";
 import { prng } from "./core/testdata/prng.ts";
 import { buildCirque, parseCirqueConf, proxyListeners } from "./main.ts";
@@ -229,6 +230,69 @@ grace_period_seconds: ${v > 2147483647 ? 2147484 : 2147483}
     ]);
     for (const i of e.issues) assert.match(i.message, /to 214748(3647|3), found 214748(3648|4)$/);
   }
+});
+
+Deno.test("health_check: kind http over tls trusts the upstream's ca_file", async () => {
+  const certs = await makeTestCerts();
+  const dir = await Deno.makeTempDir();
+  await using origin = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert: certs.cert, key: certs.key, onListen() {} },
+    () => new Response("ok"),
+  );
+  try {
+    await Deno.writeTextFile(`${dir}/ca.pem`, certs.ca);
+    const { proxy, balancers } = await buildCirque(parseCirqueConf(`
+listeners: [{ address: 127.0.0.1:0 }]
+upstreams:
+  u:
+    tls: true
+    ca_file: ${dir}/ca.pem
+    backends: [{ address: 127.0.0.1:${origin.addr.port} }]
+    health_check: { kind: http, path: /, timeout_ms: 5000 }
+routes: [{ upstream: u }]
+`));
+    const lb = balancers.get("u")!;
+    await lb.runHealthCheck();
+    const [state] = lb.states();
+    assert.equal(state?.lastError, undefined);
+    assert.equal(state?.healthy, true);
+    await proxy.connector.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("config: health_check and tls keys that would be ignored are errors with their line", () => {
+  const up = (keys: string, hc: string) =>
+    GOOD.replace("  web:\n", `  web:\n${keys}    health_check: ${hc}\n`);
+  const cases: [string, RegExp][] = [
+    [
+      up("    tls: true\n    sni: web.internal\n", "{ kind: http }"),
+      /^c\.yaml:10:5: upstreams\.web: sni cannot apply to a health_check of kind: http .*use health_check\.kind: tcp$/,
+    ],
+    [
+      up("    tls: true\n    verify_cert: false\n", "{ path: /health }"),
+      /^c\.yaml:10:5: upstreams\.web: verify_cert: false cannot apply to a health_check of kind: http .*use health_check\.kind: tcp$/,
+    ],
+    [
+      up("", "{ kind: tcp, path: /health, host: x }"),
+      /^c\.yaml:10:19: upstreams\.web\.health_check: path and host apply to kind: http only/,
+    ],
+    [
+      up("    sni: web.internal\n", "{ kind: tcp }"),
+      /^c\.yaml:10:5: upstreams\.web: sni applies only with tls: true$/,
+    ],
+  ];
+  for (const [text, pattern] of cases) {
+    assert.throws(
+      () => parseCirqueConf(text, "c.yaml"),
+      (e) => e instanceof ConfigError && e.issues.length === 1 && pattern.test(e.message),
+      text,
+    );
+  }
+  // What stays valid: sni or verify_cert: false with a tcp check, or with no check.
+  parseCirqueConf(up("    tls: true\n    sni: a\n    verify_cert: false\n", "{ kind: tcp }"));
+  parseCirqueConf(GOOD.replace("  web:\n", "  web:\n    tls: true\n    sni: a\n"));
 });
 
 Deno.test("config: max_connections bounds the connections to a backend; requests over it wait for one", async () => {
