@@ -35,7 +35,7 @@ import { runCli } from "@cirque/core/cli";
 import { Server } from "@cirque/core/server";
 import { SERVER_CONF_FIELDS } from "@cirque/core/server-conf";
 import type { Service } from "@cirque/core/service";
-import { HttpPeer, type PeerOptions } from "@cirque/core/peer";
+import { HttpPeer, parseAddress as parsePeerAddress, type PeerOptions } from "@cirque/core/peer";
 import type { Connector } from "@cirque/core/connector";
 import type { ProxyError } from "@cirque/core/error";
 import { H1Connector } from "@cirque/core/h1";
@@ -68,10 +68,29 @@ function ms(min: number) {
   return integer({ min, max: MAX_TIMER_MS });
 }
 
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function checkFieldName(name: string): string | undefined {
+  return TOKEN.test(name) ? undefined : `expected a field name (an HTTP token), found "${name}"`;
+}
+
+/** Field values with CR, LF or NUL would split or break the message (header injection). */
+const fieldValues = mapOf(
+  string({
+    check: (v) => /[\r\n\0]/.test(v) ? "expected a field value without CR, LF or NUL" : undefined,
+  }),
+  {
+    check: (m) => {
+      const bad = Object.keys(m).find((k) => !TOKEN.test(k));
+      return bad === undefined ? undefined : checkFieldName(bad);
+    },
+  },
+);
+
 const headerEdits = object({
-  set: optional(mapOf(string())),
-  add: optional(mapOf(string())),
-  remove: optional(arrayOf(string())),
+  set: optional(fieldValues),
+  add: optional(fieldValues),
+  remove: optional(arrayOf(string({ check: checkFieldName }))),
 });
 
 const healthCheck = object({
@@ -100,7 +119,7 @@ const healthCheck = object({
 const upstream = object({
   backends: arrayOf(
     object({
-      address: string({ check: checkAddress }),
+      address: string({ check: checkBackendAddress }),
       weight: withDefault(integer({ min: 1, max: 65535 }), 1),
     }),
     { minItems: 1 },
@@ -181,7 +200,7 @@ const H1_LISTENER_KEYS = {
 } as const;
 
 const listener = object({
-  address: string({ check: checkAddress }),
+  address: string({ check: checkListenAddress }),
   protocol: withDefault(oneOf(["h1", "h2"]), "h1"),
   tls: optional(object({ certFile: string(), keyFile: string() })),
   /** h1 only: keep a request going when its client closes before the response (nginx's proxy_ignore_client_abort). */
@@ -211,7 +230,15 @@ const listener = object({
   },
 });
 
-function cirqueSchema(upstreamNames: Set<string> | null) {
+function cirqueSchema(upstreamNames: Set<string> | null, checkFiles = false) {
+  const file = string(checkFiles ? { check: checkReadable } : {});
+  const listenerSchema = object({
+    ...listener.fields,
+    tls: optional(object({ certFile: file, keyFile: file })),
+  }, { check: listener.check! });
+  const upstreamSchema = object({ ...upstream.fields, caFile: optional(file) }, {
+    check: upstream.check!,
+  });
   const routeSchema = upstreamNames === null ? route : object({
     ...route.fields,
     upstream: string({
@@ -223,29 +250,93 @@ function cirqueSchema(upstreamNames: Set<string> | null) {
   });
   return object({
     ...SERVER_CONF_FIELDS,
-    listeners: arrayOf(listener, { minItems: 1 }),
-    upstreams: mapOf(upstream),
+    listeners: arrayOf(listenerSchema, { minItems: 1, check: checkDistinctListeners }),
+    upstreams: mapOf(upstreamSchema),
     routes: arrayOf(routeSchema, { minItems: 1 }),
     /** Upstream attempts per request (first try included). */
     retries: withDefault(integer({ min: 1, max: 16 }), 3),
     /** Also log requests that failed on the client's side (nginx logs these at `info`). */
     logClientErrors: withDefault(boolean(), false),
     /** Demo origins started by `--demo`: addresses to serve on. */
-    demoOrigins: optional(arrayOf(string({ check: checkAddress }))),
+    demoOrigins: optional(arrayOf(string({ check: checkListenAddress }))),
   });
 }
 
 /** The parsed configuration file. */
 export type CirqueConf = Infer<ReturnType<typeof cirqueSchema>>;
 
-function checkAddress(a: string): string | undefined {
-  return /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(a) ? undefined : "expected host:port";
+/**
+ * A backend address as the proxy will use it: parsed by `HttpPeer`'s parser (port 1–65535) and by
+ * `Backend`'s (the host a valid IP literal or DNS name), the two that take it at build time.
+ */
+function checkBackendAddress(a: string): string | undefined {
+  try {
+    if (parsePeerAddress(a).transport !== "tcp") return `expected host:port, found "${a}"`;
+    new Backend(a);
+    return undefined;
+  } catch (e) {
+    return `expected host:port (${e instanceof Error ? e.message : e})`;
+  }
 }
 
-/** Parses and validates a configuration file's text (routes must name known upstreams). */
-export function parseCirqueConf(text: string, file = "<config>"): CirqueConf {
+/** A listen address: as a backend address, but port 0 (any free port) is allowed. */
+function checkListenAddress(a: string): string | undefined {
+  if (!a.endsWith(":0")) return checkBackendAddress(a);
+  const asPort1 = `${a.slice(0, -1)}1`;
+  return checkBackendAddress(asPort1)?.replaceAll(asPort1, a);
+}
+
+/** Two listeners on one address (port 0 aside: each gets its own free port) cannot both bind. */
+function checkDistinctListeners(listeners: { address: string }[]): string | undefined {
+  const first = new Map<string, number>();
+  for (const [i, l] of listeners.entries()) {
+    const key = l.address.toLowerCase();
+    if (key.endsWith(":0")) continue;
+    const j = first.get(key);
+    if (j !== undefined) {
+      return `listeners[${i}] has the address of listeners[${j}] (${l.address}); ` +
+        "two listeners cannot bind one address";
+    }
+    first.set(key, i);
+  }
+  return undefined;
+}
+
+function checkReadable(path: string): string | undefined {
+  try {
+    Deno.readTextFileSync(path);
+    return undefined;
+  } catch (e) {
+    return `cannot read the file "${path}": ${e instanceof Error ? e.message : e}`;
+  }
+}
+
+/** Options of {@linkcode parseCirqueConf}. */
+export interface ParseCirqueConfOptions {
+  /**
+   * Check that the files the configuration names (`ca_file`, a listener's `tls.cert_file` and
+   * `tls.key_file`) can be read, reporting those that cannot with their line.
+   * {@linkcode loadCirqueConf} sets it; without it the text alone is checked.
+   * @default {false}
+   */
+  checkFiles?: boolean;
+}
+
+/**
+ * Parses and validates a configuration file's text (routes must name known upstreams). The
+ * filesystem is not touched unless `options.checkFiles` is set.
+ */
+export function parseCirqueConf(
+  text: string,
+  file = "<config>",
+  options: ParseCirqueConfOptions = {},
+): CirqueConf {
   const first = parseConfig(text, cirqueSchema(null), { file });
-  return parseConfig(text, cirqueSchema(new Set(Object.keys(first.upstreams))), { file });
+  return parseConfig(
+    text,
+    cirqueSchema(new Set(Object.keys(first.upstreams)), options.checkFiles ?? false),
+    { file },
+  );
 }
 
 /** Loads a configuration file. */
@@ -261,7 +352,7 @@ export async function loadCirqueConf(path: string | undefined): Promise<CirqueCo
       message: `cannot read the file: ${e instanceof Error ? e.message : e}`,
     }]);
   }
-  return parseCirqueConf(text, file);
+  return parseCirqueConf(text, file, { checkFiles: true });
 }
 
 interface Upstream {

@@ -12,7 +12,7 @@ import { Backend, type LeastRequests } from "@cirque/lb";
 import { makeTestCerts } from "./lb/_test_certs_test_util.ts";
 import { rawOrigin, readRequest, writeAll } from "./core/testdata/origins.ts";
 import { prng } from "./core/testdata/prng.ts";
-import { buildCirque, parseCirqueConf, proxyListeners } from "./main.ts";
+import { buildCirque, loadCirqueConf, parseCirqueConf, proxyListeners } from "./main.ts";
 
 const GOOD = `
 listeners:
@@ -293,6 +293,119 @@ Deno.test("config: health_check and tls keys that would be ignored are errors wi
   // What stays valid: sni or verify_cert: false with a tcp check, or with no check.
   parseCirqueConf(up("    tls: true\n    sni: a\n    verify_cert: false\n", "{ kind: tcp }"));
   parseCirqueConf(GOOD.replace("  web:\n", "  web:\n    tls: true\n    sni: a\n"));
+});
+
+Deno.test("config: addresses are checked by the parsers that take them at build time; ports 1–65535 (0 for listeners)", () => {
+  const issues = (text: string) => {
+    try {
+      parseCirqueConf(text, "c.yaml");
+      return [];
+    } catch (e) {
+      assert.ok(e instanceof ConfigError, String(e));
+      return e.issues.map((i) => `${i.line} ${i.path}: ${i.message}`);
+    }
+  };
+  const lines = issues(
+    GOOD
+      .replace(
+        "  - address: 127.0.0.1:0\n",
+        "  - address: 127.0.0.1:99999\n  - address: '[:::::]:80'\n",
+      )
+      .replace("      - address: 127.0.0.1:1\n", "      - address: 127.0.0.1:70000\n")
+      .replace("      - address: 127.0.0.1:2\n", "      - address: a/b:80\n")
+      .replace("{ address: 127.0.0.1:3 }", "{ address: 127.0.0.1:0 }"),
+  );
+  assert.deepEqual(lines.map((l) => l.replace(/: expected host:port.*/, "")), [
+    "3 listeners[0].address",
+    "4 listeners[1].address",
+    "8 upstreams.api.backends[0].address",
+    "9 upstreams.api.backends[1].address",
+    "11 upstreams.web.backends[0].address",
+  ]);
+  assert.match(lines[0]!, /port "99999" of "127\.0\.0\.1:99999" is not 1-65535/);
+  assert.match(lines[1]!, /invalid IPv6 literal/);
+  assert.match(lines[2]!, /port "70000" of "127\.0\.0\.1:70000" is not 1-65535/);
+  assert.match(lines[3]!, /invalid host "a\/b"/);
+  // Listeners may ask for port 0, even twice; two on one real port cannot both bind.
+  assert.deepEqual(
+    issues(GOOD.replace("  - address: 127.0.0.1:0\n", "  - address: 127.0.0.1:0\n".repeat(2))),
+    [],
+  );
+  assert.deepEqual(
+    issues(
+      GOOD.replace(
+        "  - address: 127.0.0.1:0\n",
+        "  - address: 127.0.0.1:8443\n  - address: '[::1]:8443'\n  - address: 127.0.0.1:8443\n",
+      ),
+    ),
+    ["3 listeners: listeners[2] has the address of listeners[0] (127.0.0.1:8443); two listeners cannot bind one address"],
+  );
+});
+
+Deno.test("config: header edits take HTTP token names and values without CR, LF or NUL", () => {
+  const edit = (e: string) =>
+    GOOD.replace(
+      "request_headers: { set: { X-Route: api }, remove: [Cookie] }",
+      `request_headers: ${e}`,
+    );
+  const cases: [string, RegExp][] = [
+    [
+      '{ set: { "bad name": v } }',
+      /request_headers\.set: expected a field name \(an HTTP token\), found "bad name"/,
+    ],
+    ['{ add: { "X:Y": v } }', /request_headers\.add: expected a field name .*found "X:Y"/],
+    ['{ remove: ["a b"] }', /request_headers\.remove\[0\]: expected a field name .*found "a b"/],
+    [
+      '{ set: { X-A: "a\\r\\nX-Injected: 1" } }',
+      /request_headers\.set\.X-A: expected a field value without CR, LF or NUL/,
+    ],
+    ['{ add: { X-A: "a\\nb" } }', /request_headers\.add\.X-A: expected a field value without/],
+    ['{ set: { X-A: "a\\0b" } }', /request_headers\.set\.X-A: expected a field value without/],
+  ];
+  for (const [e, pattern] of cases) {
+    assert.throws(
+      () => parseCirqueConf(edit(e), "c.yaml"),
+      (err) =>
+        err instanceof ConfigError && err.issues.length === 1 &&
+        /^c\.yaml:\d+:\d+: /.test(err.message) && pattern.test(err.message),
+      e,
+    );
+  }
+  parseCirqueConf(edit('{ set: { "X-Odd_!#$%&\'*+.^`|~1": "tab\\tand spaces ok" } }'));
+});
+
+Deno.test("config: loadCirqueConf reports ca_file and tls files it cannot read with their line; parseCirqueConf reads no file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/c.yaml`;
+    await Deno.writeTextFile(`${dir}/cert.pem`, "-----BEGIN CERTIFICATE-----\n");
+    const text = GOOD
+      .replace(
+        "  - address: 127.0.0.1:0\n",
+        `  - address: 127.0.0.1:0\n    tls: { cert_file: ${dir}/cert.pem, key_file: ${dir}/nokey.pem }\n`,
+      )
+      .replace("  web:\n", `  web:\n    tls: true\n    ca_file: ${dir}/noca.pem\n`);
+    await Deno.writeTextFile(path, text);
+    await assert.rejects(loadCirqueConf(path), (e) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.deepEqual(e.issues.map((i) => `${i.file}:${i.line} ${i.path}`), [
+        `${path}:4 listeners[0].tls.key_file`,
+        `${path}:12 upstreams.web.ca_file`,
+      ]);
+      assert.match(e.issues[0]!.message, /^cannot read the file ".*nokey\.pem": /);
+      return true;
+    });
+    assert.equal(parseCirqueConf(text).upstreams.web!.caFile, `${dir}/noca.pem`);
+    // -t reports them too.
+    const r = await run(["-t", "-c", path]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      new RegExp(`c\\.yaml:12:\\d+: upstreams\\.web\\.ca_file: cannot read the file`),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("config: max_connections bounds the connections to a backend; requests over it wait for one", async () => {
