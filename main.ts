@@ -32,6 +32,7 @@ import {
   withDefault,
 } from "@cirque/core/config";
 import { runCli } from "@cirque/core/cli";
+import { formatIpv6, parseIp } from "@cirque/core/ip";
 import { Server } from "@cirque/core/server";
 import { SERVER_CONF_FIELDS } from "@cirque/core/server-conf";
 import type { Service } from "@cirque/core/service";
@@ -162,8 +163,15 @@ const cacheBlock = object({
   maxBytes: withDefault(integer({ min: 1 }), 64 * 1024 * 1024),
   /** Largest response stored; larger ones pass through uncached. */
   maxObjectBytes: withDefault(integer({ min: 0 }), 8 * 1024 * 1024),
-  /** Freshness for responses without explicit freshness, by status code. */
-  defaultTtlSeconds: optional(mapOf(integer({ min: 0 }))),
+  /** Freshness for responses without explicit freshness, by status code (100–599). */
+  defaultTtlSeconds: optional(mapOf(integer({ min: 0 }), {
+    check: (m) => {
+      const bad = Object.keys(m).find((k) => !/^[1-5][0-9][0-9]$/.test(k));
+      return bad === undefined
+        ? undefined
+        : `expected status codes 100–599 as keys, found "${bad}"`;
+    },
+  })),
   /** stale-while-revalidate / stale-if-error when the response names none. */
   staleWhileRevalidateSeconds: withDefault(integer({ min: 0 }), 0),
   staleIfErrorSeconds: withDefault(integer({ min: 0 }), 0),
@@ -174,7 +182,12 @@ const cacheBlock = object({
   /** Targeted cache-control field obeyed first (RFC 9213), e.g. CDN-Cache-Control. */
   targetedField: optional(string()),
   /** Client IPs allowed to send PURGE (off when empty). */
-  purgeAllowedFrom: withDefault(arrayOf(string()), []),
+  purgeAllowedFrom: withDefault(
+    arrayOf(string({
+      check: (a) => canonicalIp(a) === null ? `expected an IP address, found "${a}"` : undefined,
+    })),
+    [],
+  ),
 });
 
 const route = object({
@@ -513,7 +526,7 @@ export async function buildCirque(
     request: r.requestHeaders,
     response: r.responseHeaders,
     cache: r.cache === undefined ? null : cacheConfig(r.cache),
-    purgeFrom: new Set(r.cache?.purgeAllowedFrom ?? []),
+    purgeFrom: new Set((r.cache?.purgeAllowedFrom ?? []).map((a) => canonicalIp(a)!)),
   })).sort((a, b) =>
     Number(b.host !== null) - Number(a.host !== null) || b.prefix.length - a.prefix.length
   );
@@ -584,7 +597,7 @@ export async function buildCirque(
     phases.requestCacheFilter = (_session, ctx) => ctx.route?.cache ?? null;
     phases.isPurge = (session, ctx) =>
       session.req.method === "PURGE" && ctx.route !== null &&
-      ctx.route.purgeFrom.has(session.clientIp);
+      ctx.route.purgeFrom.has(canonicalIp(session.clientIp) ?? "");
   }
   const connector = options.connector ??
     new H1Connector({ maxIdle: conf.upstreamKeepalivePoolSize });
@@ -600,6 +613,13 @@ function endAttempt(ctx: Ctx): void {
   if (ctx.inflight === null) return;
   ctx.inflight.lr.end(ctx.inflight.backend);
   ctx.inflight = null;
+}
+
+/** One spelling per address (`::1`, not `0:0::1` or `[::1]`), or null when `a` is no IP address. */
+function canonicalIp(a: string): string | null {
+  const bytes = parseIp(a);
+  if (bytes === undefined) return null;
+  return bytes.length === 4 ? bytes.join(".") : formatIpv6(bytes);
 }
 
 function cacheConfig(c: NonNullable<CirqueConf["routes"][number]["cache"]>): CacheConfig {

@@ -784,6 +784,54 @@ Deno.test("cache: a route's cache: block caches with its default TTLs; other rou
   assert.equal(connector.seen.at(-1)!.head.method, "PURGE");
 });
 
+Deno.test("cache: default_ttl_seconds keys are status codes 100–599; purge_allowed_from entries IP addresses, any spelling", async () => {
+  const withCache = (block: string) =>
+    GOOD.replace(
+      "  - path_prefix: /static\n    upstream: web\n",
+      `  - path_prefix: /static\n    upstream: web\n    cache: ${block}\n`,
+    );
+  try {
+    parseCirqueConf(
+      withCache(
+        '{ default_ttl_seconds: { 2xx: 60, "099": 1 }, purge_allowed_from: [localhost, "not an ip", 10.0.0.1] }',
+      ),
+      "c.yaml",
+    );
+    assert.fail("must throw");
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.deepEqual(e.issues.map((i) => `${i.path}: ${i.message}`), [
+      'routes[2].cache.default_ttl_seconds: expected status codes 100–599 as keys, found "2xx"',
+      'routes[2].cache.purge_allowed_from[0]: expected an IP address, found "localhost"',
+      'routes[2].cache.purge_allowed_from[1]: expected an IP address, found "not an ip"',
+    ]);
+    for (const i of e.issues) assert.equal(i.line, 22);
+  }
+  for (const bad of ["600", "99", "1000", "ok"]) {
+    assert.throws(
+      () => parseCirqueConf(withCache(`{ default_ttl_seconds: { "${bad}": 1 } }`)),
+      new RegExp(`found "${bad}"`),
+    );
+  }
+  const conf = parseCirqueConf(
+    withCache('{ default_ttl_seconds: { 100: 1, "599": 2 }, purge_allowed_from: ["0:0::1"] }'),
+  );
+  assert.deepEqual(conf.routes[2]!.cache?.defaultTtlSeconds, { "100": 1, "599": 2 });
+  // "0:0::1" allows the client ::1 to PURGE: the purge is answered here, not proxied.
+  const connector = new RecordingConnector();
+  const { proxy } = await buildCirque(conf, { connector });
+  const info = {
+    remoteAddr: { transport: "tcp", hostname: "::1", port: 1 },
+    completed: Promise.resolve(),
+  } as Deno.ServeHandlerInfo<Deno.NetAddr>;
+  const purge = await proxy.handle(
+    new Request("http://a.test/static/x", { method: "PURGE", headers: { Host: "a.test" } }),
+    info,
+  );
+  await purge.body?.cancel();
+  assert.equal(connector.seen.length, 0);
+});
+
 Deno.test("cache: stale-while-revalidate refreshes in the background through the route", async () => {
   const conf = parseCirqueConf(
     GOOD.replace(
