@@ -460,7 +460,7 @@ Deno.test("H1Connector: invalid responses are INVALID_RESPONSE and the connectio
           const r = c.request(peerOf(o.port), req, null, { bodySource }).then(async (r) => {
             const src = r.source;
             if (!src) return await text(r);
-            for (let i = 0; i < 100 && await src.read() !== null;);
+            for (let i = 0; i < 100 && await src.read() !== null; i++);
           });
           await rejectsWith(r, "INVALID_RESPONSE");
           await o.waitClosed(1);
