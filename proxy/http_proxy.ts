@@ -672,16 +672,34 @@ export class HttpProxy<Ctx> {
   }
 }
 
-/** Replays the request body across attempts, up to the retry buffer size. */
+/** Reads in a row that yield no data (a body filter dropping chunks) before a body stream gives up. */
+const MAX_EMPTY_READS = 1 << 20;
+
+/**
+ * Replays the request body across attempts, up to the retry buffer size.
+ *
+ * There is never more than one read of the session body in flight: an
+ * attempt that fails while its stream waits for a chunk leaves that read
+ * pending, and the next attempt's stream waits for it (and gets its chunk)
+ * instead of starting a second read of the same body.
+ */
 class RetryBody<Ctx> {
   readonly #session: Session;
   readonly #limit: number;
   readonly #p: ProxyHttp<Ctx>;
   readonly #ctx: Ctx;
+  /** The chunks read so far, while they fit the retry buffer (then none). */
   readonly #chunks: Uint8Array[] = [];
   #size = 0;
+  /** Chunks read so far (kept or not). */
+  #count = 0;
+  /** The last chunk read once the buffer is truncated, and its index, until a stream takes it. */
+  #handoff: Uint8Array | null = null;
+  #handoffAt = -1;
   #generation = 0;
   #eos = false;
+  /** The one read of the session body in flight (it stays rejected once one failed). */
+  #pending: Promise<void> | null = null;
   truncated = false;
 
   constructor(session: Session, limit: number, p: ProxyHttp<Ctx>, ctx: Ctx) {
@@ -694,71 +712,113 @@ class RetryBody<Ctx> {
   /** A fresh body stream for one attempt, or null when there is no body. */
   stream(): RequestBody {
     const s = this.#session;
-    if (s.isBodyDone && this.#chunks.length === 0 && this.#p.requestBodyFilter === undefined) {
+    if (
+      s.isBodyDone && this.#pending === null && this.#count === 0 &&
+      this.#p.requestBodyFilter === undefined
+    ) {
       return null;
     }
     if (this.truncated) {
       throw new ProxyError("INTERNAL", "request body can no longer be replayed");
     }
     const gen = ++this.#generation;
+    /** Chunks this stream has passed on. */
     let i = 0;
     return new ReadableStream<Uint8Array>({
       pull: async (c) => {
-        if (gen !== this.#generation) {
-          c.error(new ProxyError("INTERNAL", "stale request body reader"));
-          return;
-        }
-        if (i < this.#chunks.length) {
-          c.enqueue(this.#chunks[i++]!);
-          return;
-        }
-        if (this.#eos) {
-          c.close();
-          return;
-        }
-        let chunk: Uint8Array | null;
-        try {
-          chunk = await s.readBody();
-        } catch (e) {
-          throw e instanceof ProxyError
-            ? e
-            : new ProxyError("CONNECTION_CLOSED", "client request body failed", {
-              source: "downstream",
-              cause: e,
-            });
-        }
-        const filter = this.#p.requestBodyFilter;
-        if (filter !== undefined) {
-          let r: BodyFilterResult | void;
-          try {
-            r = await filter(s, chunk, chunk === null, this.#ctx);
-          } catch (e) {
-            throw new PhaseError(e);
+        // Each turn passes on a chunk, ends the stream, or waits for the one
+        // read in flight. A pull must not return empty-handed (the stream
+        // would not pull again), so reads that yield nothing (a filter
+        // dropped the chunk) go round again.
+        for (let turn = 0; turn < MAX_EMPTY_READS; turn++) {
+          if (gen !== this.#generation) {
+            c.error(new ProxyError("INTERNAL", "stale request body reader"));
+            return;
           }
-          if (r && "chunk" in r && r.chunk !== undefined) chunk = r.chunk;
-          if (r && r.delay) await new Promise((ok) => setTimeout(ok, r.delay));
-          if (chunk !== null && chunk.byteLength > 0) this.#keep(chunk);
-          if (s.isBodyDone) this.#eos = true;
-        } else if (chunk !== null) {
-          this.#keep(chunk);
-        } else this.#eos = true;
-        i = this.#chunks.length;
-        if (chunk !== null && chunk.byteLength > 0) c.enqueue(chunk);
-        if (this.#eos) c.close();
+          if (i < this.#count) {
+            let chunk: Uint8Array | null = null;
+            if (i < this.#chunks.length) chunk = this.#chunks[i]!;
+            else if (this.#handoffAt === i) {
+              chunk = this.#handoff;
+              this.#handoff = null;
+              this.#handoffAt = -1;
+            }
+            if (chunk === null) {
+              c.error(new ProxyError("INTERNAL", "request body can no longer be replayed"));
+              return;
+            }
+            i++;
+            c.enqueue(chunk);
+            if (this.#eos && i === this.#count) c.close();
+            return;
+          }
+          if (this.#eos) {
+            c.close();
+            return;
+          }
+          const read = this.#pending ??= this.#read();
+          await read;
+          if (this.#pending === read) this.#pending = null;
+        }
+        c.error(
+          new ProxyError(
+            "INTERNAL",
+            `request body: ${MAX_EMPTY_READS} reads in a row gave no data`,
+          ),
+        );
       },
     }, { highWaterMark: 0 });
   }
 
-  #keep(chunk: Uint8Array): void {
-    if (this.truncated) return;
+  /**
+   * Reads (and filters) the next chunk of the session body into the replay
+   * buffer, or, once the body outgrew it, into the hand-off slot.
+   */
+  async #read(): Promise<void> {
+    const s = this.#session;
+    let chunk: Uint8Array | null;
+    try {
+      chunk = await s.readBody();
+    } catch (e) {
+      throw e instanceof ProxyError
+        ? e
+        : new ProxyError("CONNECTION_CLOSED", "client request body failed", {
+          source: "downstream",
+          cause: e,
+        });
+    }
+    const filter = this.#p.requestBodyFilter;
+    if (filter !== undefined) {
+      let r: BodyFilterResult | void;
+      try {
+        r = await filter(s, chunk, chunk === null, this.#ctx);
+      } catch (e) {
+        throw new PhaseError(e);
+      }
+      if (r && "chunk" in r && r.chunk !== undefined) chunk = r.chunk;
+      if (r && r.delay) await new Promise((ok) => setTimeout(ok, r.delay));
+      if (s.isBodyDone) this.#eos = true;
+    } else if (chunk === null) this.#eos = true;
+    if (chunk === null || chunk.byteLength === 0) return;
+    if (!this.#keep(chunk)) {
+      this.#handoff = chunk;
+      this.#handoffAt = this.#count;
+    }
+    this.#count++;
+  }
+
+  /** Appends `chunk` to the replay buffer; false once the body outgrew it. */
+  #keep(chunk: Uint8Array): boolean {
+    if (this.truncated) return false;
     if (this.#size + chunk.byteLength > this.#limit) {
       this.truncated = true;
       this.#session.retryBufferTruncated = true;
       this.#chunks.length = 0;
-      return;
+      return false;
     }
     this.#size += chunk.byteLength;
     this.#chunks.push(chunk);
+    return true;
   }
 }
 

@@ -8,7 +8,8 @@ import type {
 } from "@cirque/core/connector";
 import { ProxyError } from "@cirque/core/error";
 import { HttpPeer } from "@cirque/core/peer";
-import { HttpProxy, type ProxyHttp } from "./mod.ts";
+import { RequestHeader } from "@cirque/core/http-header";
+import { HttpProxy, type ProxyHttp, Session } from "./mod.ts";
 
 interface Seen {
   peer: string;
@@ -269,6 +270,75 @@ Deno.test("a retried request replays the request body; beyond the retry buffer i
     for (const s of connector.seen) assert.equal(s.body.length, size);
     assert.equal(res.status, expectAttempts === 2 ? 200 : 502);
   }
+});
+
+Deno.test("a retry waits for the failed attempt's pending body read: one read at a time, body intact", async () => {
+  // The client's body: reads wait until the second attempt has started, and
+  // any read that starts while another is in flight is recorded.
+  const parts = ["AAAA", "BBBB"];
+  let inFlight = 0;
+  let overlapping = 0;
+  let secondAttempt!: () => void;
+  const started = new Promise<void>((ok) => secondAttempt = ok);
+  let firstRead!: () => void;
+  const reading = new Promise<void>((ok) => firstRead = ok);
+  const reader = {
+    async read(): Promise<Uint8Array | null> {
+      if (inFlight++ > 0) overlapping++;
+      firstRead();
+      await started;
+      inFlight--;
+      const p = parts.shift();
+      return p === undefined ? null : new TextEncoder().encode(p);
+    },
+    cancel() {},
+  };
+  const bodies: string[] = [];
+  let attempt = 0;
+  const connector: Connector = {
+    async request(_peer, _head, body, options = {}) {
+      if (!(body instanceof ReadableStream)) throw new Error("expected a streamed body");
+      if (attempt++ === 0) {
+        // As H1Connector: the pump waits for the body while the reused
+        // connection turns out closed before any response byte.
+        await options.beforeSend?.(true);
+        body.getReader().read().catch(() => {});
+        await reading;
+        throw new ProxyError("CONNECTION_CLOSED", "closed before responding", {
+          source: "upstream",
+          retryable: true,
+          context: { responseBytes: 0 },
+        });
+      }
+      await options.beforeSend?.(false);
+      secondAttempt();
+      bodies.push(await new Response(body).text());
+      return {
+        status: 200,
+        statusText: "OK",
+        headers: [],
+        body: null,
+        trailers: Promise.resolve([]),
+        reused: false,
+        timing: { connected: 0, responseHead: 0 },
+      };
+    },
+    close: () => Promise.resolve(),
+  };
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+  }, { connector, ...quiet });
+  const session = new Session(
+    new RequestHeader("PUT", "/up", [["Host", "a.test"], ["Content-Length", "8"]]),
+    reader,
+  );
+  const outcome = await proxy.process(session);
+  assert.equal(outcome.head.status, 200);
+  await outcome.finish();
+  assert.equal(attempt, 2);
+  assert.deepEqual(bodies, ["AAAABBBB"]);
+  assert.equal(overlapping, 0, "no read of the session body started while another was in flight");
 });
 
 Deno.test("hop-by-hop fields are stripped both ways and forwarding fields are set", async () => {
