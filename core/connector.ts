@@ -92,7 +92,10 @@ export interface RequestOptions {
 export interface Connector {
   /**
    * Sends `head` and `body` to `peer` and resolves with the response head once
-   * it has arrived. Rejects with a `ProxyError`.
+   * it has arrived. Rejects with a `ProxyError`: connect errors (nothing was
+   * sent) with a `CONNECT_*` or `TLS_HANDSHAKE` code; after connecting, only a
+   * reused connection that the upstream closed or reset before any response
+   * byte is marked `retryable` (the proxy retries nothing else it sent).
    */
   request(
     peer: HttpPeer,

@@ -580,8 +580,12 @@ export class HttpProxy<Ctx> {
           err.retryable = false;
           err = p.failToConnect?.(session, peer, ctx, err) ?? err;
         } else {
-          const body = retry?.truncated ? false : true;
-          err.retryable = reused && body &&
+          // After connecting (Pingora's `ReusedOnly`): only a reused connection
+          // the upstream closed or reset before any response byte is worth
+          // another try, which the connector marks `retryable` (H1Connector:
+          // CONNECTION_CLOSED with no response byte). Timeouts and invalid
+          // responses never are: the upstream may have acted on the request.
+          err.retryable = err.retryable && reused && retry?.truncated !== true &&
             (IDEMPOTENT.has(session.req.method) || session.retryNonIdempotent);
           err = p.errorWhileProxy?.(peer, session, err, ctx, reused) ?? err;
         }

@@ -53,7 +53,12 @@ class ScriptedConnector implements Connector {
     this.seen.push(record);
     if (pre instanceof ProxyError) throw pre;
     if (pre === "error-after-send") {
-      throw new ProxyError("CONNECTION_CLOSED", "upstream closed", { source: "upstream" });
+      // As H1Connector marks a reused connection closed before any response byte.
+      throw new ProxyError("CONNECTION_CLOSED", "upstream closed", {
+        source: "upstream",
+        retryable: true,
+        context: { responseBytes: 0 },
+      });
     }
     return {
       status: 200,
@@ -233,6 +238,37 @@ Deno.test("an idempotent request on a reused connection is retried after an erro
     await new Promise((r) => setTimeout(r, 0));
     assert.equal(attempts, expectAttempts, method);
     assert.equal(connector.seen.length, expectAttempts);
+  }
+});
+
+Deno.test("after connecting, only a reused connection closed before the response is retried: not a timeout, not an invalid response", async () => {
+  const cases: [string, () => ProxyError | "error-after-send", number][] = [
+    ["closed before responding", () => "error-after-send", 2],
+    ["read timeout", () => new ProxyError("READ_TIMEOUT", "slow", { source: "upstream" }), 1],
+    [
+      "invalid response",
+      () => new ProxyError("INVALID_RESPONSE", "bad", { source: "upstream" }),
+      1,
+    ],
+  ];
+  for (const [name, fail, expectAttempts] of cases) {
+    // The scripted connector reports these errors on a reused connection, after sending.
+    let n = 0;
+    const connector = new ScriptedConnector(() => n++ === 0 ? fail() : { body: textBody("ok") });
+    const proxy: ProxyHttp<null> = {
+      newCtx: () => null,
+      upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+    };
+    const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+      new Request("http://a.test/"),
+    );
+    await res.body?.cancel();
+    assert.equal(connector.seen.length, expectAttempts, name);
+    assert.equal(
+      res.status,
+      expectAttempts === 2 ? 200 : name === "read timeout" ? 504 : 502,
+      name,
+    );
   }
 });
 

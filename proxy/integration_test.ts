@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { H1Connector } from "@cirque/core/h1";
 import { HttpPeer } from "@cirque/core/peer";
+import { rawOrigin, readRequest, writeAll } from "../core/testdata/origins.ts";
 import { HttpProxy, type ProxyHttp, serveH1 } from "./mod.ts";
 
 const MB = 1024 * 1024;
@@ -351,5 +352,36 @@ Deno.test("a POST is not retried after its bytes were sent on a reused connectio
   } finally {
     listener.close();
     await served;
+  }
+});
+
+Deno.test("a GET on a reused connection that times out or gets an invalid response is sent once", async (t) => {
+  for (const mode of ["read timeout", "invalid response"] as const) {
+    await t.step(mode, async () => {
+      const hits: string[] = [];
+      // Answers /warm; /slow gets no answer (until the proxy closes) or a broken head.
+      await using origin = rawOrigin(async (conn, index) => {
+        const st = { buf: new Uint8Array(1 << 16), len: 0 };
+        for (let k = 0; k < 10; k++) {
+          const r = await readRequest(conn, st);
+          if (r === null) return;
+          const line = r.head.split("\r\n")[0]!;
+          hits.push(`${index} ${line}`);
+          if (!line.includes("/slow")) {
+            await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+          } else if (mode === "invalid response") {
+            await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n");
+          }
+        }
+      });
+      const peer = new HttpPeer(`127.0.0.1:${origin.port}`, { options: { readTimeout: 100 } });
+      await withProxy("fast path", peer, async (base) => {
+        assert.equal(await (await fetch(`${base}/warm`)).text(), "ok"); // pools a connection
+        const res = await fetch(`${base}/slow`);
+        assert.equal(res.status, mode === "read timeout" ? 504 : 502);
+        await res.body?.cancel();
+      });
+      assert.deepEqual(hits, ["0 GET /warm HTTP/1.1", "0 GET /slow HTTP/1.1"]);
+    });
   }
 });

@@ -181,9 +181,11 @@ export interface ProxyHttp<Ctx> {
 
   /**
    * Decides about an error after the connection was made. Default: retryable
-   * only when the connection was reused, the method is idempotent (or
-   * `session.retryNonIdempotent` is set) and the request body sent so far fits
-   * the retry buffer.
+   * only when the upstream closed or reset a reused connection before any
+   * response byte arrived (the connector marks such errors `retryable`), the
+   * method is idempotent (or `session.retryNonIdempotent` is set) and the
+   * request body sent so far fits the retry buffer. Timeouts and invalid
+   * responses are never retried by default.
    */
   errorWhileProxy?(
     peer: HttpPeer,
