@@ -122,7 +122,8 @@ export interface ForwardingOptions {
    */
   xForwardedProto?: boolean;
   /**
-   * Set `X-Forwarded-Host` from the request's Host.
+   * Set `X-Forwarded-Host` from the request's Host (without a Host, remove
+   * an untrusted client's).
    * @default {true}
    */
   xForwardedHost?: boolean;
@@ -190,8 +191,10 @@ export function forwardingFilter(
     if (xfp && !(trust && headers.has("x-forwarded-proto"))) {
       headers.set("X-Forwarded-Proto", facts.tls ? "https" : "http");
     }
-    if (xfh && !(trust && headers.has("x-forwarded-host")) && facts.host !== "") {
-      headers.set("X-Forwarded-Host", facts.host);
+    if (xfh && !(trust && headers.has("x-forwarded-host"))) {
+      // No Host (HTTP/1.0, or empty): an untrusted client's value must not pass either.
+      if (facts.host !== "") headers.set("X-Forwarded-Host", facts.host);
+      else if (!trust) headers.delete("x-forwarded-host");
     }
     if (via !== false) {
       const prior = headers.has("via") ? headers.getAll("via").join(", ") : "";
