@@ -311,6 +311,28 @@ export class HttpProxy<Ctx> {
     const session = sessionFromRequest(request, info);
     const outcome = await this.process(session);
     const head = outcome.head;
+    if (head.status < 200 || head.status > 599) {
+      // `new Response` takes only 200–599 (a filter or failToProxy may have
+      // set another): answer 502 and log why.
+      const src = outcome.source ?? null;
+      if (src !== null) src.cancel();
+      else outcome.body?.cancel().catch(() => {});
+      outcome.upgrade?.abort().catch(() => {});
+      const error = new ProxyError(
+        "INVALID_RESPONSE",
+        `Cannot send status ${head.status} as a final response`,
+        { source: "internal" },
+      );
+      const failed = errorResponse(502);
+      session.status = 502;
+      session.bodyBytesSent += failed.body.byteLength;
+      finishWhenSent(outcome, info, error);
+      return new Response(failed.body as BodyInit, {
+        status: 502,
+        statusText: failed.head.statusText,
+        headers: failed.head.headers.pairs,
+      });
+    }
     const src = outcome.source ?? null;
     let out: ReadableStream<Uint8Array> | Uint8Array | null = null;
     const nullBody = NULL_BODY_STATUS.has(head.status);
@@ -529,7 +551,21 @@ export class HttpProxy<Ctx> {
         session.timing.upstreamConnected = start + t.connected;
         const headers = new HeaderMap(res.headers.slice());
         const tunnel = session.upgrade && res.status === 101 && res.upgrade !== undefined;
-        if (!tunnel) res.upgrade?.abort().catch(() => {});
+        if (!tunnel) {
+          res.upgrade?.abort().catch(() => {});
+          if (res.status < 200) {
+            // A 1xx is never final; a 101 answers only an upgrade the client
+            // asked for (RFC 9110 §15.2.2): relaying it would hand the client
+            // a protocol switch it did not ask for.
+            (res as { source?: BodySource | null }).source?.cancel();
+            res.body?.cancel().catch(() => {});
+            throw new ProxyError(
+              "INVALID_RESPONSE",
+              `Invalid response from ${peer.address}: ${res.status} to a request that asked for no upgrade`,
+              { source: "upstream", context: { peer: peer.address } },
+            );
+          }
+        }
         stripHopByHop(headers, tunnel);
         let resHead = new ResponseHeader(res.status, headers, res.statusText);
         // The connector's stream-free body, when it offers one (see BodySource).
@@ -929,13 +965,17 @@ function rejected(e: unknown): Promise<never> {
 }
 
 /** Runs `finish` once `Deno.serve` has sent a response without a streamed body. */
-function finishWhenSent(outcome: ProxyOutcome, info?: Deno.ServeHandlerInfo<Deno.Addr>): void {
+function finishWhenSent(
+  outcome: ProxyOutcome,
+  info?: Deno.ServeHandlerInfo<Deno.Addr>,
+  error: ProxyError | null = null,
+): void {
   if (info?.completed) {
     info.completed.then(
-      () => outcome.finish(null),
-      (e) => outcome.finish(toProxyError(e, "downstream")),
+      () => outcome.finish(error),
+      (e) => outcome.finish(error ?? toProxyError(e, "downstream")),
     );
-  } else queueMicrotask(() => void outcome.finish(null));
+  } else queueMicrotask(() => void outcome.finish(error));
 }
 
 function endpoint(addr: Deno.Addr | undefined): Endpoint | null {

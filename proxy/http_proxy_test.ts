@@ -377,6 +377,52 @@ Deno.test("a retry waits for the failed attempt's pending body read: one read at
   assert.equal(overlapping, 0, "no read of the session body started while another was in flight");
 });
 
+Deno.test("an upstream 101 to a request that asked for no upgrade is answered 502, not relayed", async () => {
+  let upgradeAborted = false;
+  const connector = new ScriptedConnector(() => ({
+    status: 101,
+    statusText: "Switching Protocols",
+    headers: [["Upgrade", "foo"], ["Connection", "upgrade"]],
+    body: textBody("RAWBYTES"),
+    upgrade: new WritableStream({ abort: () => void (upgradeAborted = true) }),
+  }));
+  const errors: string[] = [];
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+    logging: (_s, e) => void errors.push(e?.code ?? "ok"),
+  }, { connector, ...quiet });
+  const session = new Session(new RequestHeader("GET", "/", [["Host", "a.test"]]));
+  const outcome = await proxy.process(session);
+  assert.equal(outcome.head.status, 502);
+  assert.equal(outcome.upgrade, null);
+  await outcome.body?.cancel();
+  await outcome.finish();
+  assert.deepEqual(errors, ["INVALID_RESPONSE"]);
+  assert.ok(upgradeAborted);
+  const res = await proxy.handle(new Request("http://a.test/"));
+  assert.equal(res.status, 502);
+  await res.body?.cancel();
+});
+
+Deno.test("handle(): a final status outside 200-599 (set by a phase) becomes a logged 502, not a RangeError", async () => {
+  for (const status of [101, 103, 600]) {
+    const connector = new ScriptedConnector(() => ({ body: textBody("x") }));
+    const errors: string[] = [];
+    const proxy = new HttpProxy<null>({
+      newCtx: () => null,
+      upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+      responseFilter: (_s, head) => void (head.status = status),
+      logging: (s, e) => void errors.push(`${s.status} ${e?.code ?? "ok"}`),
+    }, { connector, ...quiet });
+    const res = await proxy.handle(new Request("http://a.test/"));
+    assert.equal(res.status, 502, String(status));
+    assert.equal(await res.text(), "502 Bad Gateway\n");
+    await new Promise((r) => setTimeout(r, 0));
+    assert.deepEqual(errors, ["502 INVALID_RESPONSE"], String(status));
+  }
+});
+
 Deno.test("hop-by-hop fields are stripped both ways and forwarding fields are set", async () => {
   const connector = new ScriptedConnector(() => ({
     headers: [
