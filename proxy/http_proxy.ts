@@ -933,7 +933,7 @@ function pullStream(
         }
         if (chunk === null) {
           c.close();
-          void outcome.finish(null);
+          finishSafely(outcome, null);
         } else {
           session.bodyBytesSent += chunk.byteLength;
           c.enqueue(chunk);
@@ -941,13 +941,14 @@ function pullStream(
       } catch (e) {
         const err = toProxyError(e, "upstream");
         c.error(err);
-        void outcome.finish(err);
+        finishSafely(outcome, err);
       }
     },
     cancel(reason) {
       if (isSource) (from as BodySource).cancel(reason);
       else (from as ReadableStreamDefaultReader<Uint8Array>).cancel(reason).catch(() => {});
-      void outcome.finish(
+      finishSafely(
+        outcome,
         new ProxyError("CONNECTION_CLOSED", "client closed the connection mid-response", {
           source: "downstream",
           cause: reason,
@@ -972,10 +973,25 @@ function finishWhenSent(
 ): void {
   if (info?.completed) {
     info.completed.then(
-      () => outcome.finish(error),
-      (e) => outcome.finish(error ?? toProxyError(e, "downstream")),
+      () => finishSafely(outcome, error),
+      (e) => finishSafely(outcome, error ?? toProxyError(e, "downstream")),
     );
-  } else queueMicrotask(() => void outcome.finish(error));
+  } else queueMicrotask(() => finishSafely(outcome, error));
+}
+
+/**
+ * Runs `outcome.finish` from a place nothing awaits (Deno.serve's callbacks):
+ * a failure there (`suppressErrorLog` or the error log threw) is reported,
+ * never left as an unhandled rejection that would end the process.
+ */
+function finishSafely(outcome: ProxyOutcome, error: ProxyError | null): void {
+  let p: Promise<void>;
+  try {
+    p = outcome.finish(error);
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  p.catch((e) => console.error("cirque: finishing a request failed:", e));
 }
 
 function endpoint(addr: Deno.Addr | undefined): Endpoint | null {

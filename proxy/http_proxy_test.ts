@@ -423,6 +423,47 @@ Deno.test("handle(): a final status outside 200-599 (set by a phase) becomes a l
   }
 });
 
+Deno.test("handle(): a suppressErrorLog or error log that throws is reported, not an unhandled rejection", async (t) => {
+  const cases: [string, Partial<ProxyHttp<null>>, { errorLog?: () => void }][] = [
+    ["suppressErrorLog throws (error body streamed)", {
+      suppressErrorLog: () => {
+        throw new Error("bug in suppressErrorLog");
+      },
+    }, {}],
+    ["errorLog throws (bodiless answer)", { failToProxy: () => ({ status: 204 }) }, {
+      errorLog: () => {
+        throw new Error("bug in errorLog");
+      },
+    }],
+  ];
+  for (const [name, phases, options] of cases) {
+    await t.step(name, async () => {
+      const connector = new ScriptedConnector(() =>
+        new ProxyError("INVALID_RESPONSE", "bad", { source: "upstream" })
+      );
+      const reported: unknown[] = [];
+      const original = console.error;
+      console.error = (...args: unknown[]) => void reported.push(args);
+      try {
+        const proxy = new HttpProxy<null>({
+          newCtx: () => null,
+          upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+          ...phases,
+        }, { connector, ...quiet, ...options });
+        const res = await proxy.handle(new Request("http://a.test/"));
+        await res.text();
+        for (let i = 0; i < 10 && reported.length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 0));
+        }
+      } finally {
+        console.error = original;
+      }
+      assert.equal(reported.length, 1);
+      assert.match(String((reported[0] as unknown[])[0]), /^cirque: finishing a request failed/);
+    });
+  }
+});
+
 Deno.test("hop-by-hop fields are stripped both ways and forwarding fields are set", async () => {
   const connector = new ScriptedConnector(() => ({
     headers: [
