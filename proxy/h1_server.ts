@@ -751,8 +751,10 @@ class H1Connection<Ctx> implements Expirable {
   }
 
   /**
-   * Writes `s` at `p` in `#out` as UTF-8 and returns the new end. With
-   * `check`, refuses CR, LF or NUL (no response splitting).
+   * Writes `s` at `p` in `#out` and returns the new end: one byte per
+   * character (Latin-1, so the bytes of a parsed upstream field go back out
+   * unchanged), or UTF-8 when `s` holds a character beyond U+00FF (text a
+   * filter wrote). With `check`, refuses CR, LF or NUL (no response splitting).
    */
   #put(s: string, p: number, check: boolean): number {
     const l = s.length;
@@ -760,15 +762,20 @@ class H1Connection<Ctx> implements Expirable {
     const out = this.#out;
     for (let i = 0; i < l; i++) {
       const c = s.charCodeAt(i);
-      if (c >= 0x80) {
-        // Non-ASCII: the rest through TextEncoder (UTF-8, as before).
-        const rest = s.slice(i);
-        if (check && UNSAFE.test(rest)) throw unsafeHead();
-        return p + enc.encodeInto(rest, out.subarray(p)).written;
-      }
+      if (c >= 0x80) return this.#putWide(s, i, p, check);
       if (check && (c === 13 || c === 10 || c === 0)) throw unsafeHead();
       out[p++] = c;
     }
+    return p;
+  }
+
+  /** The rest of {@linkcode #put} from the first non-ASCII character `s[i]`. */
+  #putWide(s: string, i: number, p: number, check: boolean): number {
+    const out = this.#out;
+    const rest = s.slice(i);
+    if (check && UNSAFE.test(rest)) throw unsafeHead();
+    if (BEYOND_LATIN1.test(rest)) return p + enc.encodeInto(rest, out.subarray(p)).written;
+    for (let j = 0; j < rest.length; j++) out[p++] = rest.charCodeAt(j);
     return p;
   }
 
@@ -1040,6 +1047,7 @@ function singleContentLength(head: ParsedRequestHead): boolean {
 }
 
 const UNSAFE = /[\r\n\0]/;
+const BEYOND_LATIN1 = /[^\0-\xff]/;
 /** Initial read buffer per client connection; grows up to `maxHeadBytes` + 1 KiB for a big head. */
 const INITIAL_BUFFER = 16384;
 /** Largest first body chunk copied behind the head into the connection's output buffer. */

@@ -389,6 +389,25 @@ Deno.test("fast path: a response head with CR/LF from a filter is refused, not w
   );
 });
 
+Deno.test("fast path: response field bytes >= 0x80 go out as they came (no double encoding); text beyond U+00FF as UTF-8", async () => {
+  await withServer(
+    async (port) => {
+      const res = await raw(port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+      // Decoded as UTF-8: the upstream's bytes C3 A9 are "é"; re-encoded they would be "Ã©".
+      assert.match(res, /\r\nContent-Disposition: attachment; filename="é\.txt"\r\n/);
+      assert.match(res, /\r\nX-Price: 5 €\r\n/);
+    },
+    {},
+    {
+      upstreamResponseFilter: (_s, head) => {
+        // As the parser hands them over: one character per byte (Latin-1).
+        head.headers.set("Content-Disposition", 'attachment; filename="\u00c3\u00a9.txt"');
+        head.headers.set("X-Price", "5 \u20ac");
+      },
+    },
+  );
+});
+
 /** Resolves with `p`, or rejects after `ms` so that a broken case fails instead of hanging. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
