@@ -152,6 +152,11 @@ export interface ParsedHead {
   expectContinue: boolean;
   /** How many Host fields there are (the caller decides what 0 or 2 means). */
   hostCount: number;
+  /**
+   * A Host field value is not `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986
+   * §3.2.2; an empty value is valid). The caller decides (a server answers 400).
+   */
+  invalidHost: boolean;
   /** Offset just past the head's final `CRLF CRLF`: the first body byte. */
   headEnd: number;
 }
@@ -408,7 +413,10 @@ function parseFields(
     if (st !== null) {
       switch (nlen) {
         case 4:
-          if (eqi(b, pos, "host")) st.hostCount++;
+          if (eqi(b, pos, "host")) {
+            st.hostCount++;
+            if (!isUriHost(b, vs, ve)) st.invalidHost = true;
+          }
           break;
         case 6:
           if (eqi(b, pos, "expect") && ve - vs === 12 && eqi(b, vs, "100-continue")) {
@@ -438,6 +446,49 @@ function parseFields(
     headers.push([text.slice(pos - base, nameEnd - base), text.slice(vs - base, ve - base)]);
     pos = lf + 1;
   }
+}
+
+/** reg-name bytes besides pct-encoded (RFC 3986 §3.2.2): unreserved and sub-delims. */
+const REG_NAME = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) {
+    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (alnum) t[c] = 1;
+  }
+  for (const c of "-._~!$&'()*+,;=") t[c.charCodeAt(0)] = 1;
+  return t;
+})();
+
+function isHex(c: number | undefined): boolean {
+  return c !== undefined &&
+    ((c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 102));
+}
+
+/**
+ * Whether `b[s, e)` is `uri-host [ ":" port ]` or empty: a reg-name or IPv4
+ * address, or an IP-literal in brackets (its inside checked loosely:
+ * unreserved, sub-delims and ":"), then optional digits after a colon.
+ */
+function isUriHost(b: Uint8Array, s: number, e: number): boolean {
+  let i = s;
+  if (b[i] === 91 /* [ */ && i < e) {
+    for (i++; i < e && b[i] !== 93 /* ] */; i++) {
+      if (REG_NAME[b[i]!] !== 1 && b[i] !== COLON) return false;
+    }
+    if (i === e || i === s + 1) return false;
+    i++;
+  } else {
+    while (i < e) {
+      const c = b[i]!;
+      if (REG_NAME[c] === 1) i++;
+      else if (c === 37 /* % */ && isHex(b[i + 1]) && isHex(b[i + 2]) && i + 2 < e) i += 3;
+      else break;
+    }
+  }
+  if (i === e) return true;
+  if (b[i] !== COLON) return false;
+  for (i++; i < e; i++) if (b[i]! < 48 || b[i]! > 57) return false;
+  return true;
 }
 
 /** Scans `b[s, e)` and reports whether every byte is ASCII (for the decode fast path). */
@@ -472,6 +523,7 @@ function parseHeadFields(
     upgrade: null,
     expectContinue: false,
     hostCount: 0,
+    invalidHost: false,
     headEnd: end,
   };
   const first = buf[le + 2];

@@ -245,6 +245,26 @@ Deno.test("parseRequestHead", async (t) => {
     assert.equal(req("GET / HTTP/1.1\r\n\r\n").hostCount, 0);
     assert.equal(req("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n").hostCount, 2);
   });
+  await t.step("a Host value that is not uri-host [:port] is reported in invalidHost", () => {
+    const valid = [
+      "a",
+      "a.test:8080",
+      "[::1]",
+      "[::1]:443",
+      "1.2.3.4:80",
+      "a%2Eb",
+      "",
+      "x_y~z",
+      ":80",
+    ];
+    for (const host of valid) {
+      assert.equal(req(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`).invalidHost, false, host);
+    }
+    const invalid = ["a/b?c d", "a b", "a:8x", "[::1", "[]", "u@a", "a%2", "a%zz", "a]:1", "a:1:2"];
+    for (const host of invalid) {
+      assert.equal(req(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`).invalidHost, true, host);
+    }
+  });
   await t.step("HTTP/1.0 request without TE", () => {
     assert.equal(req("GET / HTTP/1.0\r\n\r\n").versionMinor, 0);
   });

@@ -20,6 +20,7 @@ import {
   responseHasBody,
 } from "@cirque/core/h1-parse";
 import { BufferPool } from "@cirque/core/buffers";
+import type { HeaderPairs } from "@cirque/core/connector";
 import { DeadlineSweeper, type Expirable } from "@cirque/core/deadline";
 import { ProxyError } from "@cirque/core/error";
 import { isFieldName, RequestHeader, type ResponseHeader } from "@cirque/core/http-header";
@@ -113,6 +114,8 @@ function badRequest(status: number, reason: string): Uint8Array {
     ? "Request Timeout"
     : status === 500
     ? "Internal Server Error"
+    : status === 501
+    ? "Not Implemented"
     : "Error";
   return enc.encode(
     `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
@@ -122,6 +125,18 @@ function badRequest(status: number, reason: string): Uint8Array {
 }
 
 /** Maps a parse failure to a status: heads too large → 431, else 400. */
+/** Whether the Transfer-Encoding of `headers` is exactly `chunked`, once (the parser checked it ends so). */
+function onlyChunked(headers: HeaderPairs): boolean {
+  let n = 0;
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
+    if (name.length === 17 && name.toLowerCase() === "transfer-encoding") {
+      if (++n > 1 || value.length !== 7) return false;
+    }
+  }
+  return n === 1;
+}
+
 function parseStatus(e: HttpParseError): number {
   if (e.reason === "head-too-large" || e.reason === "too-many-fields") return 431;
   if (e.reason === "invalid-version") return 505;
@@ -492,8 +507,18 @@ class H1Connection<Ctx> implements Expirable {
     this.#arm(0);
     const http10 = head.versionMinor === 0;
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1; at most one in HTTP/1.0.
-    if (head.hostCount > 1 || (!http10 && head.hostCount === 0)) {
-      await this.#write(badRequest(400, head.hostCount > 1 ? "multiple-host" : "missing-host"));
+    if (head.hostCount > 1 || (!http10 && head.hostCount === 0) || head.invalidHost) {
+      await this.#write(
+        badRequest(
+          400,
+          head.hostCount > 1 ? "multiple-host" : head.invalidHost ? "invalid-host" : "missing-host",
+        ),
+      );
+      return false;
+    }
+    // Like nginx: chunked is the one transfer coding we decode (RFC 9112 §6.1).
+    if (head.transferEncoding && !onlyChunked(head.headers)) {
+      await this.#write(badRequest(501, "unsupported-transfer-encoding"));
       return false;
     }
     // Stricter than RFC 9112 allows: a repeated or list-valued Content-Length is
@@ -515,7 +540,11 @@ class H1Connection<Ctx> implements Expirable {
       ? head.connectionKeepAlive && !head.connectionClose
       : !head.connectionClose;
     const req = new RequestHeader(head.method, path, head.headers, http10 ? "1.0" : "1.1");
-    if (head.expectContinue) req.headers.delete("expect");
+    if (head.expectContinue) {
+      req.headers.delete("expect");
+      // RFC 9110 §10.1.1: an HTTP/1.0 request's 100-continue is ignored (no 100).
+      if (http10) head.expectContinue = false;
+    }
     const body = this.#bodyReader(head);
     const session = new Session(req, body.reader, {
       clientAddr: this.#client,

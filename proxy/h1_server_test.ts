@@ -152,6 +152,20 @@ Deno.test("fast path rejects malformed requests with 400 and closes, forwarding 
     ["whitespace before the colon", GET + "X-A : 1\r\n\r\n", 400],
     ["missing Host", "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n", 400],
     ["multiple Host", GET + "Host: b.test\r\n\r\n", 400],
+    ["Host with a space, slash and query", "GET / HTTP/1.1\r\nHost: a/b?c d\r\n\r\n", 400],
+    ["Host with a non-numeric port", "GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", 400],
+    ["Host with an unclosed IP-literal", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400],
+    ["Host with userinfo", "GET / HTTP/1.0\r\nHost: u@a\r\n\r\n", 400],
+    [
+      "Transfer-Encoding other than chunked alone",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n",
+      501,
+    ],
+    [
+      "Transfer-Encoding on two lines",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      501,
+    ],
     ["absolute-form target", "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", 400],
     ["asterisk-form target", "OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n", 400],
     ["invalid method", "G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400],
@@ -265,6 +279,63 @@ Deno.test("fast path: Content-Length and chunked uploads arrive whole; Expect: 1
     assert.match(rest, /^HTTP\/1\.1 200 OK/);
     assert.match(rest, /body=abc$/);
   });
+});
+
+Deno.test("fast path: valid Host forms are accepted (IP-literal, port, pct-encoded, empty)", async () => {
+  await withServer(async (port, connector) => {
+    for (
+      const host of ["[::1]:8080", "a.test:443", "xn--bcher-kva.example", "a%41b", "", "1.2.3.4"]
+    ) {
+      const res = await raw(port, `GET /h HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      assert.match(res, /^HTTP\/1\.1 200 /, `Host "${host}"`);
+    }
+    assert.equal(connector.requests.length, 6);
+  });
+});
+
+Deno.test("fast path: an HTTP/1.0 request's Expect: 100-continue is ignored (no 100 Continue)", async () => {
+  // The body is sent only once the upstream side waits for it, when an
+  // HTTP/1.1 request would get its 100 Continue.
+  let waiting!: () => void;
+  const reading = new Promise<void>((ok) => waiting = ok);
+  await withServer(
+    async (port, connector) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await conn.write(
+          enc.encode(
+            "POST /e HTTP/1.0\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+          ),
+        );
+        await reading;
+        await conn.write(enc.encode("abc"));
+        let res = "";
+        const buf = new Uint8Array(4096);
+        for (let i = 0; i < 1000; i++) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          res += dec.decode(buf.subarray(0, n));
+        }
+        assert.match(res, /^HTTP\/1\.0 200 OK\r\n/);
+        assert.doesNotMatch(res, /100 Continue/);
+        assert.match(res, /body=abc$/);
+        assert.ok(!connector.requests[0]!.headers.some(([k]) => k.toLowerCase() === "expect"));
+      } finally {
+        conn.close();
+      }
+    },
+    {},
+    {
+      earlyRequestFilter: (s) => {
+        const read = s.readBody.bind(s);
+        s.readBody = () => {
+          const p = read(); // decides about 100 Continue before its first await
+          waiting();
+          return p;
+        };
+      },
+    },
+  );
 });
 
 Deno.test("fast path: HTTP/1.0 gets Connection: close unless it asked for keep-alive", async () => {
