@@ -701,6 +701,13 @@ export function parseRequestHead(
       !limits.allowAbsoluteForm || k === ts || buf[k] !== COLON || buf[k + 1] !== 47 ||
       buf[k + 2] !== 47
     ) throw new HttpParseError("invalid-target", ts);
+    // The authority: a non-empty uri-host[:port], no userinfo (RFC 9110 §4.2.1, §4.2.4).
+    const as = k + 3;
+    let ae = as;
+    while (ae < te && buf[ae] !== 47 && buf[ae] !== 63 /* ? */ && buf[ae] !== 35 /* # */) ae++;
+    if (ae === as || buf[as] === COLON || !isUriHost(buf, as, ae)) {
+      throw new HttpParseError("invalid-target", as);
+    }
     form = "absolute";
   }
   const text = decodeLatin1(buf, start, end, isAscii(buf, start, end));

@@ -282,6 +282,14 @@ Deno.test("parseRequestHead", async (t) => {
       "asterisk",
     );
     rejects(() => req("GET http://a.test/x HTTP/1.1\r\n\r\n"), "invalid-target");
+    for (
+      const target of ["http://[::1/", "http://u@a/", "http:///p", "http://:80/", "http://a:x/"]
+    ) {
+      rejects(
+        () => req(`GET ${target} HTTP/1.1\r\n\r\n`, { allowAbsoluteForm: true }),
+        "invalid-target",
+      );
+    }
     rejects(() => req("CONNECT a.test:443 HTTP/1.1\r\n\r\n"), "invalid-target");
     rejects(() => req("OPTIONS * HTTP/1.1\r\n\r\n"), "invalid-target");
     rejects(() => req("GET * HTTP/1.1\r\n\r\n", { allowAsteriskForm: true }), "invalid-target");

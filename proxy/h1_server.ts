@@ -59,7 +59,13 @@ export interface H1ServerOptions {
   maxHeadBytes?: number;
   /** Field count limit. @default {200} */
   maxFields?: number;
-  /** Accept absolute-form request targets (forward-proxy style). @default {false} */
+  /**
+   * Accept absolute-form request targets (forward-proxy style). The target's
+   * authority replaces Host (RFC 9112 §3.2.2) and its path goes upstream as
+   * sent (no dot-segment or percent normalisation); a target whose authority
+   * is not a non-empty `uri-host[:port]` (userinfo included) gets 400.
+   * @default {false}
+   */
   allowAbsoluteForm?: boolean;
   /**
    * Keep a request going when its client closes the connection (or only its
@@ -532,14 +538,22 @@ class H1Connection<Ctx> implements Expirable {
       return false;
     }
     let path = head.target;
+    let authority: string | null = null;
     if (head.targetForm === "absolute") {
-      const u = new URL(head.target);
-      path = u.pathname + u.search;
+      // As sent (no URL normalisation: `%2e%2e` stays); the parser checked the authority.
+      const t = head.target;
+      const as = t.indexOf("://") + 3;
+      let ae = as;
+      while (ae < t.length && t[ae] !== "/" && t[ae] !== "?" && t[ae] !== "#") ae++;
+      authority = t.slice(as, ae);
+      path = ae === t.length ? "/" : t[ae] === "/" ? t.slice(ae) : "/" + t.slice(ae);
     }
     let keepAlive = http10
       ? head.connectionKeepAlive && !head.connectionClose
       : !head.connectionClose;
     const req = new RequestHeader(head.method, path, head.headers, http10 ? "1.0" : "1.1");
+    // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host.
+    if (authority !== null) req.headers.set("Host", authority);
     if (head.expectContinue) {
       req.headers.delete("expect");
       // RFC 9110 §10.1.1: an HTTP/1.0 request's 100-continue is ignored (no 100).

@@ -281,6 +281,37 @@ Deno.test("fast path: Content-Length and chunked uploads arrive whole; Expect: 1
   });
 });
 
+Deno.test("fast path with allowAbsoluteForm: the target's authority replaces Host, the path goes on as sent, a bad target gets 400", async () => {
+  await withServer(async (port, connector) => {
+    const cases: [string, string, string][] = [
+      ["http://good.example/p?q=1", "/p?q=1", "good.example"],
+      ["http://a/public/%2e%2e/admin", "/public/%2e%2e/admin", "a"],
+      ["http://[::1]:8080?x=1", "/?x=1", "[::1]:8080"],
+      ["https://b.test", "/", "b.test"],
+    ];
+    for (const [target, path, host] of cases) {
+      const res = await raw(
+        port,
+        `GET ${target} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`,
+      );
+      assert.match(res, /^HTTP\/1\.1 200 /, target);
+      const seen = connector.requests.at(-1)!;
+      assert.equal(seen.path, path, target);
+      assert.deepEqual(
+        seen.headers.filter(([k]) => k.toLowerCase() === "host").map(([, v]) => v),
+        [host],
+        target,
+      );
+    }
+    const before = connector.requests.length;
+    for (const target of ["http://[::1/", "http://u@a/", "http:///p", "http://a%zz/"]) {
+      const res = await raw(port, `GET ${target} HTTP/1.1\r\nHost: a\r\n\r\n`);
+      assert.match(res, /^HTTP\/1\.1 400 /, target);
+    }
+    assert.equal(connector.requests.length, before);
+  }, { allowAbsoluteForm: true });
+});
+
 Deno.test("fast path: valid Host forms are accepted (IP-literal, port, pct-encoded, empty)", async () => {
   await withServer(async (port, connector) => {
     for (
