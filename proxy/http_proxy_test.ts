@@ -464,6 +464,35 @@ Deno.test("handle(): a suppressErrorLog or error log that throws is reported, no
   }
 });
 
+Deno.test("a requestBodyFilter that drops a chunk (empty replacement) does not stall the upload", async () => {
+  const connector = new ScriptedConnector(() => ({ body: textBody("ok") }));
+  const proxy: ProxyHttp<null> = {
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+    requestBodyFilter: (_s, chunk) =>
+      chunk !== null && new TextDecoder().decode(chunk) === "drop"
+        ? { chunk: new Uint8Array(0) }
+        : undefined,
+  };
+  const parts = ["drop", "keep"];
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      const p = parts.shift();
+      if (p === undefined) c.close();
+      else c.enqueue(new TextEncoder().encode(p));
+    },
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const res = await Promise.race([
+    new HttpProxy(proxy, { connector, ...quiet }).handle(
+      new Request("http://a.test/", { method: "PUT", body }),
+    ),
+    new Promise<never>((_, no) => timer = setTimeout(() => no(new Error("upload stalled")), 5000)),
+  ]).finally(() => clearTimeout(timer));
+  assert.equal(await res.text(), "ok");
+  assert.equal(connector.seen[0]!.body, "keep");
+});
+
 Deno.test("hop-by-hop fields are stripped both ways and forwarding fields are set", async () => {
   const connector = new ScriptedConnector(() => ({
     headers: [
