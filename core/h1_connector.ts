@@ -754,10 +754,9 @@ export class H1Connector implements Connector {
     const signal = options.signal;
     if (signal) {
       x.signal = signal;
-      x.onAbort = () => {
-        conn.fail("ABORTED", "Cannot complete request: aborted");
-        x.reader?.cancel().catch(() => {}); // a pump waiting for the request body stops too
-      };
+      // Captures only `conn`: a closure over `x` here keeps whole exchanges
+      // reachable longer (about 6 MiB more peak RSS under load, bench/ab.sh).
+      x.onAbort = () => conn.fail("ABORTED", "Cannot complete request: aborted");
       signal.addEventListener("abort", x.onAbort, { once: true });
       // Aborted before the listener existed (during beforeSend or the connect):
       // the write below then fails with ABORTED and nothing is sent.
@@ -1176,6 +1175,18 @@ export class H1Connector implements Connector {
       // Until then the connection stays busy, so close() and the signal still
       // end it and the request body.
       this.#draining.add(x);
+      if (x.onAbort) {
+        // From now on an abort must also stop the pump, which may be waiting
+        // for the request body rather than on the socket.
+        const signal = x.signal!;
+        signal.removeEventListener("abort", x.onAbort);
+        const onAbort = x.onAbort;
+        x.onAbort = () => {
+          onAbort();
+          x.reader?.cancel().catch(() => {});
+        };
+        signal.addEventListener("abort", x.onAbort, { once: true });
+      }
       x.pump.then(() => {
         this.#draining.delete(x);
         if (x.onAbort) x.signal!.removeEventListener("abort", x.onAbort);
