@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Backend } from "./backend.ts";
 import { HttpHealthCheck } from "./http_health_check.ts";
 import { makeTestCerts } from "./_test_certs_test_util.ts";
+import { rawOrigin, writeAll } from "../core/testdata/origins.ts";
 
 interface Seen {
   method: string;
@@ -78,33 +79,15 @@ function rawServer(status: () => number, hang = false) {
 
 // Answers 200 with content-length 100 but sends 7 bytes, then stalls or closes the connection.
 function partialBodyServer(end: "stall" | "close") {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        try {
-          await conn.read(new Uint8Array(8192));
-          await conn.write(
-            new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial"),
-          );
-          if (end === "close") conn.close();
-        } catch { /* closed */ }
-      })();
-    }
-  })();
+  const origin = rawOrigin(async (conn) => {
+    await conn.read(new Uint8Array(8192));
+    await writeAll(conn, "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial");
+    // "stall": hold the connection until the origin is disposed.
+    if (end === "stall") await conn.read(new Uint8Array(1));
+  });
   return {
-    backend: new Backend(`127.0.0.1:${listener.addr.port}`),
-    async [Symbol.asyncDispose]() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-      await accepting.catch(() => {});
-    },
+    backend: new Backend(`127.0.0.1:${origin.port}`),
+    [Symbol.asyncDispose]: () => origin[Symbol.asyncDispose](),
   };
 }
 
