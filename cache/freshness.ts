@@ -80,12 +80,16 @@ export interface FreshnessOptions {
    */
   maxHeuristicTtl?: number;
   /**
-   * stale-while-revalidate seconds when the response names none.
+   * stale-while-revalidate seconds when the response names none and no
+   * directive forbids serving it stale (`no-cache`, `must-revalidate`,
+   * `proxy-revalidate`, `s-maxage`; RFC 9111 §4.2.4).
    * @default {0}
    */
   defaultStaleWhileRevalidate?: number;
   /**
-   * stale-if-error seconds when the response names none.
+   * stale-if-error seconds when the response names none and no directive
+   * forbids serving it stale (`no-cache`, `must-revalidate`,
+   * `proxy-revalidate`, `s-maxage`; RFC 9111 §4.2.4).
    * @default {0}
    */
   defaultStaleIfError?: number;
@@ -247,16 +251,27 @@ export function responseCacheability(
       }
     }
   }
-  if (cc.has("no-cache") && cc.fieldNames("no-cache") === null) lifetime = 0; // §5.2.2.4
-  const swr = cc.seconds("stale-while-revalidate") ?? options.defaultStaleWhileRevalidate ?? 0;
-  const sie = cc.seconds("stale-if-error") ?? options.defaultStaleIfError ?? 0;
+  const noCache = cc.has("no-cache") && cc.fieldNames("no-cache") === null;
+  if (noCache) lifetime = 0; // §5.2.2.4
+  // §4.2.4: no stale response where a directive forbids it. must-revalidate,
+  // proxy-revalidate and s-maxage (§5.2.2.2, §5.2.2.8, §5.2.2.10) forbid every
+  // stale use, even one the response's own RFC 5861 directives would allow.
+  // no-cache (§5.2.2.4) forbids a use before validation: no stale-while-revalidate
+  // at all, and stale-if-error only when the response names it itself (the
+  // origin's explicit permission); the configured defaults never apply to it.
+  const mustRevalidate = cc.has("must-revalidate") || cc.has("proxy-revalidate") ||
+    sMaxage !== undefined;
+  const swr = mustRevalidate || noCache
+    ? 0
+    : cc.seconds("stale-while-revalidate") ?? options.defaultStaleWhileRevalidate ?? 0;
+  const sie = mustRevalidate
+    ? 0
+    : cc.seconds("stale-if-error") ?? (noCache ? 0 : options.defaultStaleIfError ?? 0);
   const hasValidator = res.headers.has("etag") || res.headers.has("last-modified");
   // Nothing could ever be served from an entry that is born stale and cannot be revalidated.
   if ((lifetime ?? 0) === 0 && !hasValidator && sie === 0 && swr === 0) {
     return { kind: "uncacheable", reason: "no-freshness" };
   }
-  const mustRevalidate = cc.has("must-revalidate") || cc.has("proxy-revalidate") ||
-    sMaxage !== undefined;
   const strip = new Set([
     ...(cc.fieldNames("private") ?? []),
     ...(cc.fieldNames("no-cache") ?? []),
@@ -279,7 +294,7 @@ export function responseCacheability(
       staleWhileRevalidate: swr * 1000,
       staleIfError: sie * 1000,
       mustRevalidate,
-      noCache: cc.has("no-cache") && cc.fieldNames("no-cache") === null,
+      noCache,
     }),
   };
 }

@@ -126,6 +126,52 @@ Deno.test("freshness lifetime (RFC 9111 §4.2.1, §4.2.2, RFC 9213)", async (t) 
       }
     },
   );
+  await t.step(
+    "§4.2.4: configured stale defaults never apply where a directive forbids stale",
+    () => {
+      const defaults = { defaultStaleWhileRevalidate: 60, defaultStaleIfError: 300 };
+      const at = NOW + 5000;
+      for (
+        const cc of [
+          "no-cache",
+          "max-age=1, must-revalidate",
+          "max-age=1, proxy-revalidate",
+          "s-maxage=1",
+        ]
+      ) {
+        const r = check([["Cache-Control", cc], ["ETag", '"v"']], defaults);
+        assert.equal(r.kind, "cacheable", cc);
+        if (r.kind !== "cacheable") continue;
+        assert.ok(!r.meta.canServeStaleWhileRevalidate(at), cc);
+        assert.ok(!r.meta.canServeStaleIfError(at), cc);
+      }
+      // Without such a directive the defaults apply.
+      const plain = check([["Cache-Control", "max-age=1"]], defaults);
+      assert.ok(plain.kind === "cacheable" && plain.meta.canServeStaleIfError(at));
+      assert.ok(plain.kind === "cacheable" && plain.meta.canServeStaleWhileRevalidate(at));
+      // A no-cache response without a validator and only default windows is not stored.
+      assert.equal(lifetime([["Cache-Control", "no-cache"]], defaults), "no-freshness");
+    },
+  );
+  await t.step(
+    "RFC 5861 vs §4.2.4: an explicit stale-if-error outlives no-cache, not must-revalidate",
+    () => {
+      const at = NOW + 5000;
+      const nc = check([[
+        "Cache-Control",
+        "no-cache, stale-if-error=60, stale-while-revalidate=60",
+      ]]);
+      assert.ok(nc.kind === "cacheable" && nc.meta.canServeStaleIfError(at));
+      assert.ok(nc.kind === "cacheable" && !nc.meta.canServeStaleWhileRevalidate(at));
+      for (const cc of ["must-revalidate", "proxy-revalidate", "s-maxage=0"]) {
+        const r = check([["Cache-Control", `max-age=0, ${cc}, stale-if-error=60`], [
+          "ETag",
+          '"v"',
+        ]]);
+        assert.ok(r.kind === "cacheable" && !r.meta.canServeStaleIfError(at), cc);
+      }
+    },
+  );
   await t.step("RFC 5861 §3, §4: stale-while-revalidate and stale-if-error windows", () => {
     const r = check([["Cache-Control", "max-age=1, stale-while-revalidate=10, stale-if-error=20"]]);
     assert.equal(r.kind, "cacheable");

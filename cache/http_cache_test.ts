@@ -221,6 +221,28 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
     clock.advance(5000);
     await assert.rejects(run(config, get(), () => new Error("down")));
   });
+  await t.step(
+    "§4.2.4: defaultStaleIfError does not serve a no-cache response stale on a 503",
+    async () => {
+      const clock = new ManualClock(T0);
+      const config = new CacheConfig({
+        storage: new MemoryStorage(),
+        clock,
+        defaultStaleIfError: 300,
+        defaultStaleWhileRevalidate: 300,
+      });
+      await run(config, get(), ok("no-cache"));
+      clock.advance(5000);
+      const r = await run(config, get(), () => ({ status: 503, headers: [], body: "down" }));
+      assert.equal(r.head.status, 503);
+      assert.equal(r.text, "down");
+      await assert.rejects(run(config, get(), () => new Error("down")));
+      // The same default still serves a plain max-age response stale on error.
+      await run(config, get("/p"), ok("max-age=1"));
+      clock.advance(5000);
+      assert.equal((await run(config, get("/p"), () => new Error("down"))).text, "v1");
+    },
+  );
   await t.step("§5.2.1.7: only-if-cached answers 504 without a usable entry", async () => {
     const { config } = setup();
     const r = await run(config, get("/", [["Cache-Control", "only-if-cached"]]), never);
