@@ -75,9 +75,15 @@ export interface CacheHooks {
     meta: CacheMeta,
     fresh: boolean,
   ): ForcedFreshness | undefined | void | Promise<ForcedFreshness | undefined | void>;
-  /** The Vary secondary key of the request for `meta` (`cacheVaryFilter`); default: RFC 9111 §4.1. */
+  /**
+   * The Vary secondary key of the request for `meta` (`cacheVaryFilter`); default: RFC 9111 §4.1.
+   * `"*"` matches no request: the response is not stored.
+   */
   varyFilter?(meta: CacheMeta, req: RequestHeader): string | null;
-  /** Cacheability of an upstream response (`responseCacheFilter`); default: RFC 9111 rules. */
+  /**
+   * Cacheability of an upstream response (`responseCacheFilter`); default: RFC 9111 rules.
+   * A `Vary: *` response is never stored, whatever this returns.
+   */
   responseFilter?(
     req: RequestHeader,
     res: ResponseHeader,
@@ -523,21 +529,29 @@ export class HttpCache {
       }
     }
     if (this.phase === "stale") this.phase = "expired";
-    const c = this.#cacheability(head);
-    if (c.kind === "uncacheable") {
-      this.noCacheReason = c.reason;
+    const uncached = (reason: NoCacheReason) => {
+      this.noCacheReason = reason;
       this.#release("give-up");
       this.#decorate(head);
       // `Range` was not sent upstream: cut it from the response (Pingora's range filter).
       return this.#shape(head, body, body === null ? null : contentLength(head));
-    }
+    };
+    const c = this.#cacheability(head);
+    if (c.kind === "uncacheable") return uncached(c.reason);
     // Vary: store under the variant key, behind a marker at the primary key.
     const vary = head.headers.getAll("vary");
+    const names = varyNames(vary);
+    // §4.1: `Vary: *` never matches a later request, so it is never stored,
+    // whatever a responseCacheFilter decided (stored as a plain entry it would
+    // be served to everyone).
+    if (names[0] === "*") return uncached("vary-star");
     let meta = c.meta;
     let key = this.key;
-    if (vary.length > 0 && varyNames(vary).length > 0) {
+    if (names.length > 0) {
       const variance = this.#hooks.varyFilter?.(meta, req) ?? varianceKey(vary, req.headers);
-      if (variance !== null && variance !== "*") {
+      // A varyFilter that answers "*" says the same: no later request matches.
+      if (variance === "*") return uncached("vary-star");
+      if (variance !== null) {
         const id = await this.#ensureMarker(vary, now);
         meta = meta.with({ variance, headers: [...meta.headers.pairs, [MARKER_ID, id]] });
         key = this.key + SEP + variance;

@@ -4,7 +4,8 @@ import { RequestHeader, ResponseHeader } from "@cirque/core/http-header";
 import { CacheLock } from "./cache_lock.ts";
 import { ManualClock } from "./clock.ts";
 import { formatHttpDate } from "./http_date.ts";
-import { CacheConfig, HttpCache } from "./http_cache.ts";
+import { CacheMeta } from "./cache_meta.ts";
+import { CacheConfig, type CacheHooks, HttpCache } from "./http_cache.ts";
 import { MemoryStorage } from "./memory_storage.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -32,8 +33,9 @@ async function run(
   config: CacheConfig,
   req: RequestHeader,
   origin: (up: RequestHeader) => { status: number; headers: HeaderPairs; body?: string } | Error,
+  hooks: CacheHooks = {},
 ) {
-  const c = new HttpCache(config, req);
+  const c = new HttpCache(config, req, undefined, hooks);
   const l = await c.lookup();
   let upstream: RequestHeader | null = null;
   let out: { head: ResponseHeader; body: ReadableStream<Uint8Array> | null };
@@ -269,6 +271,49 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
     await run(config, get("/star"), star);
     assert.equal((await run(config, get("/star"), star)).cache.phase, "miss");
   });
+  await t.step(
+    "§4.1: Vary: * is never stored, even if responseCacheFilter or cacheVaryFilter says so",
+    async () => {
+      const { config } = setup();
+      const approve: CacheHooks = {
+        // Approves everything, Vary: * included, with a one-minute lifetime.
+        responseFilter: (_req, res) => ({
+          kind: "cacheable",
+          meta: new CacheMeta({
+            status: res.status,
+            headers: res.headers.pairs,
+            requestTime: T0,
+            responseTime: T0,
+            freshnessLifetime: 60_000,
+          }),
+        }),
+      };
+      let n = 0;
+      const star = () => ({
+        status: 200,
+        headers: [["Cache-Control", "max-age=60"], ["Vary", "Accept, *"]] as HeaderPairs,
+        body: `s${++n}`,
+      });
+      const first = await run(config, get("/star"), star, approve);
+      assert.equal(first.cache.noCacheReason, "vary-star");
+      const again = await run(config, get("/star", [["Accept", "x"]]), star, approve);
+      assert.equal(again.cache.phase, "miss");
+      assert.equal(again.text, "s2");
+      // A cacheVaryFilter answering "*" for a response that varies on X-V.
+      const starFilter: CacheHooks = { varyFilter: () => "*" };
+      const vary = () => ({
+        status: 200,
+        headers: [["Cache-Control", "max-age=60"], ["Vary", "X-V"]] as HeaderPairs,
+        body: `v${++n}`,
+      });
+      await run(config, get("/v", [["X-V", "1"]]), vary, starFilter);
+      const other = await run(config, get("/v", [["X-V", "2"]]), vary, starFilter);
+      assert.equal(other.cache.phase, "miss");
+      assert.equal(other.cache.noCacheReason, "vary-star");
+      // Without the hook, the other variant must not get a plain entry either.
+      assert.equal((await run(config, get("/v", [["X-V", "2"]]), vary)).cache.phase, "miss");
+    },
+  );
   await t.step(
     "§4.4: a successful unsafe method invalidates the URI, Location and Content-Location",
     async () => {

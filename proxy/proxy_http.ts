@@ -235,6 +235,7 @@ export interface ProxyHttp<Ctx> {
    * Decides whether an upstream response is stored and for how long. Return
    * `undefined` for the default: RFC 9111 shared-cache rules
    * (`responseCacheability` from `@cirque/cache`, which you may call and adjust).
+   * A response with `Vary: *` is never stored, whatever this returns (RFC 9111 §4.1).
    */
   responseCacheFilter?(
     session: Session,
@@ -245,7 +246,8 @@ export interface ProxyHttp<Ctx> {
   /**
    * The Vary secondary key of `request` for a response with `meta`. Return
    * `undefined` for the default: the normalised values of the fields `Vary`
-   * names (RFC 9111 §4.1).
+   * names (RFC 9111 §4.1). `"*"` means no later request matches: the
+   * response is not stored.
    */
   cacheVaryFilter?(meta: CacheMeta, ctx: Ctx, request: RequestHeader): string | undefined;
 
