@@ -13,7 +13,11 @@ import { TinyUfo } from "./tinyufo.ts";
 /** Options of {@linkcode MemoryStorage}. */
 export interface MemoryStorageOptions {
   /**
-   * Total bytes kept (bodies plus an estimate of the heads).
+   * Total bytes kept (bodies plus an estimate of the heads), counting the
+   * bodies still being written: finished entries are evicted to make room for
+   * them; a known size is reserved whole up front (refused if it does not
+   * fit), and when the writes in progress alone would exceed it the newest
+   * write of unknown size is dropped (its response passes through uncached).
    * @default {134217728}
    */
   maxBytes?: number;
@@ -31,6 +35,7 @@ export interface MemoryStorageOptions {
 }
 
 class Entry {
+  readonly key: string;
   meta: CacheMeta;
   chunks: Uint8Array[] = [];
   size = 0;
@@ -38,9 +43,14 @@ class Entry {
   error: unknown = undefined;
   failed = false;
   dropped = false;
+  /** Bytes counted toward the storage's in-flight total while it is written. */
+  reserved = 0;
+  /** Body bytes reserved up front (the size hint); writes reserve only beyond it. */
+  prepaid = 0;
   #wake: (() => void)[] = [];
 
-  constructor(meta: CacheMeta) {
+  constructor(key: string, meta: CacheMeta) {
+    this.key = key;
     this.meta = meta;
   }
 
@@ -55,10 +65,15 @@ class Entry {
   }
 
   get weight(): number {
-    let h = 64;
-    for (const p of this.meta.headers.pairs) h += p[0].length + p[1].length + 4;
-    return this.size + h;
+    return this.size + headWeight(this.meta);
   }
+}
+
+/** The estimated bytes of a stored head. */
+function headWeight(meta: CacheMeta): number {
+  let h = 64;
+  for (const p of meta.headers.pairs) h += p[0].length + p[1].length + 4;
+  return h;
 }
 
 class MemoryHit implements CacheHit {
@@ -167,6 +182,9 @@ class MemoryMiss implements MissHandler {
       return false;
     }
     if (chunk.byteLength === 0) return true;
+    // Counted before it is kept; false when the storage dropped this write for room.
+    const over = Math.min(chunk.byteLength, e.size + chunk.byteLength - e.prepaid);
+    if (over > 0 && !this.#s._reserve(e, over)) return false;
     // Copy: the producer may reuse its buffer.
     e.chunks.push(chunk.slice());
     e.size += chunk.byteLength;
@@ -186,13 +204,7 @@ class MemoryMiss implements MissHandler {
   }
 
   abort(reason?: unknown): void {
-    const e = this.#e;
-    if (e.done || e.failed) return;
-    e.failed = true;
-    e.error = reason ?? new Error("cache write aborted");
-    e.chunks = [];
-    e.notify();
-    this.#s._drop(this.#key, e);
+    this.#s._fail(this.#e, reason ?? new Error("cache write aborted"));
   }
 }
 
@@ -220,6 +232,10 @@ class MemoryMiss implements MissHandler {
 export class MemoryStorage implements Storage {
   readonly #ufo: TinyUfo<string, Entry>;
   readonly #writing = new Map<string, Entry>();
+  /** Entries being written, oldest first, and the bytes they hold (`Entry.reserved`). */
+  readonly #active = new Set<Entry>();
+  #inFlight = 0;
+  readonly #maxBytes: number;
   readonly #maxObject: number;
 
   /** Creates an empty storage. */
@@ -230,6 +246,7 @@ export class MemoryStorage implements Storage {
     if (!(this.#maxObject >= 0)) {
       throw new RangeError(`Cannot create MemoryStorage: maxObjectSize ${this.#maxObject}`);
     }
+    this.#maxBytes = Math.floor(maxBytes);
     const mean = options.meanObjectSize ?? 16 * 1024;
     this.#ufo = new TinyUfo({
       weightLimit: Math.floor(maxBytes),
@@ -245,6 +262,11 @@ export class MemoryStorage implements Storage {
   /** Bytes held by complete entries. */
   get weight(): number {
     return this.#ufo.weight;
+  }
+
+  /** Bytes held by entries still being written (bodies so far plus heads). */
+  get inFlightWeight(): number {
+    return this.#inFlight;
   }
 
   /** Number of complete entries. */
@@ -266,7 +288,18 @@ export class MemoryStorage implements Storage {
   ): Promise<MissHandler | null> {
     const hint = options.sizeHint;
     if (hint !== undefined && hint !== null && hint > this.#maxObject) return Promise.resolve(null);
-    const e = new Entry(meta);
+    const e = new Entry(key, meta);
+    // A known size is reserved whole now, so that an accepted entry, which
+    // readers may stream at once, is never dropped for room later.
+    e.prepaid = hint ?? 0;
+    this.#active.add(e);
+    e.reserved = e.prepaid + headWeight(meta);
+    this.#inFlight += e.reserved;
+    if (this.#inFlight > this.#maxBytes) {
+      this.#end(e);
+      return Promise.resolve(null);
+    }
+    this.#makeRoom();
     this.#writing.set(key, e);
     return Promise.resolve(new MemoryMiss(this, key, e, this.#maxObject));
   }
@@ -292,8 +325,59 @@ export class MemoryStorage implements Storage {
     return Promise.resolve(true);
   }
 
+  /**
+   * @internal Counts `n` more bytes of `e` toward `maxBytes`: evicts finished
+   * entries to make room, and if the bytes being written alone exceed it,
+   * drops the newest writes of unknown size (nobody reads those before they
+   * are complete). False when `e` itself was dropped.
+   */
+  _reserve(e: Entry, n: number): boolean {
+    e.reserved += n;
+    this.#inFlight += n;
+    this.#makeRoom();
+    // Each round drops one write, so at most #active.size rounds.
+    while (this.#inFlight > this.#maxBytes && this.#active.size > 0) {
+      let victim = e;
+      for (const a of this.#active) if (a.prepaid === 0) victim = a;
+      this.#fail(
+        victim,
+        new RangeError(`Cannot cache: responses being written exceed ${this.#maxBytes} bytes`),
+      );
+      if (victim === e) return false;
+    }
+    return true;
+  }
+
+  /** Evicts finished entries until they fit beside the bytes being written. */
+  #makeRoom(): void {
+    const room = this.#maxBytes - this.#inFlight;
+    if (this.#ufo.weight > room) this.#ufo.evictTo(room);
+  }
+
+  /** @internal Fails a write: readers of it see `reason`; its bytes are released. */
+  _fail(e: Entry, reason: unknown): void {
+    this.#fail(e, reason);
+  }
+
+  #fail(e: Entry, reason: unknown): void {
+    if (e.done || e.failed) return;
+    e.failed = true;
+    e.error = reason;
+    e.chunks = [];
+    e.notify();
+    this.#end(e);
+    if (this.#writing.get(e.key) === e) this.#writing.delete(e.key);
+  }
+
+  #end(e: Entry): void {
+    this.#inFlight -= e.reserved;
+    e.reserved = 0;
+    this.#active.delete(e);
+  }
+
   /** @internal Moves a finished entry into the eviction-managed set. */
   _admit(key: string, e: Entry): void {
+    this.#end(e);
     if (this.#writing.get(key) === e) this.#writing.delete(key);
     if (e.dropped) return;
     if (e.chunks.length > 1) {
@@ -307,10 +391,7 @@ export class MemoryStorage implements Storage {
       e.chunks = [all];
     }
     this.#ufo.put(key, e, e.weight);
-  }
-
-  /** @internal Forgets a failed entry. */
-  _drop(key: string, e: Entry): void {
-    if (this.#writing.get(key) === e) this.#writing.delete(key);
+    // The bytes still being written keep their room.
+    this.#makeRoom();
   }
 }

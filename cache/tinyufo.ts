@@ -297,6 +297,30 @@ export class TinyUfo<K, V> {
   }
 
   /**
+   * Evicts entries (in the order a `put` would) until the total weight is at
+   * most `weight`, and returns them; for an owner that needs room outside the
+   * cache (bytes still being written). Calls `onEvict` like `put`.
+   *
+   * @example
+   * ```ts
+   * import { TinyUfo } from "@cirque/cache/tinyufo";
+   * import assert from "node:assert/strict";
+   *
+   * const cache = new TinyUfo<string, number>({ weightLimit: 10, estimatedSize: 10 });
+   * cache.put("a", 1, 4);
+   * cache.put("b", 2, 4);
+   * assert.equal(cache.evictTo(5).length, 1);
+   * assert.ok(cache.weight <= 5);
+   * assert.deepEqual(cache.evictTo(5), []);
+   * ```
+   */
+  evictTo(weight: number): readonly Evicted<K, V>[] {
+    if (this.#smallWeight + this.#mainWeight <= weight) return NONE;
+    this.#evictToLimit(this.#weightLimit - Math.max(0, weight));
+    return this.#finish();
+  }
+
+  /**
    * Removes every entry (the frequency sketch keeps its counts).
    *
    * @example

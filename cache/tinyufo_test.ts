@@ -238,6 +238,25 @@ Deno.test("TinyUfo API", async (t) => {
     assert.deepEqual(keys(c.put(4, 4, 3)), [1, 2]); // 1 was not promoted
   });
 
+  await t.step("evictTo evicts in put's order down to a weight, calling onEvict", () => {
+    const seen: number[] = [];
+    const c = new TinyUfo<number, number>({
+      weightLimit: 5,
+      estimatedSize: 5,
+      seed: 1,
+      onEvict: (e) => seen.push(e.key),
+    });
+    c.put(1, 1, 1);
+    c.put(2, 2, 2);
+    c.put(3, 3, 2);
+    assert.deepEqual(keys(c.evictTo(3)), [1, 2]);
+    assert.deepEqual(seen, [1, 2]);
+    assert.equal(c.weight, 2);
+    assert.deepEqual(c.evictTo(2), []);
+    assert.deepEqual(keys(c.evictTo(-1)), [3]);
+    assert.equal(c.size, 0);
+  });
+
   await t.step("put of an existing key replaces the value and keeps its place", () => {
     const c = cache5();
     c.put(1, 1, 1);
