@@ -28,7 +28,7 @@
  * @module
  */
 
-import { type RequestHeader, ResponseHeader } from "@cirque/core/http-header";
+import { RequestHeader, ResponseHeader } from "@cirque/core/http-header";
 import type { CacheControl } from "./cache_control.ts";
 import { primaryKey, varianceKey, varyNames } from "./cache_key.ts";
 import type { CacheLock, ReadLock, WritePermit } from "./cache_lock.ts";
@@ -70,6 +70,11 @@ export type ForcedFreshness = "force-expired" | "force-miss" | "force-fresh";
 
 /** Hooks the proxy binds to its phases; every one is optional. */
 export interface CacheHooks {
+  /**
+   * The primary key of a request (`cacheKey`); default {@linkcode primaryKey}.
+   * Also derives the keys that `Location` / `Content-Location` invalidate.
+   */
+  cacheKey?(req: RequestHeader): string;
   /** Overrides the freshness of a found entry (`cacheHitFilter`). */
   hitFilter?(
     meta: CacheMeta,
@@ -266,7 +271,7 @@ export class HttpCache {
     this.#req = req;
     this.#hooks = hooks;
     this.#reqCc = requestDirectives(req);
-    this.key = key ?? primaryKey(req, config.scheme);
+    this.key = key ?? hooks.cacheKey?.(req) ?? primaryKey(req, config.scheme);
     this.#storageKey = this.key;
   }
 
@@ -713,8 +718,16 @@ export class HttpCache {
         continue;
       }
       if (u.host.toLowerCase() !== host) continue;
-      const k = this.key.slice(0, this.key.length - this.#req.path.length) + u.pathname + u.search;
-      await storage.purge(k);
+      // The key of a GET of that URI, through the same key function as this request's.
+      const r = this.#req;
+      const target = new RequestHeader(
+        "GET",
+        u.pathname + u.search,
+        r.headers.clone(),
+        r.version,
+        r.authority,
+      );
+      await storage.purge(this.#hooks.cacheKey?.(target) ?? primaryKey(target, this.#cfg.scheme));
     }
   }
 

@@ -339,6 +339,35 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
     },
   );
   await t.step(
+    "§4.4: with a custom cacheKey, Location / Content-Location invalidate through that key",
+    async () => {
+      const { config } = setup();
+      // A key that does not end with the path (tenant last).
+      const keyOf = (r: RequestHeader) => `${r.path}|tenant=${r.headers.get("x-tenant")}`;
+      const hooks: CacheHooks = { cacheKey: keyOf };
+      const go = async (req: RequestHeader, origin: Parameters<typeof run>[2]) => {
+        const c = new HttpCache(config, req, keyOf(req), hooks);
+        if ((await c.lookup()).kind === "serve") return c.phase;
+        const o = origin(req) as { status: number; headers: HeaderPairs; body?: string };
+        const out = await c.upstreamResponse(
+          new ResponseHeader(o.status, o.headers),
+          o.body === undefined ? null : new Response(o.body).body,
+        );
+        await text(out.body);
+        return c.phase;
+      };
+      const t1: HeaderPairs = [["X-Tenant", "1"]];
+      for (const p of ["/a", "/b", "/c", "/d"]) await go(get(p, t1), ok("max-age=60"));
+      await go(get("/a", t1, "POST"), () => ({
+        status: 201,
+        headers: [["Location", "/b"], ["Content-Location", "http://h/c"]],
+      }));
+      assert.equal(await go(get("/b", t1), ok("max-age=60")), "miss");
+      assert.equal(await go(get("/c", t1), ok("max-age=60")), "miss");
+      assert.equal(await go(get("/d", t1), never), "hit");
+    },
+  );
+  await t.step(
     "cache lock: misses of different Vary variants do not wait for each other",
     async () => {
       const { config } = setup(true);

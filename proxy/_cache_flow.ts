@@ -37,6 +37,14 @@ export type Subrequest = (session: Session) => Promise<{
 
 function hooks<Ctx>(p: ProxyHttp<Ctx>, session: Session, ctx: Ctx): CacheHooks {
   const h: CacheHooks = {};
+  const key = p.cacheKey;
+  if (key !== undefined) {
+    // Other URIs (Location / Content-Location invalidation) are keyed as a GET of them.
+    h.cacheKey = (req) =>
+      req === session.req
+        ? key.call(p, session, ctx)
+        : key.call(p, new Session(req, null, session.downstream), ctx);
+  }
   const hit = p.cacheHitFilter;
   if (hit !== undefined) h.hitFilter = (meta, fresh) => hit.call(p, session, meta, fresh, ctx);
   const vary = p.cacheVaryFilter;

@@ -216,7 +216,10 @@ export interface ProxyHttp<Ctx> {
 
   /**
    * The primary cache key. Default: `scheme://host/path?query` (the method is
-   * not part of it, so HEAD is served from a cached GET).
+   * not part of it, so HEAD is served from a cached GET). Also called to key
+   * the same-origin `Location` / `Content-Location` URIs a successful unsafe
+   * request invalidates (RFC 9111 §4.4), with a session whose request is a GET
+   * of that URI carrying the same fields.
    */
   cacheKey?(session: Session, ctx: Ctx): string;
 
