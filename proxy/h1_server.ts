@@ -26,6 +26,7 @@ import { ProxyError } from "@cirque/core/error";
 import { isFieldName, RequestHeader, type ResponseHeader } from "@cirque/core/http-header";
 import type { HttpProxy, ProxyOutcome } from "./http_proxy.ts";
 import { type BodyReader, type Endpoint, Session } from "./session.ts";
+import { reportFinishFailure } from "./_finish.ts";
 
 /** Options of {@linkcode serveH1}. */
 export interface H1ServerOptions {
@@ -574,45 +575,51 @@ class H1Connection<Ctx> implements Expirable {
     const outcome = await this.#proxy.process(session);
     // From here on, a client that goes away shows up as a failed write.
     this.#proxying = null;
+    let error: ProxyError | null = null;
     if (this.#closed) {
       cancelOutcome(outcome);
-      await outcome.finish(
-        new ProxyError("CONNECTION_CLOSED", "client went away", { source: "downstream" }),
-      );
-      return false;
-    }
-    if (session.status === 0) {
+      error = new ProxyError("CONNECTION_CLOSED", "client went away", { source: "downstream" });
+      keepAlive = false;
+    } else if (session.status === 0) {
       // failToProxy decided there is no one to answer (client gone).
       cancelOutcome(outcome);
-      this.#session = null;
-      await outcome.finish();
-      return false;
-    }
-    if (outcome.upgrade !== null) {
-      const err = await this.#tunnel(session, outcome, body.complete());
-      this.#session = null;
-      await outcome.finish(err);
-      return false;
-    }
-    if (this.#draining()) keepAlive = false;
-    // A request body not read to the end leaves the connection unusable.
-    if (!session.isBodyDone || !body.complete()) keepAlive = false;
-    let error: ProxyError | null = null;
-    try {
-      const reusable = await this.#writeResponse(session, outcome, head.method, http10, keepAlive);
-      keepAlive = keepAlive && reusable && body.complete();
-    } catch (e) {
-      error = e instanceof ProxyError ? e : new ProxyError("CONNECTION_CLOSED", String(e), {
-        source: "downstream",
-        cause: e,
-      });
-      session.abort(error);
       keepAlive = false;
+    } else if (outcome.upgrade !== null) {
+      error = await this.#tunnel(session, outcome, body.complete());
+      keepAlive = false;
+    } else {
+      if (this.#draining()) keepAlive = false;
+      // A request body not read to the end leaves the connection unusable.
+      if (!session.isBodyDone || !body.complete()) keepAlive = false;
+      try {
+        const reusable = await this.#writeResponse(
+          session,
+          outcome,
+          head.method,
+          http10,
+          keepAlive,
+        );
+        keepAlive = keepAlive && reusable && body.complete();
+      } catch (e) {
+        error = e instanceof ProxyError ? e : new ProxyError("CONNECTION_CLOSED", String(e), {
+          source: "downstream",
+          cause: e,
+        });
+        session.abort(error);
+        keepAlive = false;
+      }
+      // Every write of this response has completed (or failed): the buffer is free.
+      this.#releaseOut();
     }
-    // Every write of this response has completed (or failed): the buffer is free.
-    this.#releaseOut();
     this.#session = null;
-    await outcome.finish(error);
+    // A hook that throws in finish (suppressErrorLog, errorLog, logging) is
+    // reported like on the Deno.serve path; the response is out and the
+    // connection stays usable.
+    try {
+      await outcome.finish(error);
+    } catch (e) {
+      reportFinishFailure(e);
+    }
     return keepAlive;
   }
 

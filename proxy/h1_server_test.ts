@@ -463,6 +463,52 @@ Deno.test("fast path: a filter answer is written with Content-Length and the con
   );
 });
 
+Deno.test("fast path: a suppressErrorLog or error log that throws is reported and the connection serves the next request", async (t) => {
+  const cases: [string, Partial<ProxyHttp<null>>, () => void][] = [
+    ["suppressErrorLog throws", {
+      suppressErrorLog: () => {
+        throw new Error("bug in suppressErrorLog");
+      },
+    }, () => {}],
+    ["errorLog throws", {}, () => {
+      throw new Error("bug in errorLog");
+    }],
+  ];
+  for (const [name, phases, errorLog] of cases) {
+    await t.step(name, async () => {
+      const connector = new EchoConnector();
+      const proxy = new HttpProxy<null>({
+        newCtx: () => null,
+        upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
+        requestFilter: (s) => {
+          if (s.req.path === "/fail") throw new Error("filter failed");
+        },
+        ...phases,
+      }, { connector, errorLog });
+      const reported: unknown[][] = [];
+      const original = console.error;
+      console.error = (...args: unknown[]) => void reported.push(args);
+      const server = serveH1(proxy, { port: 0 });
+      let res: string;
+      try {
+        res = await raw(
+          server.addr.port,
+          "GET /fail HTTP/1.1\r\nHost: a\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        );
+      } finally {
+        server.close();
+        await server.finished;
+        console.error = original;
+      }
+      assert.match(res, /^HTTP\/1\.1 500 /);
+      assert.match(res, /HTTP\/1\.1 200 OK[\s\S]*GET \/ok body=$/);
+      assert.deepEqual(connector.requests.map((r) => r.path), ["/ok"]);
+      assert.equal(reported.length, 1);
+      assert.match(String(reported[0]![0]), /^cirque: finishing a request failed/);
+    });
+  }
+});
+
 Deno.test("fast path: a streamed (unknown-length) response goes out chunked", async () => {
   await withServer(
     async (port) => {

@@ -35,6 +35,7 @@ import {
   cacheUpstreamRequest,
   cacheUpstreamResponse,
 } from "./_cache_flow.ts";
+import { reportFinishFailure } from "./_finish.ts";
 
 /** Options of {@linkcode HttpProxy}. */
 export interface HttpProxyOptions {
@@ -991,7 +992,7 @@ function finishSafely(outcome: ProxyOutcome, error: ProxyError | null): void {
   } catch (e) {
     p = Promise.reject(e);
   }
-  p.catch((e) => console.error("cirque: finishing a request failed:", e));
+  p.catch(reportFinishFailure);
 }
 
 function endpoint(addr: Deno.Addr | undefined): Endpoint | null {
