@@ -108,6 +108,10 @@ const healthCheck = object({
   consecutiveFailure: withDefault(integer({ min: 1 }), 1),
 }, {
   check: (hc) => {
+    if (hc.timeoutMs >= hc.intervalMs) {
+      return `timeout_ms (${hc.timeoutMs}) must be less than interval_ms (${hc.intervalMs}): ` +
+        "a check would still run when the next one starts";
+    }
     if (hc.kind !== "tcp") return undefined;
     const keys = (["path", "host"] as const).filter((k) => hc[k] !== undefined);
     return keys.length === 0
@@ -123,14 +127,17 @@ const upstream = object({
       address: string({ check: checkBackendAddress }),
       weight: withDefault(integer({ min: 1, max: 65535 }), 1),
     }),
-    { minItems: 1 },
+    { minItems: 1, check: checkDistinctBackends },
   ),
   selection: withDefault(
     oneOf(["round_robin", "random", "fnv", "consistent", "least_requests"]),
     "round_robin",
   ),
-  /** For `fnv`/`consistent`: which request part is hashed. */
-  hashKey: withDefault(oneOf(["path", "client_ip", "host"]), "path"),
+  /**
+   * For `fnv`/`consistent` only: which request part is hashed; `path` when absent (applied in
+   * {@linkcode buildCirque}, so that a `hash_key` given with another selection is an error).
+   */
+  hashKey: optional(oneOf(["path", "client_ip", "host"])),
   tls: withDefault(boolean(), false),
   sni: optional(string()),
   caFile: optional(string()),
@@ -144,6 +151,9 @@ const upstream = object({
   healthCheck: optional(healthCheck),
 }, {
   check: (u) => {
+    if (u.hashKey !== undefined && u.selection !== "fnv" && u.selection !== "consistent") {
+      return `hash_key applies only to selection: fnv or consistent, found selection: ${u.selection} (which hashes nothing)`;
+    }
     if (u.sni !== undefined && !u.tls) return "sni applies only with tls: true";
     if (u.healthCheck?.kind !== "http" || !u.tls) return undefined;
     // HttpHealthCheck is fetch: no SNI apart from the URL host, no skipping verification.
@@ -191,7 +201,13 @@ const cacheBlock = object({
 });
 
 const route = object({
-  host: optional(string()),
+  /** `example.com` or `*.example.com`; absent for any host. */
+  host: optional(string({
+    check: (h) =>
+      h === ""
+        ? 'expected a host or "*.domain" pattern, found "" (omit host to match any host)'
+        : undefined,
+  })),
   pathPrefix: withDefault(
     string({ check: (p) => p.startsWith("/") ? undefined : "expected a path starting with /" }),
     "/",
@@ -309,6 +325,26 @@ function checkDistinctListeners(listeners: { address: string }[]): string | unde
     if (j !== undefined) {
       return `listeners[${i}] has the address of listeners[${j}] (${l.address}); ` +
         "two listeners cannot bind one address";
+    }
+    first.set(key, i);
+  }
+  return undefined;
+}
+
+/**
+ * Two backends of one upstream at one address (any spelling of the IP, any case of the name) would
+ * be one backend: the load balancer keeps one of them, dropping the other's weight.
+ */
+function checkDistinctBackends(backends: { address: string }[]): string | undefined {
+  const first = new Map<string, number>();
+  for (const [i, b] of backends.entries()) {
+    const parsed = new Backend(b.address);
+    const host = canonicalIp(parsed.hostname) ?? parsed.hostname.toLowerCase();
+    const key = `${host} ${parsed.port}`;
+    const j = first.get(key);
+    if (j !== undefined) {
+      return `backends[${i}] has the address of backends[${j}] (${b.address}); ` +
+        "list each backend once (use weight to give it a larger share)";
     }
     first.set(key, i);
   }
@@ -511,7 +547,7 @@ export async function buildCirque(
       name,
       lb,
       peers,
-      hashKey: u.hashKey,
+      hashKey: u.hashKey ?? "path",
       leastRequests: lb.selection instanceof LeastRequests ? lb.selection : null,
     });
     balancers.set(name, lb);

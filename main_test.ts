@@ -186,6 +186,7 @@ Deno.test("config: the fast path's timeouts are h1 listener keys; max_connection
 });
 
 Deno.test("config: every *_ms key stops at 2147483647 (a longer timer fires at once): one error per key, with its line", () => {
+  // A health check's timeout_ms must stay under its interval_ms: one less at the maximum.
   const conf = (v: number) => `
 listeners:
   - address: 127.0.0.1:0
@@ -198,7 +199,7 @@ upstreams:
     read_timeout_ms: ${v}
     write_timeout_ms: ${v}
     idle_timeout_ms: ${v}
-    health_check: { interval_ms: ${v}, timeout_ms: ${v} }
+    health_check: { interval_ms: ${v}, timeout_ms: ${v === 2147483647 ? v - 1 : v} }
     backends: [{ address: 127.0.0.1:1 }]
 routes:
   - upstream: u
@@ -248,7 +249,7 @@ upstreams:
     tls: true
     ca_file: ${dir}/ca.pem
     backends: [{ address: 127.0.0.1:${origin.addr.port} }]
-    health_check: { kind: http, path: /, timeout_ms: 5000 }
+    health_check: { kind: http, path: /, interval_ms: 10000, timeout_ms: 5000 }
 routes: [{ upstream: u }]
 `));
     const lb = balancers.get("u")!;
@@ -339,6 +340,70 @@ Deno.test("config: addresses are checked by the parsers that take them at build 
       ),
     ),
     ["3 listeners: listeners[2] has the address of listeners[0] (127.0.0.1:8443); two listeners cannot bind one address"],
+  );
+});
+
+Deno.test("config: a backend listed twice, an empty route host, a hash_key without a hashing selection and a health check timeout not under its interval are errors with their line", () => {
+  const cases: [string, RegExp][] = [
+    [
+      GOOD.replace(
+        "      - address: 127.0.0.1:2\n",
+        "      - address: 127.0.0.1:2\n      - address: 127.0.0.1:1\n",
+      ),
+      /^c\.yaml:7:7: upstreams\.api\.backends: backends\[2\] has the address of backends\[0\] \(127\.0\.0\.1:1\); list each backend once/,
+    ],
+    [
+      GOOD.replace(
+        "{ address: 127.0.0.1:3 }",
+        "{ address: '[::1]:80' }, { address: '[0:0::1]:80' }",
+      ),
+      /^c\.yaml:10:15: upstreams\.web\.backends: backends\[1\] has the address of backends\[0\] \(\[0:0::1\]:80\)/,
+    ],
+    [
+      GOOD.replace("{ address: 127.0.0.1:3 }", "{ address: A.test:80 }, { address: a.TEST:80 }"),
+      /^c\.yaml:10:15: upstreams\.web\.backends: backends\[1\] has the address of backends\[0\]/,
+    ],
+    [
+      GOOD.replace('  - host: "*.example.com"', '  - host: ""'),
+      /^c\.yaml:12:11: routes\[0\]\.host: expected a host or "\*\.domain" pattern, found ""/,
+    ],
+    [
+      GOOD.replace("  web:\n", "  web:\n    hash_key: host\n"),
+      /^c\.yaml:10:5: upstreams\.web: hash_key applies only to selection: fnv or consistent, found selection: round_robin/,
+    ],
+    [
+      GOOD.replace("  web:\n", "  web:\n    selection: least_requests\n    hash_key: path\n"),
+      /^c\.yaml:10:5: upstreams\.web: hash_key applies only to .*found selection: least_requests/,
+    ],
+    [
+      GOOD.replace("  web:\n", "  web:\n    health_check: { interval_ms: 1000 }\n"),
+      /^c\.yaml:10:19: upstreams\.web\.health_check: timeout_ms \(1000\) must be less than interval_ms \(1000\)/,
+    ],
+    [
+      GOOD.replace("  web:\n", "  web:\n    health_check: { interval_ms: 100, timeout_ms: 200 }\n"),
+      /^c\.yaml:10:19: upstreams\.web\.health_check: timeout_ms \(200\) must be less than interval_ms \(100\)/,
+    ],
+  ];
+  for (const [text, pattern] of cases) {
+    assert.throws(
+      () => parseCirqueConf(text, "c.yaml"),
+      (e) => e instanceof ConfigError && e.issues.length === 1 && pattern.test(e.message),
+      text,
+    );
+  }
+  // What stays valid: the same host on two ports, hash_key with fnv or consistent (and its
+  // absence, which hashes the path), a timeout under the interval.
+  parseCirqueConf(GOOD.replace("{ address: 127.0.0.1:3 }", "{ address: a:80 }, { address: a:81 }"));
+  for (const sel of ["fnv", "consistent"]) {
+    const conf = parseCirqueConf(GOOD.replace("  web:\n", `  web:\n    selection: ${sel}\n`));
+    assert.equal(conf.upstreams.web!.hashKey, undefined);
+    const keyed = parseCirqueConf(
+      GOOD.replace("  web:\n", `  web:\n    selection: ${sel}\n    hash_key: client_ip\n`),
+    );
+    assert.equal(keyed.upstreams.web!.hashKey, "client_ip");
+  }
+  parseCirqueConf(
+    GOOD.replace("  web:\n", "  web:\n    health_check: { interval_ms: 1000, timeout_ms: 999 }\n"),
   );
 });
 
