@@ -78,6 +78,23 @@ export interface H1ServerOptions {
    * @default {false}
    */
   ignoreClientAbort?: boolean;
+  /**
+   * Lingering close (nginx's `lingering_time`): when the server answers and
+   * closes while the client may still be sending its request (a filter's
+   * early answer before the body was read, a 4xx for a bad head), it
+   * half-closes, then reads and discards what the client still sends for at
+   * most this many milliseconds in all before closing, so that the client's
+   * TCP stack does not get a reset that could lose the response. 0 closes at
+   * once.
+   * @default {30000}
+   */
+  lingeringTime?: number;
+  /**
+   * Milliseconds each read of a lingering close waits for more bytes before
+   * the connection is closed (nginx's `lingering_timeout`).
+   * @default {5000}
+   */
+  lingeringTimeout?: number;
   /** Called once listening, with the bound address. */
   onListen?: (addr: Deno.NetAddr) => void;
 }
@@ -193,6 +210,8 @@ export function serveH1<Ctx>(proxy: HttpProxy<Ctx>, options: H1ServerOptions = {
     serverAddr: { hostname: addr.hostname, port: addr.port },
     outBuffers,
     watchClient: !(options.ignoreClientAbort ?? false),
+    lingeringTime: options.lingeringTime ?? 30_000,
+    lingeringTimeout: options.lingeringTimeout ?? 5_000,
   };
   let draining = false;
   let resolveFinished!: () => void;
@@ -269,6 +288,8 @@ interface ConnSettings {
   outBuffers: BufferPool;
   /** Abort a request whose client goes away before its response (not `ignoreClientAbort`). */
   watchClient: boolean;
+  lingeringTime: number;
+  lingeringTimeout: number;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -288,6 +309,11 @@ class H1Connection<Ctx> implements Expirable {
   #closed = false;
   #idle = true;
   #timedOut = false;
+  /**
+   * An answer went out that ends the connection while the client may still
+   * be sending (its request body unread, or a bad head): close lingering.
+   */
+  #linger = false;
   /** The request in flight, aborted when the connection times out. */
   #session: Session | null = null;
   /**
@@ -426,12 +452,51 @@ class H1Connection<Ctx> implements Expirable {
         const keep = await this.#one();
         if (!keep || this.#draining()) break;
       }
+      if (this.#linger) await this.#lingeringClose();
     } catch {
       // Socket errors end the connection.
     } finally {
       this.#sweeper.delete(this);
       this.close();
     }
+  }
+
+  /**
+   * nginx's lingering close, once an answer is out while the client may still
+   * be sending: half-closes (the client reads the response, then EOF), then
+   * reads and discards what it sends until it closes, a read waits
+   * `lingeringTimeout`, or `lingeringTime` has passed in all (the sweeper's
+   * deadline closes the connection). Closing with unread bytes instead would
+   * send the client a reset, which can make it drop the response.
+   */
+  async #lingeringClose(): Promise<void> {
+    const total = this.#s.lingeringTime;
+    if (total <= 0 || this.#closed) return;
+    try {
+      await this.#conn.closeWrite();
+    } catch {
+      return;
+    }
+    const end = this.#sweeper.now() + total;
+    const buf = this.#buf;
+    // Bounded in time: every read has a deadline, and none goes past `end`.
+    while (!this.#closed) {
+      const left = end - this.#sweeper.now();
+      if (left <= 0) return;
+      this.#arm(Math.min(this.#s.lingeringTimeout, left));
+      const n = await this.#read(buf);
+      if (n === null) return;
+    }
+  }
+
+  /**
+   * Writes an answer that ends the connection before the request was read
+   * (its body, or the rest of a bad head, may still be coming).
+   */
+  async #refuse(answer: Uint8Array): Promise<false> {
+    await this.#write(answer);
+    this.#linger = true;
+    return false;
   }
 
   /** Reads until a whole head is buffered; returns its end, or -1 on clean EOF. */
@@ -507,7 +572,7 @@ class H1Connection<Ctx> implements Expirable {
     } catch (e) {
       if (this.#timedOut || this.#closed) return false;
       if (e instanceof HttpParseError) {
-        await this.#write(badRequest(parseStatus(e), e.reason)).catch(() => {});
+        await this.#refuse(badRequest(parseStatus(e), e.reason)).catch(() => {});
       }
       return false;
     }
@@ -515,28 +580,24 @@ class H1Connection<Ctx> implements Expirable {
     const http10 = head.versionMinor === 0;
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1; at most one in HTTP/1.0.
     if (head.hostCount > 1 || (!http10 && head.hostCount === 0) || head.invalidHost) {
-      await this.#write(
+      return await this.#refuse(
         badRequest(
           400,
           head.hostCount > 1 ? "multiple-host" : head.invalidHost ? "invalid-host" : "missing-host",
         ),
       );
-      return false;
     }
     // Like nginx: chunked is the one transfer coding we decode (RFC 9112 §6.1).
     if (head.transferEncoding && !onlyChunked(head.headers)) {
-      await this.#write(badRequest(501, "unsupported-transfer-encoding"));
-      return false;
+      return await this.#refuse(badRequest(501, "unsupported-transfer-encoding"));
     }
     // Stricter than RFC 9112 allows: a repeated or list-valued Content-Length is
     // a smuggling vector, so the fast path refuses it outright.
     if (head.contentLength >= 0 && !singleContentLength(head)) {
-      await this.#write(badRequest(400, "duplicate-content-length"));
-      return false;
+      return await this.#refuse(badRequest(400, "duplicate-content-length"));
     }
     if (head.method === "CONNECT") {
-      await this.#write(badRequest(405, "connect-not-supported"));
-      return false;
+      return await this.#refuse(badRequest(405, "connect-not-supported"));
     }
     let path = head.target;
     let authority: string | null = null;
@@ -599,7 +660,12 @@ class H1Connection<Ctx> implements Expirable {
           http10,
           keepAlive,
         );
-        keepAlive = keepAlive && reusable && body.complete();
+        if (body.complete()) keepAlive = keepAlive && reusable;
+        else {
+          // Answered before the request body ended (a filter's early answer).
+          keepAlive = false;
+          this.#linger = true;
+        }
       } catch (e) {
         error = e instanceof ProxyError ? e : new ProxyError("CONNECTION_CLOSED", String(e), {
           source: "downstream",
@@ -709,6 +775,8 @@ class H1Connection<Ctx> implements Expirable {
           this.#watchClient();
           return null;
         }
+        // The answer is out: the rest of the body is the lingering close's to discard.
+        if (this.#linger) throw bodyDiscarded();
         const buffered = this.#end - this.#start;
         if (buffered > 0) {
           const n = Math.min(buffered, remaining);
@@ -749,6 +817,7 @@ class H1Connection<Ctx> implements Expirable {
             this.#watchClient();
             return null;
           }
+          if (this.#linger) throw bodyDiscarded();
           if (this.#end > this.#start) {
             let p: number;
             try {
@@ -1120,6 +1189,12 @@ function downstreamFailure(e: unknown): ProxyError {
   return new ProxyError("CONNECTION_CLOSED", `client write failed: ${e}`, {
     source: "downstream",
     cause: e,
+  });
+}
+
+function bodyDiscarded(): ProxyError {
+  return new ProxyError("CONNECTION_CLOSED", "the response ended before the request body", {
+    source: "downstream",
   });
 }
 

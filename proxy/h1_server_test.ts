@@ -509,6 +509,76 @@ Deno.test("fast path: a suppressErrorLog or error log that throws is reported an
   }
 });
 
+Deno.test("fast path: lingering close: a client still sending its body after an early answer writes all of it, reads the whole answer, then EOF", async (t) => {
+  // More than loopback's socket buffers hold: without a lingering close the
+  // server closes with unread bytes, the client gets a reset and its writes fail.
+  const size = 64 << 20;
+  const chunk = new Uint8Array(65536).fill(120);
+  const cases: [string, string, RegExp][] = [
+    [
+      "a request filter's 403 before the body",
+      `POST /deny HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n`,
+      /^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*\r\nConnection: close\r\n\r\nno\n$/,
+    ],
+    [
+      "a 501 for a Transfer-Encoding other than chunked",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+      /^HTTP\/1\.1 501 Not Implemented\r\n[\s\S]*\r\n\r\n501 unsupported-transfer-encoding\n$/,
+    ],
+    [
+      "a 400 from the parser",
+      `POST / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\nContent-Length: ${size}\r\n\r\n`,
+      /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*\r\n\r\n400 [a-z-]+\n$/,
+    ],
+  ];
+  for (const [name, head, expected] of cases) {
+    await t.step(name, () =>
+      withServer(
+        async (port, connector) => {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+          try {
+            // The head with the first 64 KiB of body in one write (more than the server
+            // reads with the head), then the rest in 64 KiB writes, then a half-close.
+            const writing = (async () => {
+              const first = enc.encode(head);
+              const opening = new Uint8Array(first.length + chunk.length);
+              opening.set(first);
+              opening.set(chunk, first.length);
+              let sent = 0;
+              while (sent < opening.length) sent += await conn.write(opening.subarray(sent));
+              sent -= first.length;
+              for (let i = 0; i < size && sent < size; i++) {
+                sent += await conn.write(chunk.subarray(0, Math.min(chunk.length, size - sent)));
+              }
+              await conn.closeWrite();
+              return sent;
+            })();
+            const chunks: Uint8Array[] = [];
+            const buf = new Uint8Array(65536);
+            let eof = false;
+            for (let i = 0; i < 10_000; i++) {
+              const n = await conn.read(buf);
+              if (n === null) {
+                eof = true;
+                break;
+              }
+              chunks.push(buf.slice(0, n));
+            }
+            assert.ok(eof);
+            assert.match(latin1(concatBytes(chunks)), expected);
+            // The server read and dropped the whole body: no reset, no failed write.
+            assert.equal(await writing, size);
+            assert.deepEqual(connector.requests, []);
+          } finally {
+            conn.close();
+          }
+        },
+        {},
+        { requestFilter: (s) => s.req.path === "/deny" ? s.respond(403, "no\n") : undefined },
+      ));
+  }
+});
+
 Deno.test("fast path: a streamed (unknown-length) response goes out chunked", async () => {
   await withServer(
     async (port) => {
@@ -842,3 +912,13 @@ Deno.test("fast path: 1 000 hostile first requests never smuggle a request past 
     assert.match(await raw(port, NEXT), /^HTTP\/1\.1 200 /);
   }, { headerTimeout: 100, ioTimeout: 100, keepAliveTimeout: 100 });
 });
+
+function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
