@@ -184,6 +184,14 @@ const LAST_CHUNK = ENC.encode("0\r\n\r\n");
 const EMPTY_TRAILERS: Promise<HeaderPairs> = Promise.resolve([]);
 /** Bodies up to this size go out in the same write as the head. */
 const SMALL_BODY = 8192;
+/**
+ * Interim (1xx) responses accepted before the final one; one more is
+ * `INVALID_RESPONSE` (an origin that never stops sending them would keep the
+ * exchange reading forever, each read within its timeout). Go's net/http
+ * allows 5, CPython's http.client 100; 32 leaves room for `102 Processing`
+ * and `103 Early Hints` in practice.
+ */
+const MAX_INTERIM_RESPONSES = 32;
 /** Scratch taken for a request head, plus an inline small body (a larger head grows it). */
 const HEAD_SCRATCH = 4096;
 /** Scratch for request-body chunk frames; a larger chunk goes out in three writes. */
@@ -789,6 +797,7 @@ export class H1Connector implements Connector {
       }
       // Response head(s).
       let parsed: ParsedResponseHead;
+      let interim = 0;
       for (;;) {
         let scanFrom = conn.start;
         let end: number;
@@ -818,6 +827,12 @@ export class H1Connector implements Connector {
         // Interim response (100 Continue, 103 Early Hints, …).
         if (parsed.contentLength > 0 || parsed.transferEncoding) {
           throw invalidResponse(`${parsed.status} response with a body`, peer.address);
+        }
+        if (++interim > MAX_INTERIM_RESPONSES) {
+          throw invalidResponse(
+            `more than ${MAX_INTERIM_RESPONSES} interim (1xx) responses`,
+            peer.address,
+          );
         }
         options.onInformational?.(parsed.status, parsed.headers);
       }

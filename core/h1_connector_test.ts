@@ -304,6 +304,30 @@ Deno.test("H1Connector: response framing from a raw origin", async (t) => {
     await text(quiet);
   });
 
+  await t.step("32 interim responses are accepted; a 33rd is INVALID_RESPONSE", async () => {
+    const hints = (n: number) => "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n".repeat(n);
+    const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    for (const [n, accepted] of [[32, true], [33, false]] as const) {
+      await using o = rawOrigin(serveRaw(() => hints(n) + ok));
+      await using c = new H1Connector();
+      let seen = 0;
+      const request = c.request(peerOf(o.port), GET, null, { onInformational: () => void seen++ });
+      if (accepted) {
+        assert.equal(await text(await request), "ok");
+        assert.equal(seen, 32);
+      } else {
+        await assert.rejects(
+          request,
+          (e) =>
+            e instanceof ProxyError && e.code === "INVALID_RESPONSE" &&
+            /more than 32 interim \(1xx\) responses/.test(e.message),
+        );
+        assert.equal(seen, 32);
+        assert.equal(c.stats.idle, 0);
+      }
+    }
+  });
+
   await t.step("a head split over many reads", async () => {
     await using o = rawOrigin(async (conn) => {
       await readRequest(conn);
