@@ -477,12 +477,14 @@ class H1Connection<Ctx> implements Expirable {
     } catch {
       return;
     }
+    // The answer is out: `shutdown()` closes a lingering connection as an idle one.
+    this.#idle = true;
     const end = this.#sweeper.now() + total;
     const buf = this.#buf;
     // Bounded in time: every read has a deadline, and none goes past `end`.
     while (!this.#closed) {
       const left = end - this.#sweeper.now();
-      if (left <= 0) return;
+      if (left <= 0 || this.#draining()) return;
       this.#arm(Math.min(this.#s.lingeringTimeout, left));
       const n = await this.#read(buf);
       if (n === null) return;

@@ -579,6 +579,42 @@ Deno.test("fast path: lingering close: a client still sending its body after an 
   }
 });
 
+Deno.test("fast path: shutdown() closes a lingering connection instead of waiting out lingeringTime", async () => {
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer("127.0.0.1:9"),
+    requestFilter: (s) => s.respond(403, "no\n"),
+  }, { connector: new EchoConnector(), errorLog: () => {} });
+  // Lingering far longer than the test's bound: only shutdown() can end it.
+  const server = serveH1(proxy, { port: 0, lingeringTime: 600_000, lingeringTimeout: 600_000 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await conn.write(enc.encode("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\nxx"));
+    // Read the answer up to the server's half-close: the connection now lingers.
+    const buf = new Uint8Array(4096);
+    let got = "";
+    for (let i = 0; i < 100; i++) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      got += latin1(buf.subarray(0, n));
+    }
+    assert.match(got, /^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*\r\n\r\nno\n$/);
+    assert.equal(server.connections, 1);
+    const bound = new Promise<string>((r) =>
+      timer = setTimeout(() => r("still lingering"), 20_000)
+    );
+    const ended = await Promise.race([server.shutdown().then(() => "finished"), bound]);
+    assert.equal(ended, "finished");
+    assert.equal(server.connections, 0);
+  } finally {
+    clearTimeout(timer);
+    conn.close();
+    server.close();
+    await server.finished;
+  }
+});
+
 Deno.test("fast path: a streamed (unknown-length) response goes out chunked", async () => {
   await withServer(
     async (port) => {
