@@ -226,6 +226,8 @@ const H1_LISTENER_KEYS = {
   ioTimeoutMs: "ioTimeout",
   maxHeadBytes: "maxHeadBytes",
   maxFields: "maxFields",
+  lingeringTimeMs: "lingeringTime",
+  lingeringTimeoutMs: "lingeringTimeout",
 } as const;
 
 const listener = object({
@@ -244,6 +246,10 @@ const listener = object({
   maxHeadBytes: optional(integer({ min: 1024, max: 1024 * 1024 })),
   /** h1 only: request field count limit; more fields get 431. */
   maxFields: optional(integer({ min: 1, max: 10_000 })),
+  /** h1 only: how long a lingering close may last in all, 0 to close at once (nginx's lingering_time). */
+  lingeringTimeMs: optional(ms(0)),
+  /** h1 only: how long each read of a lingering close waits (nginx's lingering_timeout). */
+  lingeringTimeoutMs: optional(ms(1)),
 }, {
   check: (l) => {
     if (l.protocol !== "h2") return undefined;

@@ -138,6 +138,7 @@ Deno.test("config: the fast path's timeouts are h1 listener keys; max_connection
         "  - address: 127.0.0.1:0\n",
         "  - address: 127.0.0.1:0\n    header_timeout_ms: 1000\n    keepalive_timeout_ms: 2000\n" +
           "    io_timeout_ms: 3000\n    max_head_bytes: 8192\n    max_fields: 50\n" +
+          "    lingering_time_ms: 0\n    lingering_timeout_ms: 700\n" +
           "  - address: 127.0.0.1:0\n    protocol: h2\n",
       )
       .replace("  web:\n", "  web:\n    max_connections: 32\n"),
@@ -152,6 +153,8 @@ Deno.test("config: the fast path's timeouts are h1 listener keys; max_connection
       ioTimeout: 3000,
       maxHeadBytes: 8192,
       maxFields: 50,
+      lingeringTime: 0,
+      lingeringTimeout: 700,
     },
     { address: "127.0.0.1:0", protocol: "h2" },
   ]);

@@ -50,6 +50,16 @@ export interface ProxyListener {
   maxHeadBytes?: number;
   /** `"h1"` only: request field count limit; overrides `h1.maxFields`. */
   maxFields?: number;
+  /**
+   * `"h1"` only: milliseconds a lingering close may last in all (0: close at
+   * once); overrides `h1.lingeringTime` (see `serveH1`).
+   */
+  lingeringTime?: number;
+  /**
+   * `"h1"` only: milliseconds each read of a lingering close waits; overrides
+   * `h1.lingeringTimeout`.
+   */
+  lingeringTimeout?: number;
 }
 
 /** The {@linkcode ProxyListener} keys only the HTTP/1.1 fast path has. */
@@ -60,6 +70,8 @@ const H1_ONLY = [
   "ioTimeout",
   "maxHeadBytes",
   "maxFields",
+  "lingeringTime",
+  "lingeringTimeout",
 ] as const;
 
 /** A listener's own fast-path settings, the ones it sets. */
