@@ -261,6 +261,7 @@ export class HttpCache {
   #fwdStatus = 0;
   #lockWaited = false;
   #unshared = false;
+  #writing = false;
   /** Set by `lookup` when a stale entry is served and this request should refresh it in the background. */
   needsBackgroundRevalidation = false;
   #bgPermit: WritePermit | null = null;
@@ -295,6 +296,16 @@ export class HttpCache {
     from.needsBackgroundRevalidation = false;
     c.phase = "stale";
     return c;
+  }
+
+  /**
+   * Whether this request is writing a response body to storage right now:
+   * from `upstreamResponse` handing out the body until the entry is finished,
+   * aborted or refused by the storage. The proxy keeps the upstream exchange
+   * of such a request going when its client goes away.
+   */
+  get writing(): boolean {
+    return this.#writing;
   }
 
   /** The stored entry found by `lookup`, if any. */
@@ -595,7 +606,10 @@ export class HttpCache {
     if (sizeHint !== null) this.#release("done");
     const permit = this.#permit;
     this.#permit = null;
-    const tee = teeIntoCache(body, miss, req.method === "HEAD", permit);
+    this.#writing = true;
+    const tee = teeIntoCache(body, miss, req.method === "HEAD", permit, () => {
+      this.#writing = false;
+    });
     this.#decorate(head);
     return this.#shape(head, tee, sizeHint);
   }
@@ -897,32 +911,45 @@ function assemble(body: ReadableStream<Uint8Array>, parts: BodyPart[]): Readable
 /**
  * Copies `body` into the cache while it streams to the client. If the client
  * goes away (or only wanted the head), the rest is still read into the cache
- * so that other readers of the entry get it whole.
+ * so that other readers of the entry get it whole. That needs an upstream
+ * body that keeps going: the proxy does not abort the upstream exchange of a
+ * request that is writing an entry ({@linkcode HttpCache.writing}). The
+ * reading ends with the body, with an upstream error (the upstream's read
+ * timeout bounds each read; the entry is aborted and its readers get the
+ * error), or when the storage refuses more (`maxObjectSize`): then the
+ * upstream read is cancelled. `stopped` runs once, when writing stops.
  */
 function teeIntoCache(
   body: ReadableStream<Uint8Array>,
   miss: MissHandler,
   headOnly: boolean,
   permit: WritePermit | null,
+  stopped: () => void,
 ): ReadableStream<Uint8Array> | null {
   const reader = body.getReader();
   let writing = true;
   let done = false;
+  const stop = () => {
+    writing = false;
+    stopped();
+  };
   const step = async (): Promise<Uint8Array | null> => {
     let r: ReadableStreamReadResult<Uint8Array>;
     try {
       r = await reader.read();
     } catch (e) {
       done = true;
-      if (writing) miss.abort(e);
-      writing = false;
-      permit?.release("transient-error");
+      if (writing) {
+        stop();
+        miss.abort(e);
+        permit?.release("transient-error");
+      }
       throw e;
     }
     if (r.done) {
       done = true;
       if (writing) {
-        writing = false;
+        stop();
         const ok = await miss.finish().then(() => true, () => false);
         permit?.release(ok ? "done" : "transient-error");
       }
@@ -930,7 +957,7 @@ function teeIntoCache(
     }
     if (writing && !(await miss.write(r.value))) {
       // The storage gave up on the object (too large): the waiters go upstream.
-      writing = false;
+      stop();
       permit?.release("give-up");
     }
     return r.value;

@@ -651,3 +651,65 @@ Deno.test("HttpCache request flow (RFC 9111)", async (t) => {
     assert.equal((await run(config, get(), ok("max-age=1"))).cache.phase, "expired");
   });
 });
+
+Deno.test("HttpCache.writing is true from the stored response until its body is written", async (t) => {
+  const body = (parts: string[]) => {
+    const chunks = parts.map((p) => new TextEncoder().encode(p));
+    return new ReadableStream<Uint8Array>({
+      pull(c) {
+        const next = chunks.shift();
+        if (next === undefined) c.close();
+        else c.enqueue(next);
+      },
+    }, { highWaterMark: 0 });
+  };
+  const res = (cc: string) => new ResponseHeader(200, [["Cache-Control", cc]]);
+
+  await t.step("a stored body: until it ends, also when the client cancels it", async () => {
+    for (const cancel of [false, true]) {
+      const { config } = setup(true);
+      const cache = new HttpCache(config, get(`/w${cancel}`));
+      await cache.lookup();
+      assert.equal(cache.writing, false);
+      const out = await cache.upstreamResponse(res("max-age=60"), body(["a", "b"]));
+      assert.equal(cache.writing, true);
+      const reader = out.body!.getReader();
+      assert.equal(new TextDecoder().decode((await reader.read()).value), "a");
+      assert.equal(cache.writing, true);
+      if (cancel) {
+        // The rest is drained into the cache without a reader.
+        await reader.cancel();
+        for (let i = 0; i < 1000 && cache.writing; i++) await new Promise((r) => setTimeout(r, 1));
+      } else {
+        while (!(await reader.read()).done) { /* read on */ }
+      }
+      assert.equal(cache.writing, false);
+      const hit = await new HttpCache(config, get(`/w${cancel}`)).lookup();
+      assert.equal(hit.kind, "serve");
+      if (hit.kind === "serve") assert.equal(await text(hit.body), "ab");
+    }
+  });
+
+  await t.step("never for a response that is not stored", async () => {
+    const { config } = setup(true);
+    const cache = new HttpCache(config, get("/private"));
+    await cache.lookup();
+    const out = await cache.upstreamResponse(res("private"), body(["a"]));
+    assert.equal(cache.writing, false);
+    assert.equal(await text(out.body), "a");
+  });
+
+  await t.step("not once the storage refuses more", async () => {
+    const clock = new ManualClock(T0);
+    const config = new CacheConfig({ storage: new MemoryStorage({ maxObjectSize: 2 }), clock });
+    const cache = new HttpCache(config, get("/big"));
+    await cache.lookup();
+    const out = await cache.upstreamResponse(res("max-age=60"), body(["ab", "cd"]));
+    const reader = out.body!.getReader();
+    await reader.read();
+    assert.equal(cache.writing, true);
+    await reader.read();
+    assert.equal(cache.writing, false);
+    await reader.cancel();
+  });
+});

@@ -157,6 +157,35 @@ function revalidateInBackground(
   })();
 }
 
+/**
+ * Whether `session` is writing a cache entry right now with its request body
+ * read to the end: then a client that goes away does not end the upstream
+ * exchange (see {@linkcode cacheUpstreamSignal}).
+ */
+export function cacheWriting(session: Session): boolean {
+  return session.isBodyDone && CACHES.get(session)?.writing === true;
+}
+
+/**
+ * The signal for the upstream exchange of a request with cache phases. It
+ * follows `session.signal` unless the client goes away while the request is
+ * writing a cache entry ({@linkcode cacheWriting}): then the response keeps
+ * being read into the cache (nginx does the same for a cacheable response),
+ * so that the entry is stored and the lock's waiters streaming it get it
+ * whole. The storage's `maxObjectSize` and the upstream's read timeout bound
+ * that reading. Without a cache that may write, `session.signal` itself.
+ */
+export function cacheUpstreamSignal(session: Session): AbortSignal {
+  const signal = session.signal;
+  const cache = CACHES.get(session);
+  if (cache === undefined || cache.phase === "disabled" || signal.aborted) return signal;
+  const follower = new AbortController();
+  signal.addEventListener("abort", () => {
+    if (!cacheWriting(session)) follower.abort(signal.reason);
+  }, { once: true });
+  return follower.signal;
+}
+
 /** Rewrites the request sent upstream (HEAD → GET, validators, no client conditionals). */
 export function cacheUpstreamRequest(session: Session, up: RequestHeader): void {
   CACHES.get(session)?.upstreamRequest(up);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { H1Connector } from "@cirque/core/h1";
 import { HttpPeer } from "@cirque/core/peer";
 import { CacheConfig, CacheLock, ManualClock, MemoryStorage } from "@cirque/cache";
+import { rawOrigin, readRequest, writeAll } from "../core/testdata/origins.ts";
 import { HttpProxy, type ProxyHttp, serveH1, sessionCache } from "./mod.ts";
 
 type Handler = (req: Request, n: number) => Response | Promise<Response>;
@@ -36,18 +37,37 @@ interface Setup {
   get(path: string, init?: RequestInit): Promise<Response>;
 }
 
+interface SetupOptions {
+  maxObjectSize?: number;
+  lock?: CacheLock;
+  phases?: Partial<ProxyHttp<null>>;
+}
+
 async function withCache(
   handler: Handler,
   fn: (s: Setup, o: ReturnType<typeof origin>) => Promise<void>,
-  options: { maxObjectSize?: number; phases?: Partial<ProxyHttp<null>> } = {},
+  options: SetupOptions = {},
 ): Promise<void> {
   const o = origin(handler);
+  try {
+    await withCacheTo(o.port, (s) => fn(s, o), options);
+  } finally {
+    await o.server.shutdown().catch(() => {});
+  }
+}
+
+/** A caching proxy in front of the origin on 127.0.0.1:`port`. */
+async function withCacheTo(
+  port: number,
+  fn: (s: Setup) => Promise<void>,
+  options: SetupOptions = {},
+): Promise<void> {
   const storage = new MemoryStorage({
     maxBytes: 64 << 20,
     maxObjectSize: options.maxObjectSize ?? 16 << 20,
   });
   const clock = new ManualClock(Date.now());
-  const lock = new CacheLock();
+  const lock = options.lock ?? new CacheLock();
   const config = new CacheConfig({ storage, clock, lock });
   const entered = { n: 0 };
   const phases: string[] = [];
@@ -57,7 +77,7 @@ async function withCache(
     requestFilter: () => {
       entered.n++;
     },
-    upstreamPeer: () => new HttpPeer(`127.0.0.1:${o.port}`),
+    upstreamPeer: () => new HttpPeer(`127.0.0.1:${port}`),
     requestCacheFilter: () => config,
     isPurge: (session) => session.req.method === "PURGE",
     logging: (session) => {
@@ -79,13 +99,12 @@ async function withCache(
       fetch(`http://127.0.0.1:${server.addr.port}${path}`, { ...init, client }),
   };
   try {
-    await fn(s, o);
+    await fn(s);
   } finally {
     client.close();
     server.close();
     await server.finished;
     await connector.close();
-    await o.server.shutdown().catch(() => {});
   }
 }
 
@@ -335,6 +354,174 @@ Deno.test("HTTP cache through the proxy over real sockets", async (t) => {
       assert.equal(o.count("/r"), 1);
     });
   });
+});
+
+/** A cache lock that counts the requests that had to wait for a writer. */
+class CountingLock extends CacheLock {
+  readers = 0;
+  override lock(key: string): ReturnType<CacheLock["lock"]> {
+    const l = super.lock(key);
+    if (l.kind === "read") this.readers++;
+    return l;
+  }
+}
+
+/** `p`, or a failure naming `what` after 10 s. */
+async function within<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 10_000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads from `conn` until a whole response head is in; returns it (the body bytes stay unread). */
+async function readResponseHead(conn: Deno.Conn): Promise<string> {
+  const buf = new Uint8Array(4096);
+  let text = "";
+  while (!text.includes("\r\n\r\n")) {
+    const n = await conn.read(buf);
+    if (n === null) throw new Error("connection closed before the response head");
+    text += new TextDecoder("latin1").decode(buf.subarray(0, n));
+  }
+  return text.slice(0, text.indexOf("\r\n\r\n"));
+}
+
+Deno.test("a client that goes away while its request writes a cache entry", async (t) => {
+  // The first part is far larger than the socket buffers: the proxy is still
+  // writing it when the client closes with unread bytes (a reset), so it sees
+  // the client go away before the origin sends the second part.
+  const size = 9 << 20;
+  const part1 = 8 << 20;
+  const data = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
+  const expected = await sha256(data.buffer);
+  const request = (port: number, path: string) =>
+    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+  const headOf = (cacheControl: string, length = size) =>
+    `HTTP/1.1 200 OK\r\nCache-Control: ${cacheControl}\r\nContent-Length: ${length}\r\n\r\n`;
+
+  await t.step(
+    "a cacheable response is still read whole into the cache: stored, and the lock's waiter gets all of it",
+    async () => {
+      const head = gate(), rest = gate();
+      let requests = 0;
+      await using o = rawOrigin(async (conn) => {
+        const st = { buf: new Uint8Array(1 << 16), len: 0 };
+        while ((await readRequest(conn, st)) !== null) {
+          if (++requests > 1) {
+            await writeAll(conn, "HTTP/1.1 500 Again\r\nContent-Length: 0\r\n\r\n");
+            continue;
+          }
+          await head.p;
+          await writeAll(conn, headOf("max-age=60"));
+          await writeAll(conn, data.subarray(0, part1));
+          await rest.p;
+          await writeAll(conn, data.subarray(part1));
+        }
+      });
+      const lock = new CountingLock();
+      const logged: (string | null)[] = [];
+      try {
+        await withCacheTo(o.port, async (s) => {
+          const a = await Deno.connect({ hostname: "127.0.0.1", port: s.proxyPort });
+          let waiter: Promise<Response>;
+          try {
+            await a.write(request(s.proxyPort, "/fill"));
+            await until(() => requests === 1, "the writer's request at the origin");
+            waiter = s.get("/fill");
+            await until(() => lock.readers === 1, "the waiter to join the lock");
+            head.open();
+            assert.match(await within(readResponseHead(a), "the response head"), /^HTTP\/1\.1 200/);
+          } finally {
+            a.close();
+          }
+          await until(() => logged.length > 0, "the proxy to see the client go away");
+          // Only the writer is done: the waiter is still streaming the entry.
+          assert.deepEqual(logged, ["CONNECTION_CLOSED"]);
+          rest.open();
+          const w = await within(waiter, "the waiter's head");
+          assert.match(w.headers.get("cache-status")!, /collapsed/);
+          assert.equal(await within(w.arrayBuffer().then(sha256), "the waiter's body"), expected);
+          const next = await within(s.get("/fill"), "the next request");
+          assert.match(next.headers.get("cache-status")!, /hit/);
+          assert.equal(await within(next.arrayBuffer().then(sha256), "the hit's body"), expected);
+          assert.equal(requests, 1);
+        }, { lock, phases: { logging: (_s, e) => void logged.push(e?.code ?? null) } });
+      } finally {
+        head.open();
+        rest.open();
+      }
+    },
+  );
+
+  await t.step("an uncacheable response: the upstream connection is closed", async () => {
+    let upstreamClosed = false;
+    await using o = rawOrigin(async (conn) => {
+      if ((await readRequest(conn)) === null) return;
+      // The rest is never sent: only the proxy can end this exchange.
+      await writeAll(conn, headOf("private")).catch(() => {});
+      await writeAll(conn, data.subarray(0, part1)).catch(() => {});
+      const n = await conn.read(new Uint8Array(1)).catch(() => null);
+      upstreamClosed = n === null;
+    });
+    const logged: (string | null)[] = [];
+    await withCacheTo(o.port, async (s) => {
+      const a = await Deno.connect({ hostname: "127.0.0.1", port: s.proxyPort });
+      try {
+        await a.write(request(s.proxyPort, "/private"));
+        assert.match(await within(readResponseHead(a), "the response head"), /^HTTP\/1\.1 200/);
+      } finally {
+        a.close();
+      }
+      await until(() => upstreamClosed, "the proxy to close the upstream connection");
+      await until(() => logged.length > 0, "the request to be logged");
+      assert.deepEqual(logged, ["CONNECTION_CLOSED"]);
+    }, { phases: { logging: (_s, e) => void logged.push(e?.code ?? null) } });
+  });
+
+  await t.step(
+    "a writer whose upstream fails mid-body: the waiter streaming the entry gets an error, not a short 200",
+    async () => {
+      const head = gate(), fail = gate();
+      let requests = 0;
+      await using o = rawOrigin(async (conn) => {
+        if ((await readRequest(conn)) === null) return;
+        requests++;
+        await head.p;
+        await writeAll(conn, headOf("max-age=60"));
+        await writeAll(conn, data.subarray(0, 65536));
+        await fail.p; // then the connection closes before the rest
+      });
+      const lock = new CountingLock();
+      try {
+        await withCacheTo(o.port, async (s) => {
+          const writer = s.get("/broken");
+          await until(() => requests === 1, "the writer's request at the origin");
+          const waiter = s.get("/broken");
+          await until(() => lock.readers === 1, "the waiter to join the lock");
+          head.open();
+          const [w1, w2] = await within(Promise.all([writer, waiter]), "both heads");
+          assert.equal(w1.status, 200);
+          assert.equal(w2.status, 200);
+          assert.match(w2.headers.get("cache-status")!, /collapsed/);
+          fail.open();
+          await assert.rejects(within(w1.arrayBuffer(), "the writer's body"));
+          await assert.rejects(within(w2.arrayBuffer(), "the waiter's body"));
+          assert.equal(s.storage.size, 0);
+        }, { lock });
+      } finally {
+        head.open();
+        fail.open();
+      }
+    },
+  );
 });
 
 /** Sends a WebSocket upgrade over a raw connection; resolves the status line. */

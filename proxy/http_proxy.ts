@@ -34,6 +34,7 @@ import {
   cacheUpstreamError,
   cacheUpstreamRequest,
   cacheUpstreamResponse,
+  cacheUpstreamSignal,
 } from "./_cache_flow.ts";
 import { reportFinishFailure } from "./_finish.ts";
 
@@ -501,6 +502,7 @@ export class HttpProxy<Ctx> {
       : new RetryBody(session, this.#retryBufferSize, p, ctx);
     const phases = p.connectedToUpstream !== undefined || p.upstreamRequestFilter !== undefined;
     let lastError: ProxyError | null = null;
+    let upstreamSignal: AbortSignal | null = null;
     for (let attempt = 0; attempt < this.#maxRetries; attempt++) {
       session.attempts = attempt + 1;
       const pending = p.upstreamPeer(session, ctx);
@@ -541,8 +543,12 @@ export class HttpProxy<Ctx> {
         // given by the transport (Deno.serve's request.signal), one a phase
         // created by using it (the fast path does when it watches the client),
         // or a request body (its reads time out).
+        // With cache phases, one that a client going away does not abort while
+        // the request writes a cache entry (proxy/_cache_flow.ts).
         if (session.hasSignal || !session.isBodyDone || session.upgrade) {
-          options.signal = session.signal;
+          options.signal = p.requestCacheFilter === undefined
+            ? session.signal
+            : (upstreamSignal ??= cacheUpstreamSignal(session));
         }
         const res = await this.#connector.request(peer, head, retry?.stream() ?? null, options);
         // From the connector's own clock reads when it reports its start.
