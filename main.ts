@@ -321,20 +321,30 @@ function checkListenAddress(a: string): string | undefined {
   return checkBackendAddress(asPort1)?.replaceAll(asPort1, a);
 }
 
+/** The first item whose key an earlier item had, as `[its index, the earlier one's]`; null keys never match. */
+function firstRepeat<T>(
+  items: readonly T[],
+  key: (item: T) => string | null,
+): [number, number] | null {
+  const first = new Map<string, number>();
+  for (const [i, item] of items.entries()) {
+    const k = key(item);
+    if (k === null) continue;
+    const j = first.get(k);
+    if (j !== undefined) return [i, j];
+    first.set(k, i);
+  }
+  return null;
+}
+
 /** Two listeners on one address (port 0 aside: each gets its own free port) cannot both bind. */
 function checkDistinctListeners(listeners: { address: string }[]): string | undefined {
-  const first = new Map<string, number>();
-  for (const [i, l] of listeners.entries()) {
-    const key = l.address.toLowerCase();
-    if (key.endsWith(":0")) continue;
-    const j = first.get(key);
-    if (j !== undefined) {
-      return `listeners[${i}] has the address of listeners[${j}] (${l.address}); ` +
-        "two listeners cannot bind one address";
-    }
-    first.set(key, i);
-  }
-  return undefined;
+  const r = firstRepeat(
+    listeners,
+    (l) => l.address.endsWith(":0") ? null : l.address.toLowerCase(),
+  );
+  return r === null ? undefined : `listeners[${r[0]}] has the address of listeners[${r[1]}] ` +
+    `(${listeners[r[0]]!.address}); two listeners cannot bind one address`;
 }
 
 /**
@@ -342,19 +352,12 @@ function checkDistinctListeners(listeners: { address: string }[]): string | unde
  * be one backend: the load balancer keeps one of them, dropping the other's weight.
  */
 function checkDistinctBackends(backends: { address: string }[]): string | undefined {
-  const first = new Map<string, number>();
-  for (const [i, b] of backends.entries()) {
+  const r = firstRepeat(backends, (b) => {
     const parsed = new Backend(b.address);
-    const host = canonicalIp(parsed.hostname) ?? parsed.hostname.toLowerCase();
-    const key = `${host} ${parsed.port}`;
-    const j = first.get(key);
-    if (j !== undefined) {
-      return `backends[${i}] has the address of backends[${j}] (${b.address}); ` +
-        "list each backend once (use weight to give it a larger share)";
-    }
-    first.set(key, i);
-  }
-  return undefined;
+    return `${canonicalIp(parsed.hostname) ?? parsed.hostname.toLowerCase()} ${parsed.port}`;
+  });
+  return r === null ? undefined : `backends[${r[0]}] has the address of backends[${r[1]}] ` +
+    `(${backends[r[0]]!.address}); list each backend once (use weight to give it a larger share)`;
 }
 
 function checkReadable(path: string): string | undefined {

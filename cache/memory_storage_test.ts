@@ -3,18 +3,23 @@ import { CacheMeta } from "./cache_meta.ts";
 import { MemoryStorage } from "./memory_storage.ts";
 import { storageConformance } from "./storage_conformance.ts";
 
-Deno.test("MemoryStorage passes the storage conformance suite", (t) =>
-  storageConformance(t, () => new MemoryStorage({ maxObjectSize: 100_000 }), 100_000));
-
-Deno.test("MemoryStorage is weighted by bytes and evicts through TinyUFO", async () => {
-  const s = new MemoryStorage({ maxBytes: 50_000, maxObjectSize: 20_000, meanObjectSize: 10_000 });
-  const meta = new CacheMeta({
+/** A fresh, bodiless 200 for entries whose metadata does not matter. */
+function freshMeta(): CacheMeta {
+  return new CacheMeta({
     status: 200,
     headers: [],
     requestTime: 0,
     responseTime: 0,
     freshnessLifetime: 1,
   });
+}
+
+Deno.test("MemoryStorage passes the storage conformance suite", (t) =>
+  storageConformance(t, () => new MemoryStorage({ maxObjectSize: 100_000 }), 100_000));
+
+Deno.test("MemoryStorage is weighted by bytes and evicts through TinyUFO", async () => {
+  const s = new MemoryStorage({ maxBytes: 50_000, maxObjectSize: 20_000, meanObjectSize: 10_000 });
+  const meta = freshMeta();
   for (let i = 0; i < 20; i++) {
     const m = (await s.getMissHandler(`k${i}`, meta))!;
     m.write(new Uint8Array(10_000));
@@ -25,13 +30,7 @@ Deno.test("MemoryStorage is weighted by bytes and evicts through TinyUFO", async
 });
 
 Deno.test("MemoryStorage counts bodies still being written toward maxBytes", async (t) => {
-  const meta = new CacheMeta({
-    status: 200,
-    headers: [],
-    requestTime: 0,
-    responseTime: 0,
-    freshnessLifetime: 1,
-  });
+  const meta = freshMeta();
   const MAX = 50_000;
   const chunk = new Uint8Array(1_000);
 

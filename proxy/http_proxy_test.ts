@@ -26,6 +26,15 @@ type Script = (
 ) => Partial<UpstreamResponse> & { reused?: boolean } | ProxyError | "error-after-send";
 
 /** A connector that follows a script and records what it was asked to send. */
+/** What H1Connector throws for a reused connection closed before any response byte. */
+function closedUnanswered(): ProxyError {
+  return new ProxyError("CONNECTION_CLOSED", "upstream closed before responding", {
+    source: "upstream",
+    retryable: true,
+    context: { responseBytes: 0 },
+  });
+}
+
 class ScriptedConnector implements Connector {
   seen: Seen[] = [];
   constructor(readonly script: Script) {}
@@ -53,12 +62,7 @@ class ScriptedConnector implements Connector {
     this.seen.push(record);
     if (pre instanceof ProxyError) throw pre;
     if (pre === "error-after-send") {
-      // As H1Connector marks a reused connection closed before any response byte.
-      throw new ProxyError("CONNECTION_CLOSED", "upstream closed", {
-        source: "upstream",
-        retryable: true,
-        context: { responseBytes: 0 },
-      });
+      throw closedUnanswered();
     }
     return {
       status: 200,
@@ -340,11 +344,7 @@ Deno.test("a retry waits for the failed attempt's pending body read: one read at
         await options.beforeSend?.(true);
         body.getReader().read().catch(() => {});
         await reading;
-        throw new ProxyError("CONNECTION_CLOSED", "closed before responding", {
-          source: "upstream",
-          retryable: true,
-          context: { responseBytes: 0 },
-        });
+        throw closedUnanswered();
       }
       await options.beforeSend?.(false);
       secondAttempt();
