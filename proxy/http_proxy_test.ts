@@ -26,6 +26,19 @@ type Script = (
 ) => Partial<UpstreamResponse> & { reused?: boolean } | ProxyError | "error-after-send";
 
 /** A connector that follows a script and records what it was asked to send. */
+/** A bodiless 200 as a connector returns it. */
+function okResponse(reused: boolean) {
+  return {
+    status: 200,
+    statusText: "OK",
+    headers: [] as [string, string][],
+    body: null,
+    trailers: Promise.resolve([] as [string, string][]),
+    reused,
+    timing: { connected: 0, responseHead: 0 },
+  };
+}
+
 /** What H1Connector throws for a reused connection closed before any response byte. */
 function closedUnanswered(): ProxyError {
   return new ProxyError("CONNECTION_CLOSED", "upstream closed before responding", {
@@ -64,16 +77,7 @@ class ScriptedConnector implements Connector {
     if (pre === "error-after-send") {
       throw closedUnanswered();
     }
-    return {
-      status: 200,
-      statusText: "OK",
-      headers: [],
-      body: null,
-      trailers: Promise.resolve([]),
-      reused,
-      timing: { connected: 0, responseHead: 0 },
-      ...pre,
-    };
+    return { ...okResponse(reused), ...pre };
   }
   close(): Promise<void> {
     return Promise.resolve();
@@ -349,15 +353,7 @@ Deno.test("a retry waits for the failed attempt's pending body read: one read at
       await options.beforeSend?.(false);
       secondAttempt();
       bodies.push(await new Response(body).text());
-      return {
-        status: 200,
-        statusText: "OK",
-        headers: [],
-        body: null,
-        trailers: Promise.resolve([]),
-        reused: false,
-        timing: { connected: 0, responseHead: 0 },
-      };
+      return okResponse(false);
     },
     close: () => Promise.resolve(),
   };
