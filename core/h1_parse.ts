@@ -138,6 +138,8 @@ export interface ParsedHead {
   contentLength: number;
   /** Transfer-Encoding is present (its last coding is then always `chunked`). */
   transferEncoding: boolean;
+  /** How many transfer codings Transfer-Encoding lists, over all its lines (1: `chunked` alone). */
+  transferCodings: number;
   /** The body is chunked. */
   chunked: boolean;
   /** A `Connection: close` token is present. */
@@ -308,6 +310,7 @@ function parseTransferEncoding(b: Uint8Array, vs: number, ve: number, st: FieldS
     while (ts < te && isOws(b[ts])) ts++;
     if (ts < te) {
       any = true;
+      st.transferCodings++;
       if (st.chunked) throw new HttpParseError("invalid-transfer-encoding", vs, "chunked not last");
       let k = ts;
       while (k < te && TCHAR[b[k]!] === 1) k++;
@@ -516,6 +519,7 @@ function parseHeadFields(
     headers: [],
     contentLength: -1,
     transferEncoding: false,
+    transferCodings: 0,
     chunked: false,
     connectionClose: false,
     connectionKeepAlive: false,

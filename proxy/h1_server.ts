@@ -20,7 +20,6 @@ import {
   responseHasBody,
 } from "@cirque/core/h1-parse";
 import { BufferPool } from "@cirque/core/buffers";
-import type { HeaderPairs } from "@cirque/core/connector";
 import { DeadlineSweeper, type Expirable } from "@cirque/core/deadline";
 import { ProxyError } from "@cirque/core/error";
 import { isFieldName, RequestHeader, type ResponseHeader } from "@cirque/core/http-header";
@@ -149,18 +148,6 @@ function badRequest(status: number, reason: string): Uint8Array {
 }
 
 /** Maps a parse failure to a status: heads too large → 431, else 400. */
-/** Whether the Transfer-Encoding of `headers` is exactly `chunked`, once (the parser checked it ends so). */
-function onlyChunked(headers: HeaderPairs): boolean {
-  let n = 0;
-  for (let i = 0; i < headers.length; i++) {
-    const [name, value] = headers[i]!;
-    if (name.length === 17 && name.toLowerCase() === "transfer-encoding") {
-      if (++n > 1 || value.length !== 7) return false;
-    }
-  }
-  return n === 1;
-}
-
 function parseStatus(e: HttpParseError): number {
   if (e.reason === "head-too-large" || e.reason === "too-many-fields") return 431;
   if (e.reason === "invalid-version") return 505;
@@ -590,7 +577,7 @@ class H1Connection<Ctx> implements Expirable {
       );
     }
     // Like nginx: chunked is the one transfer coding we decode (RFC 9112 §6.1).
-    if (head.transferEncoding && !onlyChunked(head.headers)) {
+    if (head.transferCodings > 1) {
       return await this.#refuse(badRequest(501, "unsupported-transfer-encoding"));
     }
     // Stricter than RFC 9112 allows: a repeated or list-valued Content-Length is
