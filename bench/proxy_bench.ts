@@ -577,6 +577,13 @@ function rows(group: Group, args: Args): Row[] {
         cmd: `${DENO} ${prof("raw-floor")} bench/raw_floor.ts ${PROXY_PORT} ${o}`,
       },
       {
+        id: "io-floor",
+        label: "I/O floor: four socket operations per request, nothing else (`io_floor.ts`)",
+        js: false,
+        cirque: false,
+        cmd: `${DENO} ${prof("io-floor")} bench/io_floor.ts ${PROXY_PORT} ${o}`,
+      },
+      {
         id: "cirque-h1-semi2",
         label: "**Cirque** fast path, `--v8-flags=--max-semi-space-size=2`",
         js: false,
@@ -1035,6 +1042,8 @@ function context(all: RunResult[]): string {
     add(`nginx ÷ Deno fetch, /${path}`, ratio(all, "h1", path, "nginx", "deno-fetch"));
     add(`raw floor ÷ nginx, /${path}`, ratio(all, "h1", path, "raw-floor", "nginx"));
     add(`raw floor ÷ Deno fetch, /${path}`, ratio(all, "h1", path, "raw-floor", "deno-fetch"));
+    add(`I/O floor ÷ Deno fetch, /${path}`, ratio(all, "h1", path, "io-floor", "deno-fetch"));
+    add(`raw floor ÷ I/O floor, /${path}`, ratio(all, "h1", path, "raw-floor", "io-floor"));
     add(
       `Cirque fast path ÷ raw floor, /${path} (the engine's cost)`,
       ratio(all, "h1", path, "cirque-h1", "raw-floor"),
@@ -1043,6 +1052,7 @@ function context(all: RunResult[]): string {
   // The spread behind the medians of the ratio targets.
   const spread: [string, Group, string, string, string][] = [
     ["Cirque fast path /small ÷ Deno fetch", "h1", "small", "cirque-h1", "deno-fetch"],
+    ["I/O floor /small ÷ Deno fetch", "h1", "small", "io-floor", "deno-fetch"],
     ["Cirque fast path /small ÷ nginx", "h1", "small", "cirque-h1", "nginx"],
     ["Cirque via Deno.serve ÷ Deno fetch, h2", "h2", "small", "cirque-serve", "deno-fetch"],
   ];
