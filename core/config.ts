@@ -3,9 +3,11 @@
  *
  * A schema is plain data built with {@linkcode object}, {@linkcode string},
  * {@linkcode number}, {@linkcode integer}, {@linkcode boolean},
- * {@linkcode oneOf}, {@linkcode arrayOf} and {@linkcode mapOf}; fields are
- * required unless wrapped in {@linkcode optional} or
- * {@linkcode withDefault}. {@linkcode parseConfig} and
+ * {@linkcode oneOf}, {@linkcode arrayOf}, {@linkcode mapOf},
+ * {@linkcode union} (one of several schemas) and {@linkcode anything} (a
+ * value passed through unchecked); fields are required unless wrapped in
+ * {@linkcode optional} or {@linkcode withDefault}, and {@linkcode orEmpty}
+ * lets an empty value stand for an absent key. {@linkcode parseConfig} and
  * {@linkcode loadConfig} check a YAML document against it and return the
  * typed value, or throw one {@linkcode ConfigError} listing **every** problem,
  * each naming the file, line, column and key path:
@@ -74,7 +76,9 @@ export type SchemaKind =
   | "enum"
   | "array"
   | "map"
-  | "object";
+  | "object"
+  | "union"
+  | "any";
 
 /**
  * What every schema carries. `T` is the type a valid value parses to.
@@ -88,6 +92,8 @@ export interface Schema<T = unknown> {
   readonly optional?: boolean;
   /** Set by {@linkcode withDefault}: the value used when the field is absent. */
   readonly default?: T;
+  /** Set by {@linkcode orEmpty}: an empty value (`key:`, `key: ~`) counts as an absent key. */
+  readonly emptyIsAbsent?: boolean;
   /** Replaces the generated "expected …" text in error messages. */
   readonly description?: string;
   /**
@@ -216,6 +222,21 @@ export interface ObjectSchema<F extends Fields = Fields> extends Schema<InferFie
   readonly fields: F;
   /** How field names map to YAML keys. */
   readonly keys: KeyCase;
+}
+
+/** Any one of several schemas (see {@linkcode union}). */
+export interface UnionSchema<A extends readonly Schema[] = readonly Schema[]>
+  extends Schema<Infer<A[number]>> {
+  /** Always `"union"`. */
+  readonly kind: "union";
+  /** The accepted schemas, in the order they are tried. */
+  readonly alternatives: A;
+}
+
+/** Any value at all, passed through unchecked (see {@linkcode anything}). */
+export interface AnythingSchema extends Schema<unknown> {
+  /** Always `"any"`. */
+  readonly kind: "any";
 }
 
 /** Options of {@linkcode object}. */
@@ -394,6 +415,98 @@ export function object<const F extends Fields>(
   options: ObjectOptions<InferFields<F>> = {},
 ): ObjectSchema<F> {
   return { kind: "object", fields, keys: options.keys ?? "snake_case", ...common(options) };
+}
+
+/**
+ * A schema accepting a value that matches any one of `alternatives`, tried
+ * in order: the first that the value matches gives the result. The parsed
+ * type is the union of theirs.
+ *
+ * When none matches, the error depends on the value's kind (string, number,
+ * `true`/`false`, list or map):
+ * - no alternative takes that kind: `expected <description>, found <value>`
+ *   at the value, where the description is `options.description` or the
+ *   alternatives' own joined with "or";
+ * - one alternative takes it: that alternative's errors, so a mistake deep
+ *   inside a map is named where it is (`servers[1].weight: …`);
+ * - several take it: for a list or a map, the errors of the alternative
+ *   with the fewest; for a scalar, the first form (none of them is likelier
+ *   meant than another).
+ *
+ * @throws {TypeError} when `alternatives` is empty.
+ *
+ * @example An address string or a map with an address
+ * ```ts
+ * import { integer, object, parseConfig, string, union, withDefault } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * const server = union([
+ *   string(),
+ *   object({ address: string(), weight: withDefault(integer({ min: 1 }), 1) }),
+ * ], { description: "an address or a map" });
+ * assert.equal(parseConfig("10.0.0.1:80", server), "10.0.0.1:80");
+ * assert.deepEqual(parseConfig("address: 10.0.0.2:80", server), { address: "10.0.0.2:80", weight: 1 });
+ * assert.throws(
+ *   () => parseConfig("[10.0.0.1:80]", server, { file: "s.yaml" }),
+ *   { message: "s.yaml:1:1: expected an address or a map, found a list" },
+ * );
+ * assert.throws(
+ *   () => parseConfig("address: 10.0.0.2:80\nweight: 0", server, { file: "s.yaml" }),
+ *   { message: "s.yaml:2:9: weight: expected integer ≥ 1, found 0" },
+ * );
+ * ```
+ */
+export function union<const A extends readonly Schema[]>(
+  alternatives: A,
+  options: SchemaOptions<Infer<A[number]>> = {},
+): UnionSchema<A> {
+  if (alternatives.length === 0) {
+    throw new TypeError("Cannot create a union: it has no alternatives");
+  }
+  return { kind: "union", alternatives, ...common(options) };
+}
+
+/**
+ * A schema accepting any value, returned as plain JavaScript data (maps as
+ * objects, lists as arrays, aliases followed) without any check but
+ * `options.check`: for free-form data such as user labels, as in
+ * `mapOf(anything())`.
+ *
+ * @example Free-form metadata
+ * ```ts
+ * import { anything, mapOf, object, parseConfig, string } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = object({ name: string(), labels: mapOf(anything()) });
+ * assert.deepEqual(
+ *   parseConfig("name: a\nlabels: { zone: b, rack: 7, tags: [x, y] }", schema),
+ *   { name: "a", labels: { zone: "b", rack: 7, tags: ["x", "y"] } },
+ * );
+ * ```
+ */
+export function anything(options: SchemaOptions<unknown> = {}): AnythingSchema {
+  return { kind: "any", ...common(options) };
+}
+
+/**
+ * Lets an object field be written with an empty value (`weight:` or
+ * `weight: ~`) that reads as if the key were absent: the field's
+ * {@linkcode withDefault} value applies, or an {@linkcode optional} field
+ * stays absent (a required field is then missing). Without it an empty
+ * value is checked like any other, and only {@linkcode anything} accepts it.
+ *
+ * @example
+ * ```ts
+ * import { integer, object, orEmpty, parseConfig, withDefault } from "@cirque/core/config";
+ * import assert from "node:assert/strict";
+ *
+ * const schema = object({ weight: withDefault(orEmpty(integer({ min: 1 })), 1) });
+ * assert.deepEqual(parseConfig("weight:", schema), { weight: 1 });
+ * assert.deepEqual(parseConfig("weight: 3", schema), { weight: 3 });
+ * ```
+ */
+export function orEmpty<S extends Schema>(schema: S): S & { readonly emptyIsAbsent: true } {
+  return { ...schema, emptyIsAbsent: true };
 }
 
 /**
@@ -633,6 +746,14 @@ export function describeSchema(schema: Schema): string {
     case "map":
     case "object":
       return "a map";
+    case "union": {
+      const each = s.alternatives.map(describeSchema);
+      return each.length < 3
+        ? each.join(" or ")
+        : `${each.slice(0, -1).join(", ")} or ${each.at(-1)}`;
+    }
+    case "any":
+      return "any value";
   }
 }
 
@@ -646,7 +767,9 @@ type AnySchema =
   | EnumSchema
   | ArraySchema
   | MapSchema
-  | ObjectSchema;
+  | ObjectSchema
+  | UnionSchema
+  | AnythingSchema;
 
 interface Ctx {
   file: string;
@@ -806,7 +929,69 @@ function validate(raw: YamlNode | null, schema: Schema, path: string, ctx: Ctx):
       if (!isMap(node)) return mismatch(s, node, path, ctx);
       return validateObject(node, s, path, ctx, node);
     }
+    case "union":
+      return validateUnion(node, s, path, ctx);
+    case "any": {
+      let v: unknown = null;
+      try {
+        if (node !== null) v = node.toJS(ctx.doc);
+      } catch (err) {
+        report(ctx, node, path, `cannot read the value: ${(err as Error).message}`);
+        return undefined;
+      }
+      runCheck(s, v, node, path, ctx);
+      return v;
+    }
   }
+}
+
+/** Whether a (resolved) node is of a kind `schema` takes, whatever its value. */
+function takes(schema: Schema, node: YamlNode | null): boolean {
+  const s = schema as AnySchema;
+  switch (s.kind) {
+    case "string":
+    case "enum":
+      return isScalar(node) && typeof node.value === "string";
+    case "number":
+      return isScalar(node) && typeof node.value === "number";
+    case "boolean":
+      return isScalar(node) && typeof node.value === "boolean";
+    case "array":
+      return isSeq(node);
+    case "map":
+    case "object":
+      return isMap(node);
+    case "union":
+      return s.alternatives.some((a) => takes(a, node));
+    case "any":
+      return true;
+  }
+}
+
+function validateUnion(node: YamlNode | null, s: UnionSchema, path: string, ctx: Ctx): unknown {
+  let closest: ConfigIssue[] | undefined;
+  let taking = 0;
+  for (const alternative of s.alternatives) {
+    if (!takes(alternative, node)) continue;
+    taking++;
+    const trial: Ctx = { ...ctx, issues: [] };
+    const value = validate(node, alternative, path, trial);
+    if (trial.issues.length === 0) {
+      runCheck(s, value, node, path, ctx);
+      return value;
+    }
+    if (closest === undefined || trial.issues.length < closest.length) closest = trial.issues;
+  }
+  // Between several alternatives for one scalar, none is likelier meant than another.
+  if (closest === undefined || (taking > 1 && !isMap(node) && !isSeq(node))) {
+    return mismatch(s, node, path, ctx);
+  }
+  ctx.issues.push(...closest);
+  return undefined;
+}
+
+function isEmpty(node: YamlNode | null): boolean {
+  return node === null || (isScalar(node) && node.value === null);
 }
 
 function keyOf(
@@ -883,7 +1068,9 @@ function validateObject(
         );
         continue;
       }
-      seen.set(name, (isPair(pair) ? pair.value : null) as YamlNode | null);
+      const value = (isPair(pair) ? pair.value : null) as YamlNode | null;
+      if (schema.fields[name]?.emptyIsAbsent === true && isEmpty(resolve(value, ctx))) continue;
+      seen.set(name, value);
     }
   }
   const entries: [string, unknown][] = [];

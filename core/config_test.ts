@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  anything,
   arrayOf,
   boolean,
   ConfigError,
@@ -14,10 +15,12 @@ import {
   object,
   oneOf,
   optional,
+  orEmpty,
   parseConfig,
   type Schema,
   snakeCase,
   string,
+  union,
   withDefault,
 } from "./config.ts";
 import {
@@ -283,6 +286,140 @@ Deno.test('config: keys that are the same once read as strings (1 and "1") are d
     [[2, 'duplicate key: "1" is the same key as 1 on line 1']],
   );
   assert.deepEqual(parseConfig("1: 1\n2: 2\n", mapOf(integer())), { "1": 1, "2": 2 });
+});
+
+Deno.test("config: union takes the first alternative that matches, typed as the union of theirs", () => {
+  const s = union([string(), integer()]);
+  const v: string | number = parseConfig("a", s);
+  assert.equal(v, "a");
+  assert.equal(parseConfig("3", s), 3);
+  // order decides between alternatives that both match
+  const first = union([
+    object({ x: withDefault(integer(), 1) }),
+    object({ x: withDefault(integer(), 2) }),
+  ]);
+  assert.deepEqual(parseConfig("{}", first), { x: 1 });
+  // a failed alternative's problems do not leak into a later one's success
+  assert.deepEqual(
+    parseConfig("a: x", union([object({ a: integer() }), object({ a: string() })])),
+    { a: "x" },
+  );
+  // nested in lists and objects, with optional and defaults
+  const servers = object({
+    servers: arrayOf(union([string(), object({ address: string(), weight: integer() })])),
+    tag: optional(union([string(), integer()])),
+  });
+  assert.deepEqual(parseConfig("servers: [a, { address: b, weight: 2 }]", servers), {
+    servers: ["a", { address: "b", weight: 2 }],
+  });
+  // the union's own check runs on the value an alternative gave
+  const notZero = union([string(), integer()], {
+    check: (v) => v === 0 || v === "0" ? "expected anything but zero" : undefined,
+  });
+  assert.equal(oneError("0", notZero), "t.yaml:1:1: expected anything but zero");
+  assert.throws(() => union([]), { name: "TypeError", message: /no alternatives/ });
+});
+
+Deno.test("config: a value no union alternative matches is reported where it is, with what was expected", async (t) => {
+  await t.step("a kind no alternative takes: the union's description at the value", () => {
+    assert.equal(
+      oneError("key: [1]", object({ key: union([string(), integer()]) })),
+      "t.yaml:1:6: key: expected string or integer, found a list",
+    );
+    assert.equal(
+      oneError("- { a: 1 }", arrayOf(union([string(), integer()], { description: "a name" }))),
+      "t.yaml:1:3: [0]: expected a name, found a map",
+    );
+    assert.equal(
+      describeSchema(union([string(), integer(), arrayOf(string())])),
+      "string, integer or a list",
+    );
+    assert.equal(
+      oneError("", union([string(), integer()])),
+      "t.yaml:1:1: expected string or integer, found nothing",
+    );
+  });
+  await t.step("a kind one alternative takes: its own problems, deep inside", () => {
+    const s = arrayOf(
+      union([string(), object({ address: string(), weight: integer({ min: 1 }) })]),
+    );
+    const issues = issuesOf("- a\n- address: b\n  weight: 0\n  wieght: 1\n", s);
+    assert.deepEqual(issues.map((i) => [i.path, i.line, i.column, i.message]), [
+      ["[1].weight", 3, 11, "expected integer ≥ 1, found 0"],
+      ["[1].wieght", 4, 3, 'unknown key (did you mean "weight"?)'],
+    ]);
+    assert.equal(
+      oneError("- 5", arrayOf(union([string({ check: () => "expected a b" }), object({})]))),
+      "t.yaml:1:3: [0]: expected string or a map, found 5",
+    );
+    assert.equal(
+      oneError(
+        "x",
+        union([string({ check: (v) => `expected host:port, found "${v}"` }), object({})]),
+      ),
+      't.yaml:1:1: expected host:port, found "x"',
+    );
+  });
+  await t.step("a scalar several alternatives take: the union's description", () => {
+    assert.equal(
+      oneError("c", union([string({ pattern: /^a/ }), oneOf(["b"])])),
+      't.yaml:1:1: expected string matching /^a/ or one of "b", found "c"',
+    );
+  });
+  await t.step("a map several alternatives take: the problems of the closest one", () => {
+    const s = union([object({ a: integer() }), object({ b: integer(), c: integer() })]);
+    assert.equal(oneError("b: x\nc: 1\n", s), 't.yaml:1:4: b: expected integer, found "x"');
+  });
+});
+
+Deno.test("config: anything passes any value through as plain data, unchecked", () => {
+  assert.equal(describeSchema(anything()), "any value");
+  assert.equal(parseConfig("hi", anything()), "hi");
+  assert.deepEqual(parseConfig("[1, a, true, ~]", anything()), [1, "a", true, null]);
+  const s = object({ name: string(), labels: withDefault(mapOf(anything()), {}) });
+  assert.deepEqual(
+    parseConfig(
+      "name: a\nlabels:\n  zone: &z b\n  copy: *z\n  nested: { list: [1, { x: 2 }] }\n",
+      s,
+    ),
+    { name: "a", labels: { zone: "b", copy: "b", nested: { list: [1, { x: 2 }] } } },
+  );
+  // an empty value is null, not absent
+  assert.deepEqual(parseConfig("a:\n", mapOf(anything())), { a: null });
+  // its check still runs
+  const small = anything({ check: (v) => JSON.stringify(v).length > 10 ? "too big" : undefined });
+  assert.equal(oneError("[1, 2, 3, 4, 5]", small), "t.yaml:1:1: too big");
+  // an alias bomb is a reported problem, not an exception
+  const bomb = [
+    "a: &a [x, x, x, x, x, x, x, x, x, x]",
+    "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]",
+    "c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]",
+  ].join("\n");
+  const issues = issuesOf(bomb, mapOf(anything()));
+  assert.ok(issues.length >= 1);
+  assert.match(issues.at(-1)?.message ?? "", /^cannot read the value: .*alias/i);
+});
+
+Deno.test("config: orEmpty reads an empty field value as an absent key", () => {
+  const s = object({
+    weight: withDefault(orEmpty(integer({ min: 1 })), 1),
+    zone: optional(orEmpty(string())),
+    strict: withDefault(integer(), 0),
+  });
+  assert.deepEqual(parseConfig("weight:\nzone: ~\n", s), { weight: 1, strict: 0 });
+  assert.deepEqual(parseConfig("{weight, zone: null}", s), { weight: 1, strict: 0 });
+  assert.deepEqual(parseConfig("weight: 3\nzone: b\n", s), { weight: 3, zone: "b", strict: 0 });
+  assert.equal(oneError("weight: 0", s), "t.yaml:1:9: weight: expected integer ≥ 1, found 0");
+  // without orEmpty an empty value is checked like any other
+  assert.equal(
+    oneError("strict:", s),
+    "t.yaml:1:8: strict: expected integer, found an empty value",
+  );
+  // a required field's empty value is a missing key
+  assert.equal(
+    oneError("a: 1\nb:\n", object({ a: integer(), b: orEmpty(integer()) })),
+    't.yaml:1:1: missing required key "b" (integer)',
+  );
 });
 
 Deno.test("config: aliases are followed", () => {

@@ -5,7 +5,23 @@
  * @module
  */
 
-import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
+import {
+  anything,
+  arrayOf,
+  boolean,
+  ConfigError,
+  type ConfigIssue,
+  type Infer,
+  integer,
+  object,
+  optional,
+  orEmpty,
+  parseConfig,
+  string,
+  union,
+  withDefault,
+} from "@cirque/core/config";
+import { parseAddress } from "./_address.ts";
 import { Backend } from "./backend.ts";
 import type { Discovered, ServiceDiscovery } from "./service_discovery.ts";
 
@@ -15,17 +31,59 @@ export interface FileDiscoveryOptions {
   onError?: (error: Error) => void;
 }
 
-function describe(value: unknown): string {
-  return value === undefined ? "nothing" : JSON.stringify(value);
+const ADDRESS = string({
+  description: "host:port",
+  check(address) {
+    try {
+      parseAddress(address);
+      return undefined;
+    } catch (err) {
+      return `expected host:port, found ${JSON.stringify(address)} (${(err as Error).message})`;
+    }
+  },
+});
+
+// Free-form: keys and values as JavaScript reads them (`true:` is "true"); only the whole is checked.
+const METADATA = anything({
+  description: "a map",
+  check: (value) =>
+    typeof value === "object" && value !== null && !Array.isArray(value)
+      ? undefined
+      : `expected a map, found ${Array.isArray(value) ? "a list" : JSON.stringify(value)}`,
+});
+
+const ENTRY = union([
+  ADDRESS,
+  object({
+    address: ADDRESS,
+    // An empty `weight:` or `metadata:` reads as absent, as it always has.
+    weight: withDefault(orEmpty(integer({ min: 1, max: 65535 })), 1),
+    enabled: optional(boolean()),
+    metadata: withDefault(orEmpty(METADATA), {}),
+  }),
+], { description: "an address or a mapping" });
+
+const BACKENDS = arrayOf(ENTRY);
+
+const BACKENDS_FILE = union([BACKENDS, object({ backends: BACKENDS })], {
+  description: "a list of backends or a mapping with a backends list",
+});
+
+/** A bare list's entries are named as the `backends` list's: `[1].weight` → `backends[1].weight`. */
+function inBackends(issue: ConfigIssue): ConfigIssue {
+  return /^\[\d/.test(issue.path) ? { ...issue, path: `backends${issue.path}` } : issue;
 }
 
 /**
  * Parses the text of a backends file: `{ backends: [...] }` or a bare list,
  * each entry an address string or `{ address, weight?, enabled?, metadata? }`.
- * YAML (JSON is YAML). Throws `TypeError` naming the file, the line and
- * column, the path inside it, what was expected and what was found; unknown
- * keys are errors. The result's `enabled` lists every backend (`true` when
- * the entry says nothing), so the file alone decides which are drained.
+ * YAML (JSON is YAML), checked with `@cirque/core/config`. Throws a
+ * `TypeError` whose message has a line per problem (every one found), each
+ * naming the file, line and column, the path inside it, what was expected
+ * and what was found; its `cause` is the {@linkcode ConfigError} with the
+ * problems as data. Unknown keys are errors. The result's `enabled` lists
+ * every backend (`true` when the entry says nothing), so the file alone
+ * decides which are drained.
  *
  * @example
  * ```ts
@@ -34,107 +92,34 @@ function describe(value: unknown): string {
  *
  * assert.throws(
  *   () => parseBackendsFile('[{"address": "127.0.0.1:1", "weight": 0}]', "b.json"),
- *   /b\.json:1:39: backends\[0\]\.weight: expected an integer in 1\.\.65535, found 0/,
+ *   /b\.json:1:39: backends\[0\]\.weight: expected integer from 1 to 65535, found 0/,
  * );
  * assert.throws(
  *   () => parseBackendsFile("- address: 127.0.0.1:1\n  enabeld: false\n", "b.yaml"),
- *   /b\.yaml:2:3: backends\[0\]\.enabeld: unknown key \(expected address, weight, enabled, metadata\)/,
+ *   /b\.yaml:2:3: backends\[0\]\.enabeld: unknown key \(did you mean "enabled"\?\)/,
  * );
  * ```
  */
 export function parseBackendsFile(text: string, file: string): Discovered {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter });
-  if (doc.errors.length > 0) {
-    throw new TypeError(`Cannot load backends from ${file}: ${doc.errors[0]!.message}`);
+  let parsed: Infer<typeof BACKENDS_FILE>;
+  try {
+    parsed = parseConfig(text, BACKENDS_FILE, { file });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const error = new ConfigError(err.issues.map(inBackends));
+    throw new TypeError(`Cannot load backends from ${error.message}`, { cause: error });
   }
-  const root: unknown = doc.toJS();
-  const bare = Array.isArray(root);
-  // `file:line:column` of the deepest node of `keys` that exists (the key itself for `key`).
-  const where = (keys: (string | number)[], key = false, fromRoot = false): string => {
-    const full = bare || fromRoot ? keys : ["backends", ...keys];
-    for (let n = full.length; n >= 0; n--) {
-      let node: unknown;
-      if (key && n === full.length) {
-        const parent = n === 1 ? doc.contents : doc.getIn(full.slice(0, n - 1), true);
-        node = isMap(parent)
-          ? parent.items.find((p) => isScalar(p.key) && p.key.value === full[n - 1])?.key
-          : undefined;
-      } else {
-        node = n === 0 ? doc.contents : doc.getIn(full.slice(0, n), true);
-      }
-      const offset = (node as { range?: number[] } | null | undefined)?.range?.[0];
-      if (offset !== undefined) {
-        const pos = lineCounter.linePos(offset);
-        return `${file}:${pos.line}:${pos.col}`;
-      }
-    }
-    return file;
-  };
-  const fail = (keys: (string | number)[], expected: string, found: unknown): never => {
-    throw new TypeError(
-      `Cannot load backends from ${where(keys)}: ${pathOf(keys)}: expected ${expected}, found ${
-        describe(found)
-      }`,
-    );
-  };
-  // `keys` null: the document's top level.
-  const unknownKeys = (keys: number[] | null, value: object, known: readonly string[]) => {
-    const extra = Object.keys(value).find((k) => !known.includes(k));
-    if (extra === undefined) return;
-    const at = keys === null ? where([extra], true, true) : where([...keys, extra], true);
-    throw new TypeError(
-      `Cannot load backends from ${at}: ${
-        keys === null ? extra : pathOf([...keys, extra])
-      }: unknown key (expected ${known.join(", ")})`,
-    );
-  };
-  if (!bare && typeof root === "object" && root !== null) unknownKeys(null, root, ["backends"]);
-  const list = bare ? root : (root as { backends?: unknown } | null)?.backends;
-  if (!Array.isArray(list)) fail([], "a list", list);
+  const list = Array.isArray(parsed) ? parsed : parsed.backends;
   const backends: Backend[] = [];
   const enabled = new Map<string, boolean>();
-  (list as unknown[]).forEach((entry, i) => {
-    const e: Record<string, unknown> = typeof entry === "string" ? { address: entry } : (
-      typeof entry === "object" && entry !== null && !Array.isArray(entry)
-        ? entry as Record<string, unknown>
-        : fail([i], "an address or a mapping", entry)
-    );
-    unknownKeys([i], e, ENTRY_KEYS);
-    if (typeof e.address !== "string") fail([i, "address"], "a string", e.address);
-    const weight = e.weight ?? 1;
-    if (typeof weight !== "number" || !Number.isInteger(weight) || weight < 1 || weight > 65535) {
-      fail([i, "weight"], "an integer in 1..65535", weight);
-    }
-    if (e.enabled !== undefined && typeof e.enabled !== "boolean") {
-      fail([i, "enabled"], "true or false", e.enabled);
-    }
-    const metadata = e.metadata ?? {};
-    if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
-      fail([i, "metadata"], "a mapping", metadata);
-    }
-    let backend: Backend;
-    try {
-      backend = new Backend(e.address as string, {
-        weight: weight as number,
-        metadata: metadata as Record<string, unknown>,
-      });
-    } catch (err) {
-      return fail([i, "address"], "host:port", e.address + ` (${(err as Error).message})`);
-    }
+  for (const entry of list) {
+    const e = typeof entry === "string" ? { address: entry, weight: 1, metadata: {} } : entry;
+    const metadata = e.metadata as Record<string, unknown>;
+    const backend = new Backend(e.address, { weight: e.weight, metadata });
     backends.push(backend);
-    enabled.set(backend.address, e.enabled !== false);
-  });
+    enabled.set(backend.address, typeof entry === "string" || entry.enabled !== false);
+  }
   return { backends, enabled };
-}
-
-const ENTRY_KEYS = ["address", "weight", "enabled", "metadata"] as const;
-
-function pathOf(keys: (string | number)[]): string {
-  return keys.reduce<string>(
-    (p, k) => typeof k === "number" ? `${p}[${k}]` : `${p}.${k}`,
-    "backends",
-  );
 }
 
 /**

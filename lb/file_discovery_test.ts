@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ConfigError } from "@cirque/core/config";
 import { FileDiscovery, parseBackendsFile } from "./file_discovery.ts";
 import { LoadBalancer } from "./load_balancer.ts";
 import { RoundRobin } from "./round_robin.ts";
@@ -51,7 +52,7 @@ Deno.test("FileDiscovery", async (t) => {
       assert.equal((await discovery.discover()).backends, second.backends);
       assert.match(
         discovery.lastError!.message,
-        /live\.yaml:2:\d+: backends\[1\]\.weight: expected an integer in 1\.\.65535, found "heavy"/,
+        /live\.yaml:2:35: backends\[1\]\.weight: expected integer from 1 to 65535, found "heavy"/,
       );
       assert.equal((await discovery.discover()).backends, second.backends);
       assert.equal(errors.length, 1); // reported once per bad version
@@ -115,26 +116,38 @@ Deno.test("FileDiscovery: each new version of the file alone decides enablement;
 Deno.test("parseBackendsFile names the file, line and path of each problem", async (t) => {
   const cases: [string, RegExp][] = [
     ["[1]", /backends\[0\]: expected an address or a mapping, found 1/],
-    ["[{weight: 2}]", /backends\[0\]\.address: expected a string, found nothing/],
-    ["[{address: 'x:y'}]", /backends\[0\]\.address: expected host:port/],
+    [
+      "[{weight: 2}]",
+      /f\.yaml:1:2: backends\[0\]: missing required key "address" \(host:port\)/,
+    ],
+    [
+      "[{address: 'x:y'}]",
+      /f\.yaml:1:12: backends\[0\]\.address: expected host:port, found "x:y" \(.*invalid port "y"\)/,
+    ],
+    ["- x:y", /f\.yaml:1:3: backends\[0\]: expected host:port, found "x:y" \(.*invalid port/],
+    ["[[]]", /f\.yaml:1:2: backends\[0\]: expected an address or a mapping, found a list/],
+    ["3", /f\.yaml:1:1: expected a list of backends or a mapping with a backends list, found 3/],
     [
       "[{address: '127.0.0.1:1', enabled: 'yes'}]",
       /backends\[0\]\.enabled: expected true or false/,
     ],
-    ["[{address: '127.0.0.1:1', metadata: [1]}]", /backends\[0\]\.metadata: expected a mapping/],
-    ["{other: []}", /f\.yaml:1:2: other: unknown key \(expected backends\)/],
-    ["{}", /f\.yaml:1:1: backends: expected a list, found nothing/],
+    [
+      "[{address: '127.0.0.1:1', metadata: [1]}]",
+      /f\.yaml:1:37: backends\[0\]\.metadata: expected a map, found a list/,
+    ],
+    ["{other: []}", /f\.yaml:1:2: other: unknown key \(expected one of: backends\)/],
+    ["{}", /f\.yaml:1:1: missing required key "backends" \(a list\)/],
     [
       "backends:\n  - address: 127.0.0.1:8081\n    weigth: 5\n",
-      /f\.yaml:3:5: backends\[0\]\.weigth: unknown key \(expected address, weight, enabled, metadata\)/,
+      /f\.yaml:3:5: backends\[0\]\.weigth: unknown key \(did you mean "weight"\?\)/,
     ],
     [
       "- address: 127.0.0.1:8081\n  enabeld: false\n",
-      /f\.yaml:2:3: backends\[0\]\.enabeld: unknown key/,
+      /f\.yaml:2:3: backends\[0\]\.enabeld: unknown key \(did you mean "enabled"\?\)/,
     ],
     [
       "backend:\n  - 127.0.0.1:8081\nbackends:\n  - 127.0.0.1:8082\n",
-      /f\.yaml:1:1: backend: unknown key \(expected backends\)/,
+      /f\.yaml:1:1: backend: unknown key \(did you mean "backends"\?\)/,
     ],
   ];
   for (const [text, pattern] of cases) {
@@ -142,4 +155,86 @@ Deno.test("parseBackendsFile names the file, line and path of each problem", asy
       assert.throws(() => parseBackendsFile(text, "f.yaml"), pattern);
     });
   }
+});
+
+Deno.test("parseBackendsFile reports every problem at once; its cause has them as data", () => {
+  const text = [
+    "- 127.0.0.1:1", // 1
+    "- { address: 127.0.0.1:2, weight: 0 }", // 2
+    "- address: 127.0.0.1:3", // 3
+    "  enabled: yes", // 4
+  ].join("\n");
+  assert.throws(() => parseBackendsFile(text, "f.yaml"), (err: unknown) => {
+    assert.ok(err instanceof TypeError);
+    assert.equal(
+      err.message,
+      [
+        "Cannot load backends from f.yaml:2:35: backends[1].weight: expected integer from 1 to 65535, found 0",
+        'f.yaml:4:12: backends[2].enabled: expected true or false, found "yes"',
+      ].join("\n"),
+    );
+    assert.ok(err.cause instanceof ConfigError);
+    assert.deepEqual(err.cause.issues.map((i) => [i.file, i.line, i.column, i.path]), [
+      ["f.yaml", 2, 35, "backends[1].weight"],
+      ["f.yaml", 4, 12, "backends[2].enabled"],
+    ]);
+    return true;
+  });
+  // Only a bare list's entries are renamed: a quoted key of the mapping form stays as written.
+  assert.throws(
+    () => parseBackendsFile('{"[0]": [], backends: []}', "f.yaml"),
+    {
+      message:
+        'Cannot load backends from f.yaml:1:2: ["[0]"]: unknown key (expected one of: backends)',
+    },
+  );
+});
+
+Deno.test("parseBackendsFile names the place of a YAML syntax error", () => {
+  assert.throws(
+    () => parseBackendsFile("backends:\n  - [127.0.0.1:1\n", "f.yaml"),
+    { name: "TypeError", message: /^Cannot load backends from f\.yaml:\d+:\d+: invalid YAML: / },
+  );
+});
+
+Deno.test("parseBackendsFile reads an empty weight or metadata as absent, and metadata of any shape", () => {
+  const found = parseBackendsFile(
+    [
+      "backends:",
+      "  - address: 127.0.0.1:1",
+      "    weight:",
+      "    metadata: ~",
+      "  - address: unix:/run/b.sock",
+      "    enabled: true",
+      "    metadata:",
+      "      zone: &z b",
+      "      copy: *z",
+      "      tags: [x, 2, { deep: null }]",
+      "      1: one",
+      "",
+    ].join("\n"),
+    "f.yaml",
+  );
+  assert.deepEqual(found.backends.map((b) => [b.address, b.weight, b.metadata]), [
+    ["127.0.0.1:1", 1, {}],
+    ["unix:/run/b.sock", 1, { zone: "b", copy: "b", tags: ["x", 2, { deep: null }], "1": "one" }],
+  ]);
+  assert.deepEqual([...found.enabled!], [["127.0.0.1:1", true], ["unix:/run/b.sock", true]]);
+  // an empty `enabled:` was never accepted, and is not now
+  assert.throws(
+    () => parseBackendsFile("- address: 127.0.0.1:1\n  enabled:\n", "f.yaml"),
+    /f\.yaml:2:11: backends\[0\]\.enabled: expected true or false, found an empty value/,
+  );
+  // metadata keys are read as JavaScript reads them, as they always were
+  assert.deepEqual(
+    parseBackendsFile("- { address: 127.0.0.1:1, metadata: { true: 1, 2: 3 } }", "f.yaml")
+      .backends[0]?.metadata,
+    { true: 1, "2": 3 },
+  );
+  assert.throws(
+    () => parseBackendsFile("- { address: 127.0.0.1:1, metadata: x }", "f.yaml"),
+    /f\.yaml:1:37: backends\[0\]\.metadata: expected a map, found "x"/,
+  );
+  assert.deepEqual(parseBackendsFile("[]", "f.yaml").backends, []);
+  assert.deepEqual(parseBackendsFile("backends: []", "f.yaml").backends, []);
 });
