@@ -308,6 +308,19 @@ export class HttpCache {
     return this.#writing;
   }
 
+  /**
+   * Whether this request is filling its entry: it holds the cache lock for
+   * it (it is the one request fetching the entry while the others wait), from
+   * `lookup` until the response turns out not storable or fails, or it is
+   * {@linkcode HttpCache.writing} the entry (with a lock or without). The
+   * proxy keeps the upstream exchange of such a request going when its client
+   * goes away, before the response head as after it. A request without a lock
+   * (none configured, a waiter that gave up on it) fills only while writing.
+   */
+  get filling(): boolean {
+    return this.#writing || this.#permit !== null;
+  }
+
   /** The stored entry found by `lookup`, if any. */
   get meta(): CacheMeta | null {
     return this.#found?.meta ?? null;

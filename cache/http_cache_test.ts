@@ -713,3 +713,66 @@ Deno.test("HttpCache.writing is true from the stored response until its body is 
     await reader.cancel();
   });
 });
+
+Deno.test("HttpCache.filling: from taking the lock until the entry is stored or the lock released", async (t) => {
+  const res = (cc: string, length?: number) =>
+    new ResponseHeader(200, [
+      ["Cache-Control", cc],
+      ...(length === undefined ? [] : [["Content-Length", String(length)] as [string, string]]),
+    ]);
+
+  await t.step(
+    "the lock holder, before the response and while it writes (with or without a length)",
+    async () => {
+      for (const length of [2, undefined]) {
+        const { config } = setup(true);
+        const cache = new HttpCache(config, get(`/f${length}`));
+        assert.equal(cache.filling, false);
+        await cache.lookup();
+        assert.equal(cache.phase, "miss");
+        assert.equal(cache.filling, true);
+        assert.equal(cache.writing, false);
+        const out = await cache.upstreamResponse(
+          res("max-age=60", length),
+          new Response("ab").body,
+        );
+        assert.equal(cache.filling, true);
+        assert.equal(await text(out.body), "ab");
+        assert.equal(cache.filling, false);
+      }
+    },
+  );
+
+  await t.step("not once a response that is not stored released the lock", async () => {
+    const { config } = setup(true);
+    const cache = new HttpCache(config, get("/private"));
+    await cache.lookup();
+    assert.equal(cache.filling, true);
+    const out = await cache.upstreamResponse(res("private"), new Response("a").body);
+    assert.equal(cache.filling, false);
+    assert.equal(await text(out.body), "a");
+  });
+
+  await t.step(
+    "not before the response without a lock, nor for a method the cache skips",
+    async () => {
+      const { config } = setup(false);
+      const cache = new HttpCache(config, get("/nolock"));
+      await cache.lookup();
+      assert.equal(cache.phase, "miss");
+      assert.equal(cache.filling, false);
+      const post = new HttpCache(setup(true).config, get("/p", [], "POST"));
+      await post.lookup();
+      assert.equal(post.filling, false);
+    },
+  );
+
+  await t.step("not once an upstream error released the lock", async () => {
+    const { config } = setup(true);
+    const cache = new HttpCache(config, get("/err"));
+    await cache.lookup();
+    assert.equal(cache.filling, true);
+    assert.equal(cache.upstreamError(new Error("reset")), null);
+    assert.equal(cache.filling, false);
+  });
+});

@@ -158,30 +158,36 @@ function revalidateInBackground(
 }
 
 /**
- * Whether `session` is writing a cache entry right now with its request body
- * read to the end: then a client that goes away does not end the upstream
+ * Whether `session` fills a cache entry right now with its request body read
+ * to the end ({@linkcode HttpCache.filling}: it holds the cache lock, or it is
+ * writing the entry): then a client that goes away does not end the upstream
  * exchange (see {@linkcode cacheUpstreamSignal}).
  */
-export function cacheWriting(session: Session): boolean {
-  return session.isBodyDone && CACHES.get(session)?.writing === true;
+export function cacheFilling(session: Session): boolean {
+  return session.isBodyDone && CACHES.get(session)?.filling === true;
 }
 
 /**
  * The signal for the upstream exchange of a request with cache phases. It
- * follows `session.signal` unless the client goes away while the request is
- * writing a cache entry ({@linkcode cacheWriting}): then the response keeps
- * being read into the cache (nginx does the same for a cacheable response),
- * so that the entry is stored and the lock's waiters streaming it get it
- * whole. The storage's `maxObjectSize` and the upstream's read timeout bound
- * that reading. Without a cache that may write, `session.signal` itself.
+ * follows `session.signal` unless the client goes away (or went away already)
+ * while the request fills a cache entry ({@linkcode cacheFilling}), before the
+ * response head as after it: then the exchange goes on (nginx does the same
+ * for a cacheable request), so that a storable response is stored and the
+ * lock's waiters get it whole instead of going upstream themselves. The
+ * connector's connect and read timeouts bound the wait for the head, the
+ * storage's `maxObjectSize` and the read timeout the body. A response that
+ * turns out not storable releases the lock and goes to the transport, which
+ * cancels it for the absent client: the upstream connection is closed, its
+ * body not read. Without a cache that may fill, `session.signal` itself.
  */
 export function cacheUpstreamSignal(session: Session): AbortSignal {
   const signal = session.signal;
   const cache = CACHES.get(session);
-  if (cache === undefined || cache.phase === "disabled" || signal.aborted) return signal;
+  if (cache === undefined || cache.phase === "disabled") return signal;
+  if (signal.aborted) return cacheFilling(session) ? new AbortController().signal : signal;
   const follower = new AbortController();
   signal.addEventListener("abort", () => {
-    if (!cacheWriting(session)) follower.abort(signal.reason);
+    if (!cacheFilling(session)) follower.abort(signal.reason);
   }, { once: true });
   return follower.signal;
 }

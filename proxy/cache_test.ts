@@ -3,7 +3,8 @@ import { H1Connector } from "@cirque/core/h1";
 import { HttpPeer } from "@cirque/core/peer";
 import { CacheConfig, CacheLock, ManualClock, MemoryStorage } from "@cirque/cache";
 import { rawOrigin, readRequest, writeAll } from "../core/testdata/origins.ts";
-import { HttpProxy, type ProxyHttp, serveH1, sessionCache } from "./mod.ts";
+import type { ProxyError } from "@cirque/core/error";
+import { HttpProxy, type ProxyHttp, serveH1, type Session, sessionCache } from "./mod.ts";
 
 type Handler = (req: Request, n: number) => Response | Promise<Response>;
 
@@ -37,10 +38,14 @@ interface Setup {
   get(path: string, init?: RequestInit): Promise<Response>;
 }
 
+type Transport = "fast path" | "Deno.serve";
+
 interface SetupOptions {
   maxObjectSize?: number;
   lock?: CacheLock;
   phases?: Partial<ProxyHttp<null>>;
+  /** The downstream transport: `serveH1` (default) or `Deno.serve` + `proxy.handle`. */
+  transport?: Transport;
 }
 
 async function withCache(
@@ -85,25 +90,37 @@ async function withCacheTo(
     },
     ...options.phases,
   }, { connector, errorLog: () => {} });
-  const server = serveH1(proxy, { port: 0 });
+  let proxyPort: number;
+  let stop: () => Promise<void>;
+  if (options.transport === "Deno.serve") {
+    const ac = new AbortController();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+      proxy.handle,
+    );
+    proxyPort = server.addr.port;
+    stop = () => (ac.abort(), server.finished);
+  } else {
+    const server = serveH1(proxy, { port: 0 });
+    proxyPort = server.addr.port;
+    stop = () => (server.close(), server.finished);
+  }
   const client = Deno.createHttpClient({});
   const s: Setup = {
     storage,
     lock,
     clock,
-    proxyPort: server.addr.port,
+    proxyPort,
     entered,
     phases,
     client,
-    get: (path, init = {}) =>
-      fetch(`http://127.0.0.1:${server.addr.port}${path}`, { ...init, client }),
+    get: (path, init = {}) => fetch(`http://127.0.0.1:${proxyPort}${path}`, { ...init, client }),
   };
   try {
     await fn(s);
   } finally {
     client.close();
-    server.close();
-    await server.finished;
+    await stop();
     await connector.close();
   }
 }
@@ -523,6 +540,197 @@ Deno.test("a client that goes away while its request writes a cache entry", asyn
     },
   );
 });
+
+/**
+ * Sends a request to the proxy from a client of its own; `leave()` makes that
+ * client go away before any response byte, then waits until the proxy's
+ * session for it (`session()`) saw that.
+ */
+function startRequest(s: Setup, path: string, init: RequestInit = {}) {
+  const ac = new AbortController();
+  const client = Deno.createHttpClient({});
+  const pending = fetch(`http://127.0.0.1:${s.proxyPort}${path}`, {
+    ...init,
+    client,
+    signal: ac.signal,
+  }).then(() => "answered", () => null).finally(() => client.close());
+  return {
+    async leave(session: () => Session | undefined): Promise<void> {
+      ac.abort();
+      assert.equal(await pending, null);
+      await until(() => session()?.aborted === true, "the proxy to see the client go away");
+    },
+  };
+}
+
+/** A logging phase that records the error code and the Cache-Status of each request. */
+function logInto(logged: [string | null, string | null][]) {
+  return (session: Session, e: ProxyError | null): void =>
+    void logged.push([e?.code ?? null, sessionCache(session)?.cacheStatus() ?? null]);
+}
+
+for (const transport of ["fast path", "Deno.serve"] as const) {
+  Deno.test(`${transport}: a client that goes away before the response head of its request`, async (t) => {
+    await t.step(
+      "a cache fill holding the lock goes on: one origin request, the waiter gets the entry, the next client a hit",
+      async () => {
+        const head = gate();
+        const body = "x".repeat(100_000);
+        let requests = 0;
+        await using o = rawOrigin(async (conn) => {
+          const st = { buf: new Uint8Array(1 << 16), len: 0 };
+          while ((await readRequest(conn, st)) !== null) {
+            if (++requests > 1) {
+              await writeAll(conn, "HTTP/1.1 500 Again\r\nContent-Length: 0\r\n\r\n");
+              continue;
+            }
+            await head.p;
+            await writeAll(
+              conn,
+              `HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+            );
+          }
+        });
+        const lock = new CountingLock();
+        const sessions: Session[] = [];
+        const logged: [string | null, string | null][] = [];
+        try {
+          await withCacheTo(o.port, async (s) => {
+            const writer = startRequest(s, "/early");
+            await until(() => requests === 1, "the writer's request at the origin");
+            const waiter = s.get("/early");
+            await until(() => lock.readers === 1, "the waiter to join the lock");
+            await writer.leave(() => sessions[0]);
+            head.open();
+            const w = await within(waiter, "the waiter's head");
+            assert.equal(w.status, 200);
+            assert.match(w.headers.get("cache-status")!, /collapsed/);
+            assert.equal(await within(w.text(), "the waiter's body"), body);
+            await until(() => logged.length === 2, "both requests logged", () => logged);
+            // The writer stored the response its client no longer wanted.
+            assert.deepEqual(logged.find(([e]) => e !== null), [
+              "CONNECTION_CLOSED",
+              "cirque; fwd=uri-miss; fwd-status=200; stored",
+            ]);
+            assert.match(logged.find(([e]) => e === null)![1]!, /hit.*collapsed/);
+            const next = await within(s.get("/early"), "the next request");
+            assert.match(next.headers.get("cache-status")!, /hit/);
+            assert.equal(await next.text(), body);
+            assert.equal(requests, 1);
+            assert.equal(s.lock.size, 0);
+          }, {
+            lock,
+            transport,
+            phases: {
+              requestFilter: (session) => void sessions.push(session),
+              logging: logInto(logged),
+            },
+          });
+        } finally {
+          head.open();
+        }
+      },
+    );
+
+    await t.step(
+      "a fill whose response is not storable: not stored, its upstream connection closed with the body unread, the lock released",
+      async () => {
+        const head = gate();
+        let requests = 0;
+        let upstreamClosed = false;
+        await using o = rawOrigin(async (conn) => {
+          const st = { buf: new Uint8Array(1 << 16), len: 0 };
+          if ((await readRequest(conn, st)) === null) return;
+          if (++requests > 1) {
+            await writeAll(
+              conn,
+              "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 2\r\n\r\nok",
+            );
+            return;
+          }
+          await head.p;
+          // 1 GiB announced, 1 MiB sent: only the proxy can end this exchange.
+          await writeAll(
+            conn,
+            `HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: ${1 << 30}\r\n\r\n`,
+          )
+            .catch(() => {});
+          await writeAll(conn, new Uint8Array(1 << 20)).catch(() => {});
+          const n = await conn.read(new Uint8Array(1)).catch(() => null);
+          upstreamClosed = n === null;
+        });
+        const sessions: Session[] = [];
+        const logged: [string | null, string | null][] = [];
+        try {
+          await withCacheTo(o.port, async (s) => {
+            const client = startRequest(s, "/nostore");
+            await until(() => requests === 1, "the request at the origin");
+            await client.leave(() => sessions[0]);
+            head.open();
+            await until(() => upstreamClosed, "the proxy to close the upstream connection");
+            await until(() => logged.length === 1, "the request logged");
+            // The response head did reach the cache (not aborted before it), which did not store it.
+            assert.deepEqual(logged, [[
+              "CONNECTION_CLOSED",
+              "cirque; fwd=uri-miss; fwd-status=200",
+            ]]);
+            assert.equal(sessionCache(sessions[0]!)?.noCacheReason, "no-store");
+            assert.equal(s.storage.size, 0);
+            assert.equal(s.lock.size, 0);
+            const next = await within(s.get("/nostore"), "the next request");
+            assert.equal(await next.text(), "ok");
+            assert.equal(requests, 2);
+          }, {
+            transport,
+            phases: {
+              requestFilter: (session) => void sessions.push(session),
+              logging: logInto(logged),
+            },
+          });
+        } finally {
+          head.open();
+        }
+      },
+    );
+
+    const noFill: [string, RequestInit, Partial<ProxyHttp<null>>][] = [
+      ["a request the cache bypasses", {}, { requestCacheFilter: () => null }],
+      ["a POST (a method the cache does not store)", { method: "POST", body: "x" }, {}],
+      ["a miss without a cache lock", {}, {
+        requestCacheFilter: () => new CacheConfig({ storage: new MemoryStorage() }),
+      }],
+    ];
+    for (const [what, init, phases] of noFill) {
+      await t.step(`${what}: its upstream request is aborted at once`, async () => {
+        let arrived = 0;
+        let aborted = 0;
+        await using o = rawOrigin(async (conn) => {
+          if ((await readRequest(conn)) === null) return;
+          arrived++;
+          // No answer: only the proxy closing the connection ends the exchange.
+          if ((await conn.read(new Uint8Array(1)).catch(() => null)) === null) aborted++;
+        });
+        const sessions: Session[] = [];
+        const logged: [string | null, string | null][] = [];
+        await withCacheTo(o.port, async (s) => {
+          const client = startRequest(s, "/hold", init);
+          await until(() => arrived === 1, "the request at the origin");
+          await client.leave(() => sessions[0]);
+          await until(() => aborted === 1, "the proxy to abort the upstream request");
+          await until(() => logged.length === 1, "the request logged");
+          assert.equal(logged[0]![0], "CONNECTION_CLOSED");
+        }, {
+          transport,
+          phases: {
+            requestFilter: (session) => void sessions.push(session),
+            logging: logInto(logged),
+            ...phases,
+          },
+        });
+      });
+    }
+  });
+}
 
 /** Sends a WebSocket upgrade over a raw connection; resolves the status line. */
 async function upgrade(port: number): Promise<string> {

@@ -72,8 +72,10 @@ export interface H1ServerOptions {
    * sending side) after sending it (its body included) and before the
    * response starts. By default such a request is aborted, its upstream
    * exchange cancelled and nothing is written, as nginx does with
-   * `proxy_ignore_client_abort off`. Set it for clients that send a request
-   * and then half-close, expecting the answer.
+   * `proxy_ignore_client_abort off`; a request filling a cache entry (it holds
+   * the cache lock or writes the entry) goes on to store its response, as in
+   * nginx. Set it for clients that send a request and then half-close,
+   * expecting the answer.
    * @default {false}
    */
   ignoreClientAbort?: boolean;

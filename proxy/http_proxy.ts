@@ -312,6 +312,8 @@ export class HttpProxy<Ctx> {
   ): Promise<Response> => {
     const session = sessionFromRequest(request, info);
     const outcome = await this.process(session);
+    // The client went away before its response (a cache fill goes on without it).
+    if (session.aborted) return abandon(outcome);
     const head = outcome.head;
     if (head.status < 200 || head.status > 599) {
       // `new Response` takes only 200–599 (a filter or failToProxy may have
@@ -544,7 +546,8 @@ export class HttpProxy<Ctx> {
         // created by using it (the fast path does when it watches the client),
         // or a request body (its reads time out).
         // With cache phases, one that a client going away does not abort while
-        // the request writes a cache entry (proxy/_cache_flow.ts).
+        // the request fills a cache entry (holds its lock or writes it), before
+        // the response head as after it (proxy/_cache_flow.ts).
         if (session.hasSignal || !session.isBodyDone || session.upgrade) {
           options.signal = p.requestCacheFilter === undefined
             ? session.signal
@@ -970,6 +973,25 @@ function rejected(e: unknown): Promise<never> {
   const p = Promise.reject(e);
   p.catch(() => {});
   return p;
+}
+
+/**
+ * `handle` for a client that went away before its response (a cache fill
+ * keeps its upstream exchange going, see `cacheUpstreamSignal`): cancels the
+ * answer, as the fast path does, so that its body is read only while it is
+ * stored (a body not stored closes its upstream connection), and runs
+ * `finish` with the downstream error. The response returned goes nowhere.
+ */
+function abandon(outcome: ProxyOutcome): Response {
+  const src = outcome.source ?? null;
+  if (src !== null) src.cancel();
+  else outcome.body?.cancel().catch(() => {});
+  outcome.upgrade?.abort().catch(() => {});
+  finishSafely(
+    outcome,
+    new ProxyError("CONNECTION_CLOSED", "client went away", { source: "downstream" }),
+  );
+  return new Response(null, { status: 502 });
 }
 
 /** Runs `finish` once `Deno.serve` has sent a response without a streamed body. */
