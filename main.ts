@@ -155,15 +155,7 @@ const upstream = object({
       return `hash_key applies only to selection: fnv or consistent, found selection: ${u.selection} (which hashes nothing)`;
     }
     if (u.sni !== undefined && !u.tls) return "sni applies only with tls: true";
-    if (u.healthCheck?.kind !== "http" || !u.tls) return undefined;
-    // HttpHealthCheck is fetch: no SNI apart from the URL host, no skipping verification.
-    const keys = [
-      ...(u.sni !== undefined ? ["sni"] : []),
-      ...(!u.verifyCert ? ["verify_cert: false"] : []),
-    ];
-    return keys.length === 0 ? undefined : `${keys.join(" and ")} cannot apply to a health_check ` +
-      "of kind: http (it is made over fetch, which checks the certificate against the " +
-      "backend's address); use health_check.kind: tcp";
+    return undefined;
   },
 });
 
@@ -534,7 +526,10 @@ export async function buildCirque(
       : new HttpHealthCheck({
         path: hc.path ?? "/",
         ...(hc.host ? { host: hc.host } : {}),
+        // The TLS settings of the proxied requests: the check's own connection is made the same way.
         tls: u.tls,
+        ...(u.sni ? { sni: u.sni } : {}),
+        verifyCert: u.verifyCert,
         ...(peerOptions.caCerts ? { caCerts: peerOptions.caCerts } : {}),
         timeoutMs: hc.timeoutMs,
         consecutiveSuccess: hc.consecutiveSuccess,

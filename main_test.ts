@@ -9,7 +9,7 @@ import type {
 import { ProxyError } from "@cirque/core/error";
 import type { HttpPeer } from "@cirque/core/peer";
 import { Backend, type LeastRequests } from "@cirque/lb";
-import { makeTestCerts } from "./lb/_test_certs_test_util.ts";
+import { makeSelfSignedCert, makeTestCerts } from "./lb/_test_certs_test_util.ts";
 import { rawOrigin, readRequest, writeAll } from "./core/testdata/origins.ts";
 import { prng } from "./core/testdata/prng.ts";
 import { buildCirque, loadCirqueConf, parseCirqueConf, proxyListeners } from "./main.ts";
@@ -266,18 +266,46 @@ routes: [{ upstream: u }]
   }
 });
 
+Deno.test("health_check: kind http over tls uses the upstream's sni and verify_cert", async () => {
+  // Self-signed, valid only for self.test; the backend is 127.0.0.1.
+  const self = await makeSelfSignedCert("self.test");
+  const dir = await Deno.makeTempDir();
+  await using origin = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert: self.cert, key: self.key, onListen() {} },
+    () => new Response("ok"),
+  );
+  try {
+    await Deno.writeTextFile(`${dir}/ca.pem`, self.cert);
+    const health = async (tls: string) => {
+      const { proxy, balancers } = await buildCirque(parseCirqueConf(`
+listeners: [{ address: 127.0.0.1:0 }]
+upstreams:
+  u:
+    tls: true
+    ca_file: ${dir}/ca.pem
+${tls}    backends: [{ address: 127.0.0.1:${origin.addr.port} }]
+    health_check: { kind: http, interval_ms: 10000, timeout_ms: 5000 }
+routes: [{ upstream: u }]
+`));
+      const lb = balancers.get("u")!;
+      await lb.runHealthCheck();
+      await proxy.connector.close();
+      const [state] = lb.states();
+      return state?.healthy ? "healthy" : String(state?.lastError);
+    };
+    assert.equal(await health("    sni: self.test\n"), "healthy");
+    assert.equal(await health("    verify_cert: false\n"), "healthy");
+    // Neither: the certificate is checked against 127.0.0.1 and fails.
+    assert.match(await health(""), /failed: .*not valid for name "127\.0\.0\.1"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("config: health_check and tls keys that would be ignored are errors with their line", () => {
   const up = (keys: string, hc: string) =>
     GOOD.replace("  web:\n", `  web:\n${keys}    health_check: ${hc}\n`);
   const cases: [string, RegExp][] = [
-    [
-      up("    tls: true\n    sni: web.internal\n", "{ kind: http }"),
-      /^c\.yaml:10:5: upstreams\.web: sni cannot apply to a health_check of kind: http .*use health_check\.kind: tcp$/,
-    ],
-    [
-      up("    tls: true\n    verify_cert: false\n", "{ path: /health }"),
-      /^c\.yaml:10:5: upstreams\.web: verify_cert: false cannot apply to a health_check of kind: http .*use health_check\.kind: tcp$/,
-    ],
     [
       up("", "{ kind: tcp, path: /health, host: x }"),
       /^c\.yaml:10:19: upstreams\.web\.health_check: path and host apply to kind: http only/,
@@ -294,8 +322,19 @@ Deno.test("config: health_check and tls keys that would be ignored are errors wi
       text,
     );
   }
-  // What stays valid: sni or verify_cert: false with a tcp check, or with no check.
-  parseCirqueConf(up("    tls: true\n    sni: a\n    verify_cert: false\n", "{ kind: tcp }"));
+  // Valid: sni and verify_cert: false with either kind of check (an http check makes its
+  // connection with them, see below), or with no check.
+  for (const hc of ["{ kind: tcp }", "{ kind: http }", "{ path: /health }"]) {
+    const conf = parseCirqueConf(up("    tls: true\n    sni: a\n    verify_cert: false\n", hc));
+    assert.deepEqual(
+      [
+        conf.upstreams.web?.sni,
+        conf.upstreams.web?.verifyCert,
+        conf.upstreams.web?.healthCheck?.kind,
+      ],
+      ["a", false, hc === "{ kind: tcp }" ? "tcp" : "http"],
+    );
+  }
   parseCirqueConf(GOOD.replace("  web:\n", "  web:\n    tls: true\n    sni: a\n"));
 });
 
@@ -720,6 +759,18 @@ Deno.test("cli: -t validates a file and exits 0, or 1 naming file and line", asy
   assert.match(ok.out, /configuration is valid/);
   const bad = await Deno.makeTempFile({ suffix: ".yaml" });
   try {
+    // An http health check with sni and verify_cert: false (once an error) is valid.
+    await Deno.writeTextFile(
+      bad,
+      GOOD.replace(
+        "  web:\n",
+        "  web:\n    tls: true\n    sni: web.internal\n    verify_cert: false\n" +
+          "    health_check: { kind: http, path: /health }\n",
+      ),
+    );
+    const tlsCheck = await run(["-t", "-c", bad]);
+    assert.equal(tlsCheck.code, 0, tlsCheck.err);
+    assert.match(tlsCheck.out, /configuration is valid/);
     await Deno.writeTextFile(bad, GOOD.replace("retries: 2", "retries: 99"));
     const r = await run(["-t", "-c", bad]);
     assert.equal(r.code, 1);

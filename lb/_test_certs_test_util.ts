@@ -1,5 +1,5 @@
 // Makes a throw-away CA and a leaf certificate for localhost / 127.0.0.1 with
-// openssl (CI installs it), for TLS health-check tests.
+// openssl (CI installs it), for TLS health-check tests; and a self-signed certificate.
 
 export interface TestCerts {
   ca: string;
@@ -68,6 +68,42 @@ export async function makeTestCerts(): Promise<TestCerts> {
       ca: await Deno.readTextFile(`${dir}/ca.pem`),
       cert: await Deno.readTextFile(`${dir}/leaf.pem`),
       key: await Deno.readTextFile(`${dir}/leaf.key`),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A self-signed certificate (its own trust anchor) valid only for the DNS name `name`. */
+export async function makeSelfSignedCert(name: string): Promise<{ cert: string; key: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "cirque-lb-self-" });
+  try {
+    await openssl(dir, [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "1",
+      "-keyout",
+      "key.pem",
+      "-out",
+      "cert.pem",
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      `subjectAltName=DNS:${name}`,
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
+      "-addext",
+      "extendedKeyUsage=serverAuth",
+    ]);
+    return {
+      cert: await Deno.readTextFile(`${dir}/cert.pem`),
+      key: await Deno.readTextFile(`${dir}/key.pem`),
     };
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,6 +1,6 @@
 /**
- * {@linkcode HttpHealthCheck}: a backend is healthy when an HTTP request to it
- * gets an acceptable response in time.
+ * {@linkcode HttpHealthCheck}: a backend is healthy when an HTTP/1.1 request
+ * to it gets an acceptable response in time.
  *
  * @module
  */
@@ -8,17 +8,19 @@
 import type { Backend } from "./backend.ts";
 import type { HealthCheck } from "./health_check.ts";
 import { checkThreshold, requirePort } from "./_check_util.ts";
+import type { RequestHead, UpstreamResponse } from "@cirque/core/connector";
+import { H1Connector } from "@cirque/core/h1";
+import { HttpPeer, type HttpPeerInit } from "@cirque/core/peer";
 
 /** Options of {@linkcode HttpHealthCheck}. */
 export interface HttpHealthCheckOptions {
   /**
-   * `Host` header (and, with TLS, nothing else: the certificate is checked
-   * against the backend's address).
+   * `Host` header. With TLS it is not the server name: that is `sni`.
    * @default {the backend's address}
    */
   host?: string;
   /**
-   * Request path and query.
+   * Request path and query (encoded as `fetch` would: `"/a b"` is sent as `/a%20b`).
    * @default {"/"}
    */
   path?: string;
@@ -27,13 +29,30 @@ export interface HttpHealthCheckOptions {
    * @default {"GET"}
    */
   method?: string;
-  /** Extra request headers. */
+  /**
+   * Extra request headers. Only these are sent, besides `Host` and (without
+   * `reuseConnection`) `Connection: close`: no `User-Agent` and no
+   * `Accept-Encoding`, and a compressed body reaches the validator as sent.
+   */
   headers?: HeadersInit;
   /**
    * Use HTTPS.
    * @default {false}
    */
   tls?: boolean;
+  /**
+   * Server name sent as SNI and checked against the certificate (with `tls`),
+   * like the `sni` of an `HttpPeer`.
+   * @default {the backend's hostname}
+   */
+  sni?: string;
+  /**
+   * Check that the certificate is for the server name (with `tls`). `false`
+   * skips only that: Deno always verifies the chain, so the CA of a
+   * self-signed backend still belongs in `caCerts`.
+   * @default {true}
+   */
+  verifyCert?: boolean;
   /** Extra trusted root certificates (PEM) for HTTPS. */
   caCerts?: string[];
   /**
@@ -42,18 +61,21 @@ export interface HttpHealthCheckOptions {
    */
   port?: number;
   /**
-   * Bound on the whole check (connect, request, response head and body), in ms.
+   * Bound on the whole check (connect, TLS handshake, request, response head
+   * and body), in ms; above 0, at most 2147483647.
    * @default {2000}
    */
   timeoutMs?: number;
   /**
-   * Keep the connection open between checks. When false, every check opens
-   * and closes its own connection.
+   * Keep the connection open between checks. When false, every check opens a
+   * new connection, sends `Connection: close` and closes it afterwards, so a
+   * kept-alive connection never answers for a backend that takes no new ones.
    * @default {false}
    */
   reuseConnection?: boolean;
   /**
-   * Decides if a response passes: return `false` or throw to fail.
+   * Decides if a response passes: return `false` or throw to fail. Its body
+   * reads at most 1 MiB: reading past that rejects.
    * @default {status 200 passes}
    */
   validator?: (response: Response) => boolean | void | Promise<boolean | void>;
@@ -71,15 +93,38 @@ export interface HttpHealthCheckOptions {
   onHealthChange?: (backend: Backend, healthy: boolean) => void | Promise<void>;
 }
 
-const MAX_DRAIN = 1 << 20;
+/** Body bytes read at most; a longer body is read this far, then the connection is closed. */
+const MAX_BODY = 1 << 20;
+/** Longest timer, and so the largest `timeoutMs`. */
+const MAX_TIMER_MS = 2_147_483_647;
+/** How long a connection kept with `reuseConnection` may stay idle. */
+const KEEP_IDLE_MS = 3_600_000;
+/** Methods `fetch` upper-cases. */
+const NORMALIZED_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Statuses whose `Response` cannot have a body. */
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+/** Reading the body went past {@linkcode MAX_BODY}. */
+class BodyLimitError extends RangeError {
+  constructor() {
+    super(`Cannot read the health check response: the body is longer than ${MAX_BODY} bytes`);
+  }
+}
 
 /**
- * Sends one HTTP request per check and validates the response; the body is
- * then read to its end (up to 1 MiB, the rest is cancelled), and a body that
- * fails or does not end within the timeout fails the check even after a
- * passing status (when the validator threw, its error is the one reported).
- * Pingora's `HttpHealthCheck`, over `fetch`: the timeout bounds the whole
- * exchange rather than connect and read apart.
+ * Sends one HTTP/1.1 request per check over Cirque's own connector
+ * (`H1Connector` from `@cirque/core/h1`, with a pool of its own, never the
+ * proxy's) and validates the response; the body is then read to its end (up
+ * to 1 MiB, then the connection is closed), and a body that fails or does not
+ * end within the timeout fails the check even after a passing status (when
+ * the validator threw, its error is the one reported). Over TLS the
+ * connection takes the peer settings of a proxied request: `sni`,
+ * `verifyCert` and `caCerts`. The response is parsed as strictly as the
+ * proxy parses it: a malformed one (say, a body after a `HEAD`) fails.
+ *
+ * Pingora's `HttpHealthCheck`: by default a fresh connection per check; the
+ * timeout bounds the whole exchange rather than connect and read apart.
  * Call {@linkcode HttpHealthCheck.close} (or `using`) when done if
  * `reuseConnection` is set.
  *
@@ -101,25 +146,58 @@ export class HttpHealthCheck implements HealthCheck {
   #options: HttpHealthCheckOptions;
   #success: number;
   #failure: number;
-  #client: Deno.HttpClient | undefined;
+  #timeoutMs: number;
+  #reuse: boolean;
+  #head: RequestHead;
+  #peerInit: HttpPeerInit;
+  #connector: H1Connector | undefined;
 
-  /** Creates the check. */
+  /** Creates the check; throws `TypeError` on a bad path, method or header. */
   constructor(options: HttpHealthCheckOptions = {}) {
     this.#options = options;
     this.#success = checkThreshold("consecutiveSuccess", options.consecutiveSuccess ?? 1);
     this.#failure = checkThreshold("consecutiveFailure", options.consecutiveFailure ?? 1);
+    const timeoutMs = options.timeoutMs ?? 2000;
+    if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
+      throw new RangeError(
+        `Cannot create HttpHealthCheck: timeoutMs ${timeoutMs} is not above 0 and at most ${MAX_TIMER_MS}`,
+      );
+    }
+    this.#timeoutMs = timeoutMs;
+    this.#reuse = options.reuseConnection ?? false;
     const path = options.path ?? "/";
     if (!path.startsWith("/")) {
       throw new TypeError(`Cannot create HttpHealthCheck: path "${path}" does not start with "/"`);
     }
-  }
-
-  #newClient(reuse: boolean): Deno.HttpClient {
-    return Deno.createHttpClient({
-      allowHost: true,
-      ...(reuse ? {} : { poolMaxIdlePerHost: 0 }),
-      ...(this.#options.caCerts ? { caCerts: this.#options.caCerts } : {}),
-    });
+    // The target fetch would send for this path: percent-encoded, without a fragment.
+    const url = new URL(`http://host${path}`);
+    let method = options.method ?? "GET";
+    if (!TOKEN.test(method)) {
+      throw new TypeError(`Cannot create HttpHealthCheck: method "${method}" is not a token`);
+    }
+    if (NORMALIZED_METHODS.includes(method.toUpperCase())) method = method.toUpperCase();
+    const headers = new Headers(options.headers);
+    if (options.host !== undefined) headers.set("host", options.host);
+    if (!this.#reuse) headers.set("connection", "close");
+    this.#head = { method, path: url.pathname + url.search, headers: [...headers] };
+    const t = timeoutMs;
+    this.#peerInit = {
+      tls: options.tls ?? false,
+      ...(options.sni !== undefined ? { sni: options.sni } : {}),
+      options: {
+        // Every wait is bounded by the check's timeout (the signal), these only name it.
+        connectTimeout: t,
+        totalConnectTimeout: t,
+        readTimeout: t,
+        writeTimeout: t,
+        // A connection is kept only with reuseConnection, for an hour at most (the
+        // backend's keep-alive timeout usually ends it first).
+        idleTimeout: this.#reuse ? KEEP_IDLE_MS : 0,
+        maxIdlePerPeer: this.#reuse ? 1 : 0,
+        verifyCert: options.verifyCert ?? true,
+        ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+      },
+    };
   }
 
   /**
@@ -130,43 +208,60 @@ export class HttpHealthCheck implements HealthCheck {
     const o = this.#options;
     const port = requirePort(backend, o.port);
     const host = backend.kind === "ipv6" ? `[${backend.hostname}]` : backend.hostname;
-    const url = `${o.tls ? "https" : "http"}://${host}:${port}${o.path ?? "/"}`;
-    const timeout = AbortSignal.timeout(o.timeoutMs ?? 2000);
-    const bound = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    const reuse = o.reuseConnection ?? false;
-    const client = reuse ? (this.#client ??= this.#newClient(true)) : this.#newClient(false);
+    const peer = new HttpPeer(`${host}:${port}`, this.#peerInit);
+    const failed = `health check of ${backend.address} failed`;
+    // Bounds connect, head and body; aborted at the end in any case, which
+    // closes the connection unless the exchange ended cleanly before.
+    const ctl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctl.abort(new DOMException("health check timed out", "TimeoutError"));
+    }, this.#timeoutMs);
+    const bound = signal ? AbortSignal.any([signal, ctl.signal]) : ctl.signal;
+    const why = (err: unknown): string =>
+      timedOut
+        ? `timed out after ${this.#timeoutMs} ms`
+        : err instanceof Error
+        ? err.message
+        : String(err);
     try {
-      const headers = new Headers(o.headers);
-      if (o.host !== undefined) headers.set("host", o.host);
-      const res = await fetch(url, {
-        method: o.method ?? "GET",
-        headers,
-        client,
-        redirect: "manual",
-        signal: bound,
-      });
+      this.#connector ??= new H1Connector({ maxIdle: this.#reuse ? Infinity : 0 });
+      let res: UpstreamResponse;
+      try {
+        res = await this.#connector.request(peer, this.#head, null, { signal: bound });
+      } catch (err) {
+        throw new Error(`${failed}: ${why(err)}`, { cause: err });
+      }
+      const body = res.body === null ? null : bounded(res.body, why);
       let ok: boolean;
-      try {
-        ok = o.validator ? (await o.validator(res)) !== false : res.status === 200;
-      } catch (err) {
-        // The validator's own error is the one reported.
-        await drain(res).catch(() => {});
-        throw err;
+      let rest = body;
+      if (o.validator) {
+        let response: Response | undefined;
+        try {
+          response = toResponse(res, body);
+          ok = (await o.validator(response)) !== false;
+        } catch (err) {
+          // The validator's own error is the one reported.
+          const left = unread(response, body);
+          if (left !== null) await drain(left).catch(() => {});
+          throw err;
+        }
+        rest = unread(response, body);
+      } else {
+        ok = res.status === 200;
       }
       try {
-        await drain(res);
+        if (rest !== null) await drain(rest);
       } catch (err) {
-        const why = err instanceof Error ? err.message : String(err);
-        throw new Error(
-          `health check of ${backend.address} failed: status ${res.status}, body not read: ${why}`,
-          { cause: err },
-        );
+        throw new Error(`${failed}: status ${res.status}, body not read: ${why(err)}`, {
+          cause: err,
+        });
       }
-      if (!ok) {
-        throw new Error(`health check of ${backend.address} failed: status ${res.status}`);
-      }
+      if (!ok) throw new Error(`${failed}: status ${res.status}`);
     } finally {
-      if (!reuse) client.close();
+      clearTimeout(timer);
+      ctl.abort();
     }
   }
 
@@ -180,10 +275,10 @@ export class HttpHealthCheck implements HealthCheck {
     return this.#options.onHealthChange?.(backend, healthy);
   }
 
-  /** Closes the kept connection, if any. */
+  /** Closes the kept connection, if any (a later check opens a new one). */
   close(): void {
-    this.#client?.close();
-    this.#client = undefined;
+    void this.#connector?.close();
+    this.#connector = undefined;
   }
 
   /** Same as {@linkcode HttpHealthCheck.close}. */
@@ -192,19 +287,68 @@ export class HttpHealthCheck implements HealthCheck {
   }
 }
 
-// Reads the rest of the body (up to MAX_DRAIN, then cancels); rejects when a read fails or
-// the check's timeout aborts it.
-async function drain(res: Response): Promise<void> {
-  if (res.body === null || res.bodyUsed) return;
-  const reader = res.body.getReader();
+/** The response as a `Response` for the validator. */
+function toResponse(res: UpstreamResponse, body: ReadableStream<Uint8Array> | null): Response {
+  return new Response(NULL_BODY_STATUS.has(res.status) ? null : body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}
+
+/** What is left to read of the body after the validator: nothing when it read the body. */
+function unread(
+  response: Response | undefined,
+  body: ReadableStream<Uint8Array> | null,
+): ReadableStream<Uint8Array> | null {
+  if (response === undefined || response.body === null) return body;
+  return response.bodyUsed ? null : response.body;
+}
+
+/**
+ * `body` read at most {@linkcode MAX_BODY} bytes: reading past that cancels
+ * it (which closes the connection) and errors with a `BodyLimitError`; a
+ * failed read errors with the check's description of it.
+ */
+function bounded(
+  body: ReadableStream<Uint8Array>,
+  why: (err: unknown) => string,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
   let total = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        throw new Error(why(err), { cause: err });
+      }
+      if (chunk.done) {
+        c.close();
+        return;
+      }
+      total += chunk.value.byteLength;
+      if (total > MAX_BODY) {
+        await reader.cancel().catch(() => {});
+        throw new BodyLimitError();
+      }
+      c.enqueue(chunk.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+// Reads the rest of the body; its first MAX_BODY bytes suffice. Rejects when a read fails or
+// the check's timeout aborts it.
+async function drain(body: ReadableStream<Uint8Array>): Promise<void> {
+  const reader = body.getReader();
   try {
-    while (total <= MAX_DRAIN) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      total += value.byteLength;
-    }
-    await reader.cancel();
+    while (!(await reader.read()).done);
+  } catch (err) {
+    if (!(err instanceof BodyLimitError)) throw err;
   } finally {
     reader.releaseLock();
   }

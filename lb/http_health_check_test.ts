@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { Backend } from "./backend.ts";
 import { HttpHealthCheck } from "./http_health_check.ts";
-import { makeTestCerts } from "./_test_certs_test_util.ts";
-import { rawOrigin, writeAll } from "../core/testdata/origins.ts";
+import { makeSelfSignedCert, makeTestCerts } from "./_test_certs_test_util.ts";
+import { rawOrigin, serveRaw, writeAll } from "../core/testdata/origins.ts";
 
 interface Seen {
   method: string;
   path: string;
   host: string | null;
+  connection: string | null;
   connections: number;
 }
 
@@ -32,13 +33,22 @@ function rawServer(status: () => number, hang = false) {
           pending = pending.slice(end + 4);
           const [line, ...headers] = head.split("\r\n");
           const [method, path] = line!.split(" ");
-          const host = headers.find((h) => h.toLowerCase().startsWith("host:"))?.slice(5).trim();
-          seen.push({ method: method!, path: path!, host: host ?? null, connections });
+          const field = (name: string) =>
+            headers.find((h) => h.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1)
+              .trim() ?? null;
+          seen.push({
+            method: method!,
+            path: path!,
+            host: field("host"),
+            connection: field("connection"),
+            connections,
+          });
           if (hang) continue;
           const body = "ok";
           await conn.write(
             new TextEncoder().encode(
-              `HTTP/1.1 ${status()} X\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+              `HTTP/1.1 ${status()} X\r\ncontent-length: ${body.length}\r\n\r\n` +
+                (method === "HEAD" ? "" : body),
             ),
           );
         }
@@ -65,8 +75,14 @@ function rawServer(status: () => number, hang = false) {
     get connections() {
       return connections;
     },
+    /** Closes the listener (new connections are refused); open connections keep being served. */
+    stopAccepting() {
+      try {
+        listener.close();
+      } catch { /* closed */ }
+    },
     async [Symbol.asyncDispose]() {
-      listener.close();
+      this.stopAccepting();
       for (const c of conns) {
         try {
           c.close();
@@ -82,12 +98,49 @@ function partialBodyServer(end: "stall" | "close") {
   const origin = rawOrigin(async (conn) => {
     await conn.read(new Uint8Array(8192));
     await writeAll(conn, "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial");
-    // "stall": hold the connection until the origin is disposed.
+    // "stall": hold the connection until the client closes it (or the origin is disposed).
     if (end === "stall") await conn.read(new Uint8Array(1));
   });
   return {
     backend: new Backend(`127.0.0.1:${origin.port}`),
+    /** Resolves once `n` connections have ended. */
+    closed: (n: number) => origin.waitClosed(n),
     [Symbol.asyncDispose]: () => origin[Symbol.asyncDispose](),
+  };
+}
+
+// A TLS origin (node:tls) with one certificate, recording the SNI name of each ClientHello ("" when
+// it has none) and answering 200 "ok" to each request.
+async function tlsServer(cert: { cert: string; key: string }) {
+  const tls = await import("node:tls");
+  const context = tls.createSecureContext(cert);
+  const serverNames: string[] = [];
+  const server = tls.createServer({
+    ...cert,
+    SNICallback: (name, cb) => {
+      serverNames.push(name);
+      cb(null, context);
+    },
+  }, (sock) => {
+    let seen = "";
+    sock.on("data", (d: Uint8Array) => {
+      seen += new TextDecoder().decode(d);
+      if (seen.includes("\r\n\r\n")) {
+        seen = "";
+        sock.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+      }
+    });
+    sock.on("error", () => {});
+  });
+  server.on("tlsClientError", () => {});
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    backend: new Backend(`127.0.0.1:${port}`),
+    serverNames,
+    async [Symbol.asyncDispose]() {
+      await new Promise((r) => server.close(r));
+    },
   };
 }
 
@@ -115,6 +168,12 @@ Deno.test("HttpHealthCheck", async (t) => {
       [server.seen[0]?.method, server.seen[0]?.path, server.seen[0]?.host],
       ["HEAD", "/healthz?full=1", "api.test"],
     );
+    // Defaults: GET /, Host from the backend's address; a path is encoded as fetch would.
+    await new HttpHealthCheck({ method: "get", path: "/a b#frag" }).check(server.backend);
+    assert.deepEqual(
+      [server.seen[1]?.method, server.seen[1]?.path, server.seen[1]?.host],
+      ["GET", "/a%20b", server.backend.address],
+    );
   });
 
   await t.step("a validator decides", async () => {
@@ -139,11 +198,17 @@ Deno.test("HttpHealthCheck", async (t) => {
   await t.step("a 200 whose body stalls past the timeout or breaks off fails", async () => {
     for (const end of ["stall", "close"] as const) {
       await using server = partialBodyServer(end);
+      const started = performance.now();
       await assert.rejects(
         new HttpHealthCheck({ timeoutMs: 200 }).check(server.backend),
-        /failed: status 200, body not read/,
+        end === "stall"
+          ? /failed: status 200, body not read: timed out after 200 ms$/
+          : /failed: status 200, body not read: .*closed the connection/,
         end,
       );
+      // The timeout cancels the stalled read: the check ends on time and closes its connection.
+      assert.ok(performance.now() - started < 1500, end);
+      await server.closed(1);
       // A validator that throws keeps its own error.
       const strict = new HttpHealthCheck({
         timeoutMs: 200,
@@ -161,8 +226,82 @@ Deno.test("HttpHealthCheck", async (t) => {
       using check = new HttpHealthCheck({ reuseConnection: reuse });
       for (let i = 0; i < 3; i++) await check.check(server.backend);
       assert.equal(server.connections, reuse ? 1 : 3, `reuse ${reuse}`);
+      assert.deepEqual(
+        server.seen.map((r) => r.connection),
+        Array(3).fill(reuse ? null : "close"),
+        `reuse ${reuse}`,
+      );
     }
   });
+
+  await t.step(
+    "a check never reuses a kept-alive connection: a backend that takes no new connections fails",
+    async () => {
+      for (const reuse of [false, true]) {
+        await using server = rawServer(() => 200);
+        using check = new HttpHealthCheck({ reuseConnection: reuse, timeoutMs: 500 });
+        await check.check(server.backend);
+        // The server keeps its end of the first connection open and serving.
+        server.stopAccepting();
+        if (reuse) {
+          // Only when asked to: the kept connection answers for the backend.
+          await check.check(server.backend);
+          assert.equal(server.seen.length, 2);
+        } else {
+          await assert.rejects(check.check(server.backend), /failed: Cannot connect/);
+          assert.equal(server.seen.length, 1);
+        }
+        assert.equal(server.connections, 1);
+      }
+    },
+  );
+
+  await t.step(
+    "the body is read up to 1 MiB: more passes by default, a validator reading it all fails",
+    async () => {
+      const big = new Uint8Array(3 << 20).fill(97);
+      const head = `HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\n\r\n`;
+      await using origin = rawOrigin(async (conn) => {
+        await conn.read(new Uint8Array(8192));
+        await writeAll(conn, head);
+        await writeAll(conn, big).catch(() => {}); // the check closes the connection after 1 MiB
+      });
+      const backend = new Backend(`127.0.0.1:${origin.port}`);
+      await new HttpHealthCheck().check(backend);
+      await origin.waitClosed(1);
+      await assert.rejects(
+        new HttpHealthCheck({ validator: async (res) => (await res.text()).length > 0 }).check(
+          backend,
+        ),
+        /body is longer than 1048576 bytes/,
+      );
+      await origin.waitClosed(2);
+    },
+  );
+
+  await t.step(
+    "the validator gets a Response: status, headers and body; none for 204",
+    async () => {
+      await using origin = rawOrigin(
+        serveRaw((head) =>
+          head.startsWith("GET /empty ")
+            ? "HTTP/1.1 204 No Content\r\nx-state: idle\r\n\r\n"
+            : "HTTP/1.1 299 Fine\r\nx-state: up\r\ntransfer-encoding: chunked\r\n\r\n" +
+              "2\r\nup\r\n0\r\n\r\n"
+        ),
+      );
+      const backend = new Backend(`127.0.0.1:${origin.port}`);
+      const got: string[] = [];
+      const validator = async (res: Response) => {
+        got.push(
+          `${res.status} ${res.statusText} ${res.headers.get("x-state")} ${await res.text()}`,
+        );
+      };
+      await new HttpHealthCheck({ validator }).check(backend);
+      await new HttpHealthCheck({ validator, path: "/empty" }).check(backend);
+      assert.deepEqual(got, ["299 Fine up up", "204 No Content idle "]);
+    },
+  );
 
   await t.step("port override and IPv6 addresses", async () => {
     await using server = rawServer(() => 200);
@@ -192,11 +331,62 @@ Deno.test("HttpHealthCheck", async (t) => {
     }
   });
 
+  await t.step(
+    "over TLS the peer's settings apply: sni is sent and verified, verifyCert: false skips the name",
+    async () => {
+      // Self-signed, valid only for self.test; the backend is 127.0.0.1.
+      const self = await makeSelfSignedCert("self.test");
+      await using server = await tlsServer(self);
+      const trusted = { tls: true, caCerts: [self.cert] };
+      // Verification on: the certificate is not for 127.0.0.1.
+      await assert.rejects(
+        new HttpHealthCheck(trusted).check(server.backend),
+        /failed: Cannot connect .*not valid for name "127\.0\.0\.1"/,
+      );
+      // verifyCert: false skips only the name check: the chain is still verified.
+      await new HttpHealthCheck({ ...trusted, verifyCert: false }).check(server.backend);
+      await assert.rejects(
+        new HttpHealthCheck({ tls: true, verifyCert: false }).check(server.backend),
+        /UnknownIssuer/,
+      );
+      // sni: sent in the handshake and the name the certificate is checked against.
+      await new HttpHealthCheck({ ...trusted, sni: "self.test", host: "app.test" }).check(
+        server.backend,
+      );
+      await assert.rejects(
+        new HttpHealthCheck({ ...trusted, sni: "other.test" }).check(server.backend),
+        /not valid for name "other\.test"/,
+      );
+      // Every handshake reached the server; an IP address is never sent as SNI ("": none).
+      assert.deepEqual(server.serverNames, ["", "", "", "self.test", "other.test"]);
+    },
+  );
+
+  await t.step("the timeout bounds the TLS handshake", async () => {
+    // Accepts TCP connections and never answers the ClientHello.
+    await using origin = rawOrigin(async (conn) => {
+      while (await conn.read(new Uint8Array(8192)) !== null);
+    });
+    const started = performance.now();
+    await assert.rejects(
+      new HttpHealthCheck({ tls: true, timeoutMs: 200 }).check(
+        new Backend(`127.0.0.1:${origin.port}`),
+      ),
+      /failed: timed out after 200 ms$/,
+    );
+    assert.ok(performance.now() - started < 1500);
+    // Not asserted: that the origin sees the socket close. Deno's TlsConn.close() during a
+    // pending handshake cancels the handshake but leaves the socket open until the peer closes.
+  });
+
   await t.step("thresholds and validation", () => {
     const check = new HttpHealthCheck({ consecutiveSuccess: 4, consecutiveFailure: 2 });
     assert.equal(check.healthThreshold(true), 4);
     assert.equal(check.healthThreshold(false), 2);
     assert.throws(() => new HttpHealthCheck({ path: "healthz" }), TypeError);
     assert.throws(() => new HttpHealthCheck({ consecutiveSuccess: -1 }), RangeError);
+    assert.throws(() => new HttpHealthCheck({ timeoutMs: 0 }), RangeError);
+    assert.throws(() => new HttpHealthCheck({ method: "GE T" }), TypeError);
+    assert.throws(() => new HttpHealthCheck({ headers: { "x y": "1" } }), TypeError);
   });
 });
