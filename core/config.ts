@@ -50,23 +50,8 @@
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { Document, Node as YamlNode } from "yaml";
 
-/**
- * The longest duration a timer can wait, in ms (2³¹ − 1, about 24.8 days):
- * `setTimeout` and `AbortSignal.timeout` fire at once for longer ones. Use
- * it as the `max` of every duration key (`Math.floor(MAX_TIMER_MS / 1000)`
- * for keys in seconds).
- *
- * @example
- * ```ts
- * import { integer, MAX_TIMER_MS, parseConfig } from "@cirque/core/config";
- * import assert from "node:assert/strict";
- *
- * const timeoutMs = integer({ min: 1, max: MAX_TIMER_MS });
- * assert.equal(parseConfig("2147483647", timeoutMs), 2147483647);
- * assert.throws(() => parseConfig("2147483648", timeoutMs), /expected integer from 1 to 2147483647/);
- * ```
- */
-export const MAX_TIMER_MS = 2_147_483_647;
+// The longest timer (2³¹ − 1 ms), defined beside the deadlines; the bound of every duration key.
+export { MAX_TIMER_MS } from "./deadline.ts";
 
 /** The kinds of schema {@linkcode validate} understands. */
 export type SchemaKind =

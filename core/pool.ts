@@ -5,7 +5,7 @@
  * @module
  */
 
-import { coarseNow } from "./deadline.ts";
+import { coarseNow, MAX_TIMER_MS } from "./deadline.ts";
 
 /** Why an idle connection stopped being usable. */
 export type IdleGoneReason = "closed" | "data";
@@ -266,7 +266,9 @@ export class ConnectionPool<C extends Poolable> {
     if (this.#closed) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timerAt = at;
-    const delay = Math.max(0, at - this.#clock()) + 1;
+    // Capped: a longer timer fires at once (an idle timeout near 2³¹ ms would spin);
+    // one that fires early sweeps nothing and schedules the rest.
+    const delay = Math.min(Math.max(0, at - this.#clock()) + 1, MAX_TIMER_MS);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerAt = Infinity;

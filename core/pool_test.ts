@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { MAX_TIMER_MS } from "./deadline.ts";
 import { ConnectionPool, type IdleGoneReason, type Poolable } from "./pool.ts";
 
 class FakeConn implements Poolable {
@@ -201,6 +202,24 @@ Deno.test("ConnectionPool", async (t) => {
     const late = new FakeConn("late");
     assert.equal(pool.put("k", late, 1000), false);
     assert.equal(late.closed, true);
+  });
+
+  await t.step("an idle timeout of 2^31 - 1 ms arms a timer that setTimeout can hold", async () => {
+    // setTimeout fires at once for a longer delay: the sweep timer would spin every ms.
+    const delays: number[] = [];
+    const real = globalThis.setTimeout;
+    globalThis.setTimeout = ((f: () => void, ms?: number) => {
+      delays.push(ms ?? 0);
+      return real(f, ms);
+    }) as typeof setTimeout;
+    const { pool } = setup();
+    try {
+      pool.put("k", new FakeConn("a"), MAX_TIMER_MS);
+    } finally {
+      globalThis.setTimeout = real;
+    }
+    assert.ok(delays.length > 0 && delays.every((d) => d > 0 && d <= MAX_TIMER_MS), `${delays}`);
+    await pool.close();
   });
 
   await t.step("rejects a negative bound", () => {

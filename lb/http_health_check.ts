@@ -9,6 +9,7 @@ import type { Backend } from "./backend.ts";
 import type { HealthCheck } from "./health_check.ts";
 import { checkThreshold, requirePort } from "./_check_util.ts";
 import type { RequestHead, UpstreamResponse } from "@cirque/core/connector";
+import { MAX_TIMER_MS } from "@cirque/core/deadline";
 import { H1Connector } from "@cirque/core/h1";
 import { HttpPeer, type HttpPeerInit } from "@cirque/core/peer";
 
@@ -95,8 +96,6 @@ export interface HttpHealthCheckOptions {
 
 /** Body bytes read at most; a longer body is read this far, then the connection is closed. */
 const MAX_BODY = 1 << 20;
-/** Longest timer, and so the largest `timeoutMs`. */
-const MAX_TIMER_MS = 2_147_483_647;
 /** How long a connection kept with `reuseConnection` may stay idle. */
 const KEEP_IDLE_MS = 3_600_000;
 /** Methods `fetch` upper-cases. */
