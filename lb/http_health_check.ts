@@ -17,7 +17,7 @@ import { HttpPeer, type HttpPeerInit } from "@cirque/core/peer";
 export interface HttpHealthCheckOptions {
   /**
    * `Host` header. With TLS it is not the server name: that is `sni`.
-   * @default {the backend's address}
+   * @default {`sni` when given (the site the backend is asked for, as Pingora's one `host` for both), else the backend's address}
    */
   host?: string;
   /**
@@ -176,7 +176,9 @@ export class HttpHealthCheck implements HealthCheck {
     }
     if (NORMALIZED_METHODS.includes(method.toUpperCase())) method = method.toUpperCase();
     const headers = new Headers(options.headers);
-    if (options.host !== undefined) headers.set("host", options.host);
+    // A backend chosen by name (why `sni` is set) answers its default site to an address Host.
+    const host = options.host ?? (options.tls ? options.sni : undefined);
+    if (host !== undefined) headers.set("host", host);
     if (!this.#reuse) headers.set("connection", "close");
     this.#head = { method, path: url.pathname + url.search, headers: [...headers] };
     const t = timeoutMs;

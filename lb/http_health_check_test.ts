@@ -115,6 +115,7 @@ async function tlsServer(cert: { cert: string; key: string }) {
   const tls = await import("node:tls");
   const context = tls.createSecureContext(cert);
   const serverNames: string[] = [];
+  const hosts: string[] = [];
   const server = tls.createServer({
     ...cert,
     SNICallback: (name, cb) => {
@@ -126,6 +127,7 @@ async function tlsServer(cert: { cert: string; key: string }) {
     sock.on("data", (d: Uint8Array) => {
       seen += new TextDecoder().decode(d);
       if (seen.includes("\r\n\r\n")) {
+        hosts.push(/\r\nhost: *([^\r]*)/i.exec(seen)?.[1] ?? "");
         seen = "";
         sock.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
       }
@@ -137,7 +139,10 @@ async function tlsServer(cert: { cert: string; key: string }) {
   const port = (server.address() as { port: number }).port;
   return {
     backend: new Backend(`127.0.0.1:${port}`),
+    port,
     serverNames,
+    /** The Host header of each request. */
+    hosts,
     async [Symbol.asyncDispose]() {
       await new Promise((r) => server.close(r));
     },
@@ -353,12 +358,15 @@ Deno.test("HttpHealthCheck", async (t) => {
       await new HttpHealthCheck({ ...trusted, sni: "self.test", host: "app.test" }).check(
         server.backend,
       );
+      // Without `host`, the Host header is the sni name: the site the backend is asked for.
+      await new HttpHealthCheck({ ...trusted, sni: "self.test" }).check(server.backend);
       await assert.rejects(
         new HttpHealthCheck({ ...trusted, sni: "other.test" }).check(server.backend),
         /not valid for name "other\.test"/,
       );
       // Every handshake reached the server; an IP address is never sent as SNI ("": none).
-      assert.deepEqual(server.serverNames, ["", "", "", "self.test", "other.test"]);
+      assert.deepEqual(server.serverNames, ["", "", "", "self.test", "self.test", "other.test"]);
+      assert.deepEqual(server.hosts, [`127.0.0.1:${server.port}`, "app.test", "self.test"]);
     },
   );
 
