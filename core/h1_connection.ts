@@ -59,6 +59,70 @@ function defaultDial(addr: HttpPeer["addr"], signal: AbortSignal): Promise<Deno.
     : Deno.connect({ hostname: addr.hostname, port: addr.port, signal });
 }
 
+/**
+ * TLS handshakes given up (timed out or aborted) and still pending, per
+ * reuse key. Deno 2.9's `TlsConn.close()` during a pending handshake cancels
+ * the handshake but keeps the socket open until the peer closes it, so a
+ * given-up handshake is left to end on its own and its connection is closed
+ * then; a peer that holds this many unanswered is not connected to again
+ * until one ends (each holds a socket).
+ */
+const unanswered = new Map<string, number>();
+
+/** Unanswered TLS handshakes one peer may hold before a connect to it fails at once. */
+export const MAX_UNANSWERED_HANDSHAKES = 4;
+
+/** How many TLS handshakes to the peer with `reuseKey` were given up and still hold a socket. */
+export function unansweredHandshakes(reuseKey: string): number {
+  return unanswered.get(reuseKey) ?? 0;
+}
+
+/**
+ * `conn.handshake()`, rejecting with the signal's reason when it aborts. A
+ * handshake given up that way keeps running; its connection is closed when
+ * it ends (see {@linkcode unanswered}). `onGiveUp` tells the caller the
+ * connection is no longer its own.
+ */
+function handshake(
+  conn: Deno.TlsConn,
+  signal: AbortSignal,
+  key: string,
+  onGiveUp: () => void,
+): Promise<Deno.TlsHandshakeInfo> {
+  const hs = conn.handshake();
+  const giveUp = () => {
+    onGiveUp();
+    unanswered.set(key, unansweredHandshakes(key) + 1);
+    const done = () => {
+      const n = unansweredHandshakes(key) - 1;
+      if (n > 0) unanswered.set(key, n);
+      else unanswered.delete(key);
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    };
+    hs.then(done, done);
+  };
+  if (signal.aborted) {
+    giveUp();
+    return Promise.reject(signal.reason);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      giveUp();
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    hs.then((info) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(info);
+    }, (err) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(err);
+    });
+  });
+}
+
 function connectError(err: unknown, peer: HttpPeer, timedOut: boolean, tls: boolean): ProxyError {
   if (err instanceof ProxyError) return err;
   const context = { peer: peer.address };
@@ -216,8 +280,17 @@ export class H1Connection implements Poolable {
     user?.addEventListener("abort", onAbort, { once: true });
     let tcp: Deno.Conn | undefined;
     let tls = false;
+    // Set when a given-up handshake took the connection over (it closes it when it ends).
+    const handedOff = () => tcp = undefined;
     try {
       if (user?.aborted) throw abortedError(peer);
+      if (peer.tls && unansweredHandshakes(peer.reuseKey) >= MAX_UNANSWERED_HANDSHAKES) {
+        throw new ProxyError(
+          "CONNECT_ERROR",
+          `Cannot connect to ${peer.address}: ${MAX_UNANSWERED_HANDSHAKES} TLS handshakes to it are still unanswered`,
+          { source: "upstream", retryable: true, context: { peer: peer.address } },
+        );
+      }
       const addr = peer.addr;
       const hostname = addr.transport === "tcp" ? addr.hostname : "";
       const withCert = peer.tls && o.cert !== undefined && o.key !== undefined;
@@ -254,19 +327,8 @@ export class H1Connection implements Poolable {
         try {
           const c = await pending;
           tcp = c;
-          if (ctl.signal.aborted) throw ctl.signal.reason;
-          const close = () => {
-            try {
-              c.close();
-            } catch { /* already closed */ }
-          };
-          ctl.signal.addEventListener("abort", close, { once: true });
-          try {
-            const { alpnProtocol } = await c.handshake();
-            return new H1Connection(c, peer.reuseKey, options.bufferSize, alpnProtocol);
-          } finally {
-            ctl.signal.removeEventListener("abort", close);
-          }
+          const { alpnProtocol } = await handshake(c, ctl.signal, peer.reuseKey, handedOff);
+          return new H1Connection(c, peer.reuseKey, options.bufferSize, alpnProtocol);
         } finally {
           clearTimeout(hsTimer);
         }
@@ -295,9 +357,10 @@ export class H1Connection implements Poolable {
         if (o.caCerts) opts.caCerts = o.caCerts;
         if (o.verifyCert === false) opts.unsafelyDisableHostnameVerification = true;
         const c = await Deno.startTls(tcp as Deno.TcpConn, opts);
+        // From here an abort gives the handshake up instead of closing (see `unanswered`).
+        ctl.signal.removeEventListener("abort", close);
         tcp = current = c;
-        if (ctl.signal.aborted) close();
-        const { alpnProtocol } = await c.handshake();
+        const { alpnProtocol } = await handshake(c, ctl.signal, peer.reuseKey, handedOff);
         return new H1Connection(c, peer.reuseKey, options.bufferSize, alpnProtocol);
       } finally {
         clearTimeout(hsTimer);

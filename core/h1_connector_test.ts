@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { RequestHead, UpstreamResponse } from "./connector.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
+import { H1Connection, MAX_UNANSWERED_HANDSHAKES, unansweredHandshakes } from "./h1_connection.ts";
 import { type H1BodySource, H1Connector } from "./h1_connector.ts";
 import { findHeadEnd, parseResponseHead } from "./h1_parse.ts";
 import { HttpPeer, type PeerOptions } from "./peer.ts";
@@ -1336,4 +1337,47 @@ Deno.test("H1Connector: 1 000 hostile responses are read as a strict reader read
   }
   assert.ok(tally.ok > 100 && tally.failed > 100, JSON.stringify(tally));
   assert.equal(c.stats.idle, 0);
+});
+
+Deno.test("a TLS handshake given up keeps its socket until it ends; a peer holds at most MAX_UNANSWERED_HANDSHAKES", async () => {
+  // Accepts TCP and never answers the ClientHello.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const c of listener) accepted.push(c);
+  })();
+  const port = (listener.addr as Deno.NetAddr).port;
+  const peer = new HttpPeer(`127.0.0.1:${port}`, {
+    tls: true,
+    options: { connectTimeout: 100, totalConnectTimeout: 100 },
+  });
+  const settled = async (want: number) => {
+    for (let i = 0; i < 200 && unansweredHandshakes(peer.reuseKey) !== want; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(unansweredHandshakes(peer.reuseKey), want);
+  };
+  const code = (c: ErrorCode) => (e: unknown) => e instanceof ProxyError && e.code === c;
+  try {
+    for (let i = 0; i < MAX_UNANSWERED_HANDSHAKES; i++) {
+      await assert.rejects(H1Connection.open(peer), code("CONNECT_TIMEOUT"));
+    }
+    // Closing them would cancel the handshakes and leave the sockets open (Deno 2.9): they wait.
+    assert.equal(unansweredHandshakes(peer.reuseKey), MAX_UNANSWERED_HANDSHAKES);
+    await assert.rejects(H1Connection.open(peer), /4 TLS handshakes to it are still unanswered/);
+    // The peer ends them: each handshake fails, its connection is closed and the peer is tried again.
+    for (const c of accepted) c.close();
+    await settled(0);
+    await assert.rejects(H1Connection.open(peer), code("CONNECT_TIMEOUT"));
+    assert.equal(accepted.length, MAX_UNANSWERED_HANDSHAKES + 1);
+  } finally {
+    for (const c of accepted) {
+      try {
+        c.close();
+      } catch { /* closed above */ }
+    }
+    await settled(0);
+    listener.close();
+    await accepting.catch(() => {});
+  }
 });

@@ -10,6 +10,7 @@ import type { HealthCheck } from "./health_check.ts";
 import { checkThreshold, requirePort } from "./_check_util.ts";
 import type { RequestHead, UpstreamResponse } from "@cirque/core/connector";
 import { MAX_TIMER_MS } from "@cirque/core/deadline";
+import { type ErrorCode, ProxyError } from "@cirque/core/error";
 import { H1Connector } from "@cirque/core/h1";
 import { HttpPeer, type HttpPeerInit } from "@cirque/core/peer";
 
@@ -93,6 +94,8 @@ export interface HttpHealthCheckOptions {
   /** Called on each flip. */
   onHealthChange?: (backend: Backend, healthy: boolean) => void | Promise<void>;
 }
+
+const TIMEOUTS: readonly ErrorCode[] = ["CONNECT_TIMEOUT", "READ_TIMEOUT", "WRITE_TIMEOUT"];
 
 /** Body bytes read at most; a longer body is read this far, then the connection is closed. */
 const MAX_BODY = 1 << 20;
@@ -220,8 +223,9 @@ export class HttpHealthCheck implements HealthCheck {
       ctl.abort(new DOMException("health check timed out", "TimeoutError"));
     }, this.#timeoutMs);
     const bound = signal ? AbortSignal.any([signal, ctl.signal]) : ctl.signal;
+    // The connector's own timeouts equal the check's: whichever fires first, it is the check's.
     const why = (err: unknown): string =>
-      timedOut
+      timedOut || (err instanceof ProxyError && TIMEOUTS.includes(err.code))
         ? `timed out after ${this.#timeoutMs} ms`
         : err instanceof Error
         ? err.message
