@@ -145,6 +145,26 @@ async function sha256(b: ArrayBuffer): Promise<string> {
     .map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * A raw origin that answers the first request on any connection with `first`
+ * and every later one with an empty 500 (a second fill would show as an
+ * error); `requests()` counts them.
+ */
+function firstOnlyOrigin(first: (conn: Deno.Conn) => Promise<void>) {
+  let requests = 0;
+  const origin = rawOrigin(async (conn) => {
+    const st = { buf: new Uint8Array(1 << 16), len: 0 };
+    while ((await readRequest(conn, st)) !== null) {
+      if (++requests > 1) {
+        await writeAll(conn, "HTTP/1.1 500 Again\r\nContent-Length: 0\r\n\r\n");
+        continue;
+      }
+      await first(conn);
+    }
+  });
+  return Object.assign(origin, { requests: () => requests });
+}
+
 Deno.test("HTTP cache through the proxy over real sockets", async (t) => {
   await t.step("100 concurrent misses make one upstream request (cache lock)", async () => {
     const release = gate();
@@ -428,20 +448,12 @@ Deno.test("a client that goes away while its request writes a cache entry", asyn
     "a cacheable response is still read whole into the cache: stored, and the lock's waiter gets all of it",
     async () => {
       const head = gate(), rest = gate();
-      let requests = 0;
-      await using o = rawOrigin(async (conn) => {
-        const st = { buf: new Uint8Array(1 << 16), len: 0 };
-        while ((await readRequest(conn, st)) !== null) {
-          if (++requests > 1) {
-            await writeAll(conn, "HTTP/1.1 500 Again\r\nContent-Length: 0\r\n\r\n");
-            continue;
-          }
-          await head.p;
-          await writeAll(conn, headOf("max-age=60"));
-          await writeAll(conn, data.subarray(0, part1));
-          await rest.p;
-          await writeAll(conn, data.subarray(part1));
-        }
+      await using o = firstOnlyOrigin(async (conn) => {
+        await head.p;
+        await writeAll(conn, headOf("max-age=60"));
+        await writeAll(conn, data.subarray(0, part1));
+        await rest.p;
+        await writeAll(conn, data.subarray(part1));
       });
       const lock = new CountingLock();
       const logged: (string | null)[] = [];
@@ -451,7 +463,7 @@ Deno.test("a client that goes away while its request writes a cache entry", asyn
           let waiter: Promise<Response>;
           try {
             await a.write(request(s.proxyPort, "/fill"));
-            await until(() => requests === 1, "the writer's request at the origin");
+            await until(() => o.requests() === 1, "the writer's request at the origin");
             waiter = s.get("/fill");
             await until(() => lock.readers === 1, "the waiter to join the lock");
             head.open();
@@ -469,7 +481,7 @@ Deno.test("a client that goes away while its request writes a cache entry", asyn
           const next = await within(s.get("/fill"), "the next request");
           assert.match(next.headers.get("cache-status")!, /hit/);
           assert.equal(await within(next.arrayBuffer().then(sha256), "the hit's body"), expected);
-          assert.equal(requests, 1);
+          assert.equal(o.requests(), 1);
         }, { lock, phases: { logging: (_s, e) => void logged.push(e?.code ?? null) } });
       } finally {
         head.open();
@@ -576,20 +588,12 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
       async () => {
         const head = gate();
         const body = "x".repeat(100_000);
-        let requests = 0;
-        await using o = rawOrigin(async (conn) => {
-          const st = { buf: new Uint8Array(1 << 16), len: 0 };
-          while ((await readRequest(conn, st)) !== null) {
-            if (++requests > 1) {
-              await writeAll(conn, "HTTP/1.1 500 Again\r\nContent-Length: 0\r\n\r\n");
-              continue;
-            }
-            await head.p;
-            await writeAll(
-              conn,
-              `HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-            );
-          }
+        await using o = firstOnlyOrigin(async (conn) => {
+          await head.p;
+          await writeAll(
+            conn,
+            `HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+          );
         });
         const lock = new CountingLock();
         const sessions: Session[] = [];
@@ -597,7 +601,7 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
         try {
           await withCacheTo(o.port, async (s) => {
             const writer = startRequest(s, "/early");
-            await until(() => requests === 1, "the writer's request at the origin");
+            await until(() => o.requests() === 1, "the writer's request at the origin");
             const waiter = s.get("/early");
             await until(() => lock.readers === 1, "the waiter to join the lock");
             await writer.leave(() => sessions[0]);
@@ -616,7 +620,7 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
             const next = await within(s.get("/early"), "the next request");
             assert.match(next.headers.get("cache-status")!, /hit/);
             assert.equal(await next.text(), body);
-            assert.equal(requests, 1);
+            assert.equal(o.requests(), 1);
             assert.equal(s.lock.size, 0);
           }, {
             lock,
