@@ -24,6 +24,13 @@
  * Unknown keys are errors. Scalars are taken as YAML 1.2 types them: `8080`
  * is a number, `"8080"` a string, and neither is converted into the other.
  *
+ * Aliases (`*name`, repeating the node anchored `&name`) are followed: each
+ * is validated where it is used, and an {@linkcode anything} value reached
+ * through several aliases is one shared object. What aliases may expand to
+ * is bounded, so that a small file cannot stand for a huge value (an "alias
+ * bomb"): see {@linkcode ParseConfigOptions.maxAliasedValues} and
+ * {@linkcode ParseConfigOptions.maxAliasCount}.
+ *
  * @example Define a schema and parse a document
  * ```ts
  * import * as cfg from "@cirque/core/config";
@@ -47,8 +54,19 @@
  *
  * @module
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
-import type { Document, Node as YamlNode } from "yaml";
+import {
+  isAlias,
+  isCollection,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  YAMLMap,
+  YAMLSeq,
+} from "yaml";
+import type { Alias, Document, Node as YamlNode } from "yaml";
 
 // The longest timer (2³¹ − 1 ms), defined beside the deadlines; the bound of every duration key.
 export { MAX_TIMER_MS } from "./deadline.ts";
@@ -457,6 +475,11 @@ export function union<const A extends readonly Schema[]>(
  * `options.check`: for free-form data such as user labels, as in
  * `mapOf(anything())`.
  *
+ * A node that aliases repeat is converted once per document: every alias of
+ * it gives the same object (`a: &m {x: 1}` and `b: *m` read as two
+ * references to one object, not two copies), so do not modify the result
+ * in place when the document may share it.
+ *
  * @example Free-form metadata
  * ```ts
  * import { anything, mapOf, object, parseConfig, string } from "@cirque/core/config";
@@ -591,14 +614,46 @@ export interface ParseConfigOptions {
    * @default {"<config>"}
    */
   file?: string;
+  /**
+   * How many values the document's aliases may stand for in all. Each alias
+   * counts every value of the node it repeats, as if that node were written
+   * out in its place: 1 for a scalar, and for a map or list 1 plus its keys
+   * and values (aliases in it counted the same way). A document over the
+   * limit is refused, with the error at the alias that crosses it, before
+   * anything is validated. `5000` entries each with `metadata: *m`, where
+   * `m` is a map of 5 keys (11 values), count 55 000.
+   * @default {1000000}
+   */
+  maxAliasedValues?: number;
+  /**
+   * The limit of YAML's own `maxAliasCount`, for aliases of a node that
+   * itself holds aliases (the nesting that makes an alias bomb grow
+   * exponentially): such a node's uses (its anchor and every alias of it)
+   * times the aliases it holds, weighted by their own uses as YAML weighs
+   * them, may not exceed it. Aliases of a node without aliases in it are
+   * bounded by {@linkcode ParseConfigOptions.maxAliasedValues} only.
+   * @default {100}
+   */
+  maxAliasCount?: number;
 }
+
+/** The default of {@linkcode ParseConfigOptions.maxAliasedValues}. */
+const MAX_ALIASED_VALUES = 1_000_000;
+/** The default of {@linkcode ParseConfigOptions.maxAliasCount} (YAML's own default). */
+const MAX_ALIAS_COUNT = 100;
 
 /**
  * Parses YAML text and validates it against a schema. An empty document is
  * read as an empty map, so an object schema whose fields all have defaults
  * accepts an empty file.
  *
- * @throws {ConfigError} listing every syntax and schema problem.
+ * Aliases are resolved in one pass over the document, which also enforces
+ * the limits of {@linkcode ParseConfigOptions.maxAliasedValues} and
+ * {@linkcode ParseConfigOptions.maxAliasCount}, and refuses an alias inside
+ * the node it repeats (an endless value).
+ *
+ * @throws {ConfigError} listing every syntax and schema problem, or the one
+ * alias that goes over a limit.
  *
  * @example
  * ```ts
@@ -620,7 +675,7 @@ export function parseConfig<S extends Schema>(
   const file = options.file ?? "<config>";
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const ctx: Ctx = { file, doc, lineCounter, issues: [] };
+  const ctx: Ctx = { file, doc, lineCounter, issues: [], aliases: new Map(), shared: new Map() };
   if (doc.errors.length > 0) {
     for (const err of doc.errors) {
       const pos = lineCounter.linePos(err.pos[0]);
@@ -635,6 +690,11 @@ export function parseConfig<S extends Schema>(
     throw new ConfigError(ctx.issues);
   }
   const root = doc.contents as YamlNode | null;
+  scanAliases(root, ctx, {
+    maxAliasedValues: options.maxAliasedValues ?? MAX_ALIASED_VALUES,
+    maxAliasCount: options.maxAliasCount ?? MAX_ALIAS_COUNT,
+  });
+  if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
   const value = root === null && schema.kind === "object"
     ? validateObject(emptyMap(), schema as unknown as ObjectSchema, "", ctx, null)
     : validate(root, schema, "", ctx);
@@ -761,6 +821,10 @@ interface Ctx {
   doc: Document;
   lineCounter: LineCounter;
   issues: ConfigIssue[];
+  /** Every alias of the document and the node it repeats (see {@linkcode scanAliases}). */
+  aliases: Map<Alias, YamlNode>;
+  /** The {@linkcode plain} value of each anchored node converted so far, shared by its aliases. */
+  shared: Map<YamlNode, unknown>;
 }
 
 /** A parent map location for missing keys. */
@@ -793,10 +857,196 @@ function report(ctx: Ctx, node: Loc, path: string, message: string): void {
   ctx.issues.push(issue);
 }
 
+/** The node an alias repeats (`null` when no anchor of its name comes before it); other nodes as they are. */
 function resolve(node: YamlNode | null, ctx: Ctx): YamlNode | null {
-  let n: unknown = node;
-  for (let i = 0; i < 64 && isAlias(n); i++) n = n.resolve(ctx.doc) ?? null;
-  return n as YamlNode | null;
+  return isAlias(node) ? ctx.aliases.get(node) ?? null : node;
+}
+
+/** The name of the anchor on a node, if it has one. */
+function anchorOf(node: unknown): string | undefined {
+  return (isScalar(node) || isCollection(node)) && node.anchor ? node.anchor : undefined;
+}
+
+/**
+ * One pass over the document, in YAML's order (a node before its children, a key before its
+ * value): records in `ctx.aliases` the node each alias repeats (the last node anchored with its
+ * name before it, as `Alias.resolve` finds it, which walks the whole document for every alias)
+ * and reports the first alias that goes over a limit:
+ * - `maxAliasedValues`: the values all aliases stand for, each counting the size of the node it
+ *   repeats as if written out (a node's size is known once its subtree has been walked);
+ * - `maxAliasCount`: for a node that holds aliases, YAML's own count (its uses times the
+ *   `getAliasCount` of yaml's `Alias.resolve`, computed at its first alias as YAML does);
+ * - an alias inside the node it repeats.
+ */
+function scanAliases(
+  root: YamlNode | null,
+  ctx: Ctx,
+  limits: { maxAliasedValues: number; maxAliasCount: number },
+): void {
+  const anchors = new Map<string, YamlNode>();
+  const size = new Map<YamlNode, number>();
+  const open = new Set<YamlNode>();
+  const nesting = new Set<YamlNode>(); // anchored nodes that hold aliases
+  const uses = new Map<YamlNode, number>(); // the anchor itself and each alias so far
+  const yamlCount = new Map<YamlNode, number>(); // YAML's aliasCount, fixed at the first alias
+  let seenAliases = 0;
+  let total = 0;
+  let failed = false;
+  const fail = (node: YamlNode, path: string, message: string) => {
+    report(ctx, node, path, `cannot read the value: ${message}`);
+    failed = true;
+  };
+  // yaml's getAliasCount: the largest of an alias's `uses × aliasCount` in a node, 1 for a scalar.
+  const aliasCount = (node: unknown): number => {
+    if (isAlias(node)) {
+      const target = ctx.aliases.get(node);
+      return target === undefined ? 0 : (uses.get(target) ?? 0) * (yamlCount.get(target) ?? 0);
+    }
+    if (isPair(node)) return Math.max(aliasCount(node.key), aliasCount(node.value));
+    if (isCollection(node)) {
+      let most = 0;
+      for (const item of node.items) most = Math.max(most, aliasCount(item));
+      return most;
+    }
+    return 1;
+  };
+  const walk = (node: unknown, path: string): number => {
+    if (failed || node === null || node === undefined) return 0;
+    if (isAlias(node)) {
+      seenAliases++;
+      const target = anchors.get(node.source);
+      if (target === undefined) return 0; // read as nothing where it is used
+      ctx.aliases.set(node, target);
+      if (open.has(target)) {
+        fail(node, path, `alias *${node.source} is inside the node it repeats (an endless value)`);
+        return 0;
+      }
+      const count = (uses.get(target) ?? 1) + 1;
+      uses.set(target, count);
+      if (!yamlCount.has(target)) yamlCount.set(target, aliasCount(target));
+      const weight = count * (yamlCount.get(target) ?? 0);
+      if (nesting.has(target) && weight > limits.maxAliasCount) {
+        fail(
+          node,
+          path,
+          `too many uses of *${node.source}, a node that holds aliases: ${count} uses weigh ` +
+            `${weight} aliases, more than the limit of ${limits.maxAliasCount} ` +
+            `(YAML's maxAliasCount)`,
+        );
+        return 0;
+      }
+      const values = size.get(target) ?? 0;
+      total += values;
+      if (total > limits.maxAliasedValues) {
+        fail(
+          node,
+          path,
+          `with alias *${node.source} (${values} value${values === 1 ? "" : "s"}) the ` +
+            `document's aliases stand for ${total} values, more than the limit of ` +
+            `${limits.maxAliasedValues}`,
+        );
+        return 0;
+      }
+      return values;
+    }
+    const anchor = anchorOf(node);
+    const aliasesBefore = seenAliases;
+    if (anchor !== undefined) {
+      anchors.set(anchor, node as YamlNode);
+      open.add(node as YamlNode);
+      uses.set(node as YamlNode, 1);
+    }
+    let values = 1;
+    if (isCollection(node)) {
+      const list = isSeq(node);
+      node.items.forEach((item, i) => {
+        if (isPair(item)) {
+          values += walk(item.key, path);
+          const key = resolve(item.key as YamlNode | null, ctx);
+          const name = isScalar(key) ? String(key.value) : "?";
+          values += walk(item.value, childPath(path, name));
+        } else {
+          values += walk(item, list ? `${path}[${i}]` : path);
+        }
+      });
+    }
+    if (anchor !== undefined) {
+      open.delete(node as YamlNode);
+      size.set(node as YamlNode, values);
+      if (seenAliases > aliasesBefore) nesting.add(node as YamlNode);
+    }
+    return values;
+  };
+  walk(root, "");
+}
+
+/** Whether {@linkcode plain} converts a map's pair itself: a key that reads as a string, not `<<`. */
+function plainKey(pair: unknown, ctx: Ctx): boolean {
+  if (!isPair(pair)) return false;
+  if (pair.key === null) return true;
+  const key = resolve(pair.key as YamlNode, ctx);
+  if (!isScalar(key)) return false;
+  const v = key.value;
+  return v === null || typeof v === "number" || typeof v === "boolean" ||
+    (typeof v === "string" && v !== "<<");
+}
+
+/**
+ * A node as plain JavaScript data, as yaml's `node.toJS(doc)` gives it, except that a node
+ * repeated by aliases is converted once and shared (`ctx.shared`). Plain maps (with scalar keys)
+ * and lists are converted here; anything else (a map with a collection key or a `<<` key, a
+ * `!!set`, an `!!omap`) is left to yaml.
+ */
+function plain(node: YamlNode, ctx: Ctx): unknown {
+  if (isAlias(node)) {
+    const target = ctx.aliases.get(node);
+    if (target === undefined) {
+      throw new ReferenceError(
+        `Unresolved alias (the anchor must be set before the alias): ${node.source}`,
+      );
+    }
+    return plain(target, ctx);
+  }
+  if (isScalar(node)) return node.value;
+  const anchored = anchorOf(node) !== undefined;
+  if (anchored && ctx.shared.has(node)) return ctx.shared.get(node);
+  const proto = Object.getPrototypeOf(node);
+  if (proto === YAMLSeq.prototype && isSeq(node) && !node.items.some((i) => isPair(i))) {
+    const list: unknown[] = [];
+    if (anchored) ctx.shared.set(node, list);
+    for (const item of node.items) {
+      list.push(item === null || item === undefined ? null : plain(item as YamlNode, ctx));
+    }
+    return list;
+  }
+  if (proto === YAMLMap.prototype && isMap(node) && node.items.every((p) => plainKey(p, ctx))) {
+    const map: Record<string, unknown> = {};
+    if (anchored) ctx.shared.set(node, map);
+    for (const pair of node.items) {
+      const key = pair.key === null
+        ? null
+        : (resolve(pair.key as YamlNode, ctx) as { value: unknown });
+      const name = key === null || key.value === null ? "" : String(key.value);
+      const value = pair.value === null || pair.value === undefined
+        ? null
+        : plain(pair.value as YamlNode, ctx);
+      // As yaml does: a key the object already has (from its prototype too) becomes its own.
+      if (name in map) {
+        Object.defineProperty(map, name, {
+          value,
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
+      } else {
+        map[name] = value;
+      }
+    }
+    return map;
+  }
+  const value = node.toJS(ctx.doc);
+  if (anchored) ctx.shared.set(node, value);
+  return value;
 }
 
 function found(node: YamlNode | null): string {
@@ -919,7 +1169,7 @@ function validate(raw: YamlNode | null, schema: Schema, path: string, ctx: Ctx):
     case "any": {
       let v: unknown = null;
       try {
-        if (node !== null) v = node.toJS(ctx.doc);
+        if (node !== null) v = plain(node, ctx);
       } catch (err) {
         report(ctx, node, path, `cannot read the value: ${(err as Error).message}`);
         return undefined;
@@ -1053,8 +1303,8 @@ function validateObject(
         );
         continue;
       }
-      const value = (isPair(pair) ? pair.value : null) as YamlNode | null;
-      if (schema.fields[name]?.emptyIsAbsent === true && isEmpty(resolve(value, ctx))) continue;
+      const value = resolve((isPair(pair) ? pair.value : null) as YamlNode | null, ctx);
+      if (schema.fields[name]?.emptyIsAbsent === true && isEmpty(value)) continue;
       seen.set(name, value);
     }
   }

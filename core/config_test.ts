@@ -17,6 +17,7 @@ import {
   optional,
   orEmpty,
   parseConfig,
+  type ParseConfigOptions,
   type Schema,
   snakeCase,
   string,
@@ -29,11 +30,17 @@ import {
   parseServerConf,
   SERVER_CONF_FIELDS,
 } from "./server_conf.ts";
+import { Alias, parseDocument } from "yaml";
 
 /** The issues `parseConfig` reports (fails if it does not throw a ConfigError). */
-function issuesOf(text: string, schema: Schema, file = "t.yaml"): readonly ConfigIssue[] {
+function issuesOf(
+  text: string,
+  schema: Schema,
+  file = "t.yaml",
+  options: ParseConfigOptions = {},
+): readonly ConfigIssue[] {
   try {
-    parseConfig(text, schema, { file });
+    parseConfig(text, schema, { ...options, file });
   } catch (err) {
     assert.ok(err instanceof ConfigError, `not a ConfigError: ${err}`);
     return err.issues;
@@ -425,6 +432,161 @@ Deno.test("config: orEmpty reads an empty field value as an absent key", () => {
 Deno.test("config: aliases are followed", () => {
   const s = object({ base: integer(), copy: integer() });
   assert.deepEqual(parseConfig("base: &n 5\ncopy: *n\n", s), { base: 5, copy: 5 });
+});
+
+/** Runs `f` counting the calls of yaml's `Alias.prototype.resolve` (a walk of the whole document each). */
+function countingAliasResolves(f: () => void): number {
+  const original = Alias.prototype.resolve;
+  let calls = 0;
+  Alias.prototype.resolve = function (this: Alias, ...args: Parameters<Alias["resolve"]>) {
+    calls++;
+    return original.apply(this, args);
+  };
+  try {
+    f();
+  } finally {
+    Alias.prototype.resolve = original;
+  }
+  return calls;
+}
+
+Deno.test("config: 5000 aliases of one node are resolved without yaml's resolve, sharing one anything() value", () => {
+  const lines = ["- { name: e1, metadata: &m { a: 1, b: 2, c: 3, d: 4, e: 5 } }"];
+  for (let i = 2; i <= 5000; i++) lines.push(`- { name: e${i}, metadata: *m }`);
+  const s = arrayOf(object({ name: string(), metadata: anything() }));
+  let entries: Infer<typeof s> = [];
+  const calls = countingAliasResolves(() => {
+    entries = parseConfig(lines.join("\n"), s);
+  });
+  assert.equal(calls, 0);
+  assert.equal(entries.length, 5000);
+  assert.deepEqual(entries[0]?.metadata, { a: 1, b: 2, c: 3, d: 4, e: 5 });
+  assert.equal(entries.filter((e) => e.metadata === entries[0]?.metadata).length, 5000);
+  assert.equal(entries[4999]?.name, "e5000");
+  // inside one value too, and through an alias of a node holding the alias
+  const labels = parseConfig(
+    "a: &x { k: [1] }\nb: *x\nc: &y { in: *x }\nd: *y\n",
+    mapOf(anything()),
+  ) as Record<string, Record<string, unknown>>;
+  assert.equal(labels.a, labels.b);
+  assert.equal(labels.c, labels.d);
+  assert.equal(labels.c?.in, labels.a);
+  // schema-checked values are checked at each use, still without yaml's resolve
+  const ports = object({ base: integer(), copies: arrayOf(integer({ max: 5 })) });
+  assert.equal(
+    countingAliasResolves(() =>
+      assert.deepEqual(parseConfig("base: &n 5\ncopies: [*n, *n, *n]\n", ports), {
+        base: 5,
+        copies: [5, 5, 5],
+      })
+    ),
+    0,
+  );
+  assert.equal(
+    oneError("base: &n 6\ncopies: [*n]\n", ports),
+    "t.yaml:1:10: copies[0]: expected integer ≤ 5, found 6",
+  );
+});
+
+Deno.test("config: anything() reads a value as yaml's toJS does, with or without aliases", () => {
+  const docs = [
+    "a: 1\nb: [x, 2.5, true, ~, { c: [] }]\nc: {}\nd: 'q'\n",
+    "__proto__: 1\nconstructor: { a: 1 }\ntoString: x\n",
+    "~: null key\n1: one\ntrue: yes\n1.50: f\n'<<': lt\n",
+    "s: !!set { a, b }\nbin: !!binary aGVsbG8=\n",
+    "%YAML 1.1\n---\nb: &b { x: 1 }\nc: { <<: *b, y: 2 }\n",
+    "k: &k key\nm: { *k : v, other: *k }\nl: &l [1, [2, 3]]\nn: [*l, *l]\n",
+  ];
+  for (const text of docs) {
+    const doc = parseDocument(text);
+    assert.deepEqual(parseConfig(text, anything()), doc.contents?.toJS(doc), text);
+  }
+  // an alias before its anchor: nothing where a value is expected, an error inside a value
+  assert.deepEqual(parseConfig("a: *x", mapOf(anything())), { a: null });
+  assert.equal(
+    oneError("a: [*x]", mapOf(anything())),
+    "t.yaml:1:4: a: cannot read the value: Unresolved alias (the anchor must be set before the alias): x",
+  );
+});
+
+Deno.test("config: an alias bomb is refused before validation, with the alias that goes over the limit", async (t) => {
+  await t.step("nested aliases: YAML's maxAliasCount (100)", () => {
+    const x10 = (v: string) => `[${Array(10).fill(v).join(", ")}]`;
+    const lines = ["a: &a " + x10("x")];
+    for (const [name, prev] of [["b", "a"], ["c", "b"], ["d", "c"], ["e", "d"], ["f", "e"]]) {
+      lines.push(`${name}: &${name} ${x10(`*${prev}`)}`);
+    }
+    const bomb = lines.join("\n");
+    const message = "t.yaml:3:40: c[8]: cannot read the value: too many uses of *b, a node " +
+      "that holds aliases: 10 uses weigh 110 aliases, more than the limit of 100 (YAML's " +
+      "maxAliasCount)";
+    for (const schema of [mapOf(anything()), mapOf(arrayOf(anything())), anything()]) {
+      assert.equal(oneError(bomb, schema), message);
+    }
+    let checked = 0;
+    const counted = anything({ check: () => (checked++, undefined) });
+    assert.equal(oneError(bomb, mapOf(counted)), message);
+    assert.equal(checked, 0); // nothing was validated
+    // YAML agrees that this is too many
+    const doc = parseDocument(bomb);
+    assert.throws(() => doc.toJS(), /Excessive alias count/);
+  });
+
+  await t.step("a large node aliased often: maxAliasedValues (1 000 000)", () => {
+    // 1000 aliases of a list of 1000 items, 1001 values each: 999 999 values after 999 of them
+    const list = `list: &l [${Array(1000).fill("1").join(", ")}]`;
+    const copies = (n: number) => `copies: [${Array(n).fill("*l").join(", ")}]`;
+    const s = object({ list: arrayOf(integer()), copies: arrayOf(anything()) });
+    assert.equal(parseConfig(`${list}\n${copies(999)}`, s).copies.length, 999);
+    assert.equal(
+      oneError(`${list}\n${copies(1000)}`, s),
+      "t.yaml:2:4006: copies[999]: cannot read the value: with alias *l (1001 values) the " +
+        "document's aliases stand for 1001000 values, more than the limit of 1000000",
+    );
+  });
+
+  await t.step("an alias inside the node it repeats", () => {
+    assert.equal(
+      oneError("a: &a [1, *a]", mapOf(anything())),
+      "t.yaml:1:11: a[1]: cannot read the value: alias *a is inside the node it repeats " +
+        "(an endless value)",
+    );
+  });
+});
+
+Deno.test("config: the alias limits are options; at a limit passes, one over is refused", () => {
+  const s = object({ a: integer(), b: arrayOf(integer()) });
+  const aliases = (n: number) => `a: &a 1\nb: [${Array(n).fill("*a").join(", ")}]`;
+  // maxAliasedValues: a scalar alias counts 1
+  assert.equal(parseConfig(aliases(10), s, { maxAliasedValues: 10 }).b.length, 10);
+  const over = issuesOf(aliases(11), s, "t.yaml", { maxAliasedValues: 10 });
+  assert.deepEqual(over, [{
+    file: "t.yaml",
+    path: "b[10]",
+    line: 2,
+    column: 45,
+    message: "cannot read the value: with alias *a (1 value) the document's aliases stand " +
+      "for 11 values, more than the limit of 10",
+  }]);
+  assert.equal(issuesOf(aliases(1), s, "t.yaml", { maxAliasedValues: 0 })[0]?.path, "b[0]");
+  // flat aliases do not count against maxAliasCount (YAML would refuse 101 of them)
+  assert.equal(parseConfig(aliases(500), s).b.length, 500);
+  // maxAliasCount: *b holds *a (2 uses: anchor and alias), so each use of *b weighs 2
+  const nested = (n: number) => `a: &a [x]\nb: &b [*a]\nc: [${Array(n).fill("*b").join(", ")}]`;
+  const n = mapOf(anything());
+  assert.equal((parseConfig(nested(49), n) as { c: unknown[] }).c.length, 49);
+  assert.equal(
+    oneError(nested(50), n),
+    "t.yaml:3:201: c[49]: cannot read the value: too many uses of *b, a node that holds " +
+      "aliases: 51 uses weigh 102 aliases, more than the limit of 100 (YAML's maxAliasCount)",
+  );
+  // the same boundary as YAML's own
+  assert.doesNotThrow(() => parseDocument(nested(49)).toJS());
+  assert.throws(() => parseDocument(nested(50)).toJS(), /Excessive alias count/);
+  assert.equal(
+    (parseConfig(nested(50), n, { maxAliasCount: 102 }) as { c: unknown[] }).c.length,
+    50,
+  );
 });
 
 Deno.test("config: check() runs after the type check, on scalars and on whole objects", () => {

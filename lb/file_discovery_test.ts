@@ -238,3 +238,27 @@ Deno.test("parseBackendsFile reads an empty weight or metadata as absent, and me
   assert.deepEqual(parseBackendsFile("[]", "f.yaml").backends, []);
   assert.deepEqual(parseBackendsFile("backends: []", "f.yaml").backends, []);
 });
+
+Deno.test("parseBackendsFile: 5000 entries with `metadata: *m` share one object; an alias bomb is refused where it is", () => {
+  const lines = ["backends:", "  - { address: 10.0.0.1:80, metadata: &m { zone: a, rack: 7 } }"];
+  for (let i = 2; i <= 5000; i++) {
+    lines.push(`  - { address: 10.0.${i >> 8}.${i & 255}:80, metadata: *m }`);
+  }
+  const { backends } = parseBackendsFile(lines.join("\n"), "f.yaml");
+  assert.equal(backends.length, 5000);
+  assert.deepEqual(backends[4999]?.metadata, { zone: "a", rack: 7 });
+  assert.equal(new Set(backends.map((b) => b.metadata)).size, 1);
+  // a list of 10 000 items repeated by its 100th alias goes over the 1 000 000 values aliases may
+  // stand for (each alias counts the map, its key, the list and the items: 10 003 values)
+  const bomb = [
+    "backends:",
+    `  - { address: 10.0.0.1:80, metadata: &m { list: [${Array(10000).fill("1").join(",")}] } }`,
+  ];
+  for (let i = 2; i <= 200; i++) bomb.push(`  - { address: 10.0.0.${i}:80, metadata: *m }`);
+  assert.throws(() => parseBackendsFile(bomb.join("\n"), "f.yaml"), {
+    name: "TypeError",
+    message: "Cannot load backends from f.yaml:102:41: backends[100].metadata: cannot read the " +
+      "value: with alias *m (10003 values) the document's aliases stand for 1000300 values, " +
+      "more than the limit of 1000000",
+  });
+});
