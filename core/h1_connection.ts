@@ -12,7 +12,7 @@
  */
 
 import { abortedError } from "./_connect_error.ts";
-import { coarseNow } from "./deadline.ts";
+import { coarseNow, MAX_TIMER_MS } from "./deadline.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
 import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
 import type { IdleGoneReason, Poolable } from "./pool.ts";
@@ -39,6 +39,13 @@ export interface H1OpenOptions {
    * @default {Deno.connect}
    */
   dial?: (addr: HttpPeer["addr"], signal: AbortSignal) => Promise<Deno.Conn>;
+  /**
+   * How long a TLS handshake that timed out counts against its peer at most
+   * (see {@linkcode MAX_UNANSWERED_HANDSHAKES}); its socket stays until the
+   * handshake ends.
+   * @default {UNANSWERED_HOLD_MS}
+   */
+  unansweredHoldMs?: number;
 }
 
 let serverNameSymbol: symbol | undefined;
@@ -60,43 +67,69 @@ function defaultDial(addr: HttpPeer["addr"], signal: AbortSignal): Promise<Deno.
 }
 
 /**
- * TLS handshakes given up (timed out or aborted) and still pending, per
- * reuse key. Deno 2.9's `TlsConn.close()` during a pending handshake cancels
- * the handshake but keeps the socket open until the peer closes it, so a
- * given-up handshake is left to end on its own and its connection is closed
- * then; a peer that holds this many unanswered is not connected to again
- * until one ends (each holds a socket).
+ * TLS handshakes that timed out and still hold a socket, per reuse key.
+ * Deno 2.9's `TlsConn.close()` during a pending handshake cancels the
+ * handshake but keeps the socket open until the peer closes it, so a
+ * handshake given up (on a timeout or an abort) is left to end on its own and
+ * its connection is closed then. A peer holding this many timed-out ones is
+ * not connected to again until one ends or has counted for
+ * {@linkcode UNANSWERED_HOLD_MS}: a backend that accepts TCP and never
+ * answers TLS would otherwise cost a socket per connect.
  */
 const unanswered = new Map<string, number>();
 
-/** Unanswered TLS handshakes one peer may hold before a connect to it fails at once. */
+/** Timed-out TLS handshakes one peer may hold before a connect to it fails at once. */
 export const MAX_UNANSWERED_HANDSHAKES = 4;
 
-/** How many TLS handshakes to the peer with `reuseKey` were given up and still hold a socket. */
+/**
+ * How long a timed-out TLS handshake counts against its peer at most, in ms:
+ * a peer that recovers without ending the handshakes it left unanswered (a
+ * dropped flow) is tried again after this.
+ */
+export const UNANSWERED_HOLD_MS = 60_000;
+
+/** How many timed-out TLS handshakes to the peer with `reuseKey` count against it now. */
 export function unansweredHandshakes(reuseKey: string): number {
   return unanswered.get(reuseKey) ?? 0;
 }
 
 /**
  * `conn.handshake()`, rejecting with the signal's reason when it aborts. A
- * handshake given up that way keeps running; its connection is closed when
- * it ends (see {@linkcode unanswered}). `onGiveUp` tells the caller the
- * connection is no longer its own.
+ * handshake given up that way keeps running and its connection is closed
+ * when it ends; one given up on a timeout (`timedOut()` at that moment)
+ * counts against the peer meanwhile, for `holdMs` at most (see
+ * {@linkcode unanswered}), one aborted
+ * by the caller does not (a client that goes away says nothing of the peer).
+ * `onGiveUp` tells the caller the connection is no longer its own.
  */
 function handshake(
   conn: Deno.TlsConn,
   signal: AbortSignal,
   key: string,
+  timedOut: () => boolean,
+  holdMs: number,
   onGiveUp: () => void,
 ): Promise<Deno.TlsHandshakeInfo> {
   const hs = conn.handshake();
   const giveUp = () => {
     onGiveUp();
-    unanswered.set(key, unansweredHandshakes(key) + 1);
+    let release = () => {};
+    if (timedOut()) {
+      unanswered.set(key, unansweredHandshakes(key) + 1);
+      let counted = true;
+      const hold = setTimeout(() => release(), holdMs);
+      Deno.unrefTimer(hold);
+      release = () => {
+        if (!counted) return;
+        counted = false;
+        clearTimeout(hold);
+        const n = unansweredHandshakes(key) - 1;
+        if (n > 0) unanswered.set(key, n);
+        else unanswered.delete(key);
+      };
+    }
     const done = () => {
-      const n = unansweredHandshakes(key) - 1;
-      if (n > 0) unanswered.set(key, n);
-      else unanswered.delete(key);
+      release();
       try {
         conn.close();
       } catch { /* already closed */ }
@@ -282,12 +315,14 @@ export class H1Connection implements Poolable {
     let tls = false;
     // Set when a given-up handshake took the connection over (it closes it when it ends).
     const handedOff = () => tcp = undefined;
+    const isTimedOut = () => timedOut;
+    const hold = Math.min(options.unansweredHoldMs ?? UNANSWERED_HOLD_MS, MAX_TIMER_MS);
     try {
       if (user?.aborted) throw abortedError(peer);
       if (peer.tls && unansweredHandshakes(peer.reuseKey) >= MAX_UNANSWERED_HANDSHAKES) {
         throw new ProxyError(
           "CONNECT_ERROR",
-          `Cannot connect to ${peer.address}: ${MAX_UNANSWERED_HANDSHAKES} TLS handshakes to it are still unanswered`,
+          `Cannot connect to ${peer.address}: ${MAX_UNANSWERED_HANDSHAKES} TLS handshakes to it timed out and are still unanswered`,
           { source: "upstream", retryable: true, context: { peer: peer.address } },
         );
       }
@@ -327,7 +362,14 @@ export class H1Connection implements Poolable {
         try {
           const c = await pending;
           tcp = c;
-          const { alpnProtocol } = await handshake(c, ctl.signal, peer.reuseKey, handedOff);
+          const { alpnProtocol } = await handshake(
+            c,
+            ctl.signal,
+            peer.reuseKey,
+            isTimedOut,
+            hold,
+            handedOff,
+          );
           return new H1Connection(c, peer.reuseKey, options.bufferSize, alpnProtocol);
         } finally {
           clearTimeout(hsTimer);
@@ -360,7 +402,14 @@ export class H1Connection implements Poolable {
         // From here an abort gives the handshake up instead of closing (see `unanswered`).
         ctl.signal.removeEventListener("abort", close);
         tcp = current = c;
-        const { alpnProtocol } = await handshake(c, ctl.signal, peer.reuseKey, handedOff);
+        const { alpnProtocol } = await handshake(
+          c,
+          ctl.signal,
+          peer.reuseKey,
+          isTimedOut,
+          hold,
+          handedOff,
+        );
         return new H1Connection(c, peer.reuseKey, options.bufferSize, alpnProtocol);
       } finally {
         clearTimeout(hsTimer);

@@ -1339,7 +1339,7 @@ Deno.test("H1Connector: 1 000 hostile responses are read as a strict reader read
   assert.equal(c.stats.idle, 0);
 });
 
-Deno.test("a TLS handshake given up keeps its socket until it ends; a peer holds at most MAX_UNANSWERED_HANDSHAKES", async () => {
+Deno.test("a TLS handshake given up keeps its socket until it ends; a peer holds at most MAX_UNANSWERED_HANDSHAKES timed-out ones, each for a while", async () => {
   // Accepts TCP and never answers the ClientHello.
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const accepted: Deno.Conn[] = [];
@@ -1364,12 +1364,32 @@ Deno.test("a TLS handshake given up keeps its socket until it ends; a peer holds
     }
     // Closing them would cancel the handshakes and leave the sockets open (Deno 2.9): they wait.
     assert.equal(unansweredHandshakes(peer.reuseKey), MAX_UNANSWERED_HANDSHAKES);
-    await assert.rejects(H1Connection.open(peer), /4 TLS handshakes to it are still unanswered/);
+    await assert.rejects(
+      H1Connection.open(peer),
+      /4 TLS handshakes to it timed out and are still unanswered/,
+    );
     // The peer ends them: each handshake fails, its connection is closed and the peer is tried again.
     for (const c of accepted) c.close();
     await settled(0);
-    await assert.rejects(H1Connection.open(peer), code("CONNECT_TIMEOUT"));
+    // A handshake counts for unansweredHoldMs at most, even if the peer never ends it.
+    await assert.rejects(
+      H1Connection.open(peer, { unansweredHoldMs: 50 }),
+      code("CONNECT_TIMEOUT"),
+    );
     assert.equal(accepted.length, MAX_UNANSWERED_HANDSHAKES + 1);
+    await settled(0);
+    // The caller's abort says nothing of the peer: it never counts.
+    for (let i = 0; i < MAX_UNANSWERED_HANDSHAKES + 1; i++) {
+      const ctl = new AbortController();
+      const opening = H1Connection.open(peer, { signal: ctl.signal });
+      for (let k = 0; k < 200 && accepted.length < MAX_UNANSWERED_HANDSHAKES + 2 + i; k++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      ctl.abort();
+      await assert.rejects(opening, code("ABORTED"));
+    }
+    assert.equal(unansweredHandshakes(peer.reuseKey), 0);
+    assert.equal(accepted.length, 2 * MAX_UNANSWERED_HANDSHAKES + 2);
   } finally {
     for (const c of accepted) {
       try {
