@@ -617,8 +617,9 @@ export interface ParseConfigOptions {
   /**
    * How many values the document's aliases may stand for in all. Each alias
    * counts every value of the node it repeats, as if that node were written
-   * out in its place: 1 for a scalar, and for a map or list 1 plus its keys
-   * and values (aliases in it counted the same way). A document over the
+   * out in its place: 1 for a scalar (plus 1 per 64 characters of a
+   * string), and for a map or list 1 plus its keys and values (aliases in it
+   * counted the same way). A document over the
    * limit is refused, with the error at the alias that crosses it, before
    * anything is validated. `5000` entries each with `metadata: *m`, where
    * `m` is a map of 5 keys (11 values), count 55 000.
@@ -843,7 +844,8 @@ function report(ctx: Ctx, node: Loc, path: string, message: string): void {
   const issue: { -readonly [K in keyof ConfigIssue]: ConfigIssue[K] } = {
     file: ctx.file,
     path,
-    message,
+    // A check may quote the value it refused: a long one would make a huge error.
+    message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message,
   };
   const offset = node?.range?.[0];
   if (offset !== undefined) {
@@ -856,6 +858,9 @@ function report(ctx: Ctx, node: Loc, path: string, message: string): void {
   }
   ctx.issues.push(issue);
 }
+
+/** Longest message of one issue; longer ones are cut. */
+const MAX_MESSAGE = 1000;
 
 /** The node an alias repeats (`null` when no anchor of its name comes before it); other nodes as they are. */
 function resolve(node: YamlNode | null, ctx: Ctx): YamlNode | null {
@@ -956,7 +961,9 @@ function scanAliases(
       open.add(node as YamlNode);
       uses.set(node as YamlNode, 1);
     }
-    let values = 1;
+    // A long string counts as the values its length could hold: one per 64 characters.
+    const v = isScalar(node) ? node.value : null;
+    let values = typeof v === "string" ? 1 + Math.floor(v.length / 64) : 1;
     if (isCollection(node)) {
       const list = isSeq(node);
       node.items.forEach((item, i) => {

@@ -569,6 +569,21 @@ Deno.test("config: the alias limits are options; at a limit passes, one over is 
       "for 11 values, more than the limit of 10",
   }]);
   assert.equal(issuesOf(aliases(1), s, "t.yaml", { maxAliasedValues: 0 })[0]?.path, "b[0]");
+  // a long string counts 1 per 64 characters more: 6 400 characters are 101 values
+  const long = `a: &a ${"x".repeat(6400)}\nb: [*a, *a, *a, *a, *a, *a, *a, *a, *a]`;
+  const strings = object({ a: string(), b: arrayOf(string()) });
+  assert.equal(parseConfig(long, strings, { maxAliasedValues: 909 }).b.length, 9);
+  assert.match(
+    issuesOf(long, strings, "t.yaml", { maxAliasedValues: 908 })[0]!.message,
+    /with alias \*a \(101 values\) the document's aliases stand for 909 values/,
+  );
+  // a check that quotes a long value makes a message of at most 1 000 characters
+  const quoting = object({
+    a: string({ check: (v) => `expected something else, found "${v}"` }),
+  });
+  const cut = issuesOf(`a: ${"y".repeat(5000)}`, quoting, "t.yaml")[0]!.message;
+  assert.equal(cut.length, 1000);
+  assert.ok(cut.startsWith('expected something else, found "yyy') && cut.endsWith("..."));
   // flat aliases do not count against maxAliasCount (YAML would refuse 101 of them)
   assert.equal(parseConfig(aliases(500), s).b.length, 500);
   // maxAliasCount: *b holds *a (2 uses: anchor and alias), so each use of *b weighs 2
