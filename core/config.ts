@@ -676,7 +676,15 @@ export function parseConfig<S extends Schema>(
   const file = options.file ?? "<config>";
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const ctx: Ctx = { file, doc, lineCounter, issues: [], aliases: new Map(), shared: new Map() };
+  const ctx: Ctx = {
+    file,
+    doc,
+    lineCounter,
+    issues: [],
+    aliases: new Map(),
+    shared: new Map(),
+    yamlConversions: { n: 0 },
+  };
   if (doc.errors.length > 0) {
     for (const err of doc.errors) {
       const pos = lineCounter.linePos(err.pos[0]);
@@ -701,7 +709,17 @@ export function parseConfig<S extends Schema>(
     : validate(root, schema, "", ctx);
   if (ctx.issues.length > 0) {
     const order = (i: ConfigIssue) => (i.line ?? 0) * 1e6 + (i.column ?? 0);
-    throw new ConfigError(ctx.issues.toSorted((a, b) => order(a) - order(b)));
+    const sorted = ctx.issues.toSorted((a, b) => order(a) - order(b));
+    if (sorted.length > MAX_ISSUES) {
+      // The first ones say what is wrong; thousands would only make a huge message.
+      const last = sorted[MAX_ISSUES - 1]!;
+      sorted.splice(MAX_ISSUES, Infinity, {
+        ...last,
+        path: "",
+        message: `and ${ctx.issues.length - MAX_ISSUES} more problems after this line`,
+      });
+    }
+    throw new ConfigError(sorted);
   }
   return value as Infer<S>;
 }
@@ -826,6 +844,8 @@ interface Ctx {
   aliases: Map<Alias, YamlNode>;
   /** The {@linkcode plain} value of each anchored node converted so far, shared by its aliases. */
   shared: Map<YamlNode, unknown>;
+  /** Nodes {@linkcode plain} left to yaml so far (see `MAX_YAML_CONVERSIONS`; shared by union trials). */
+  yamlConversions: { n: number };
 }
 
 /** A parent map location for missing keys. */
@@ -861,6 +881,8 @@ function report(ctx: Ctx, node: Loc, path: string, message: string): void {
 
 /** Longest message of one issue; longer ones are cut. */
 const MAX_MESSAGE = 1000;
+/** Issues a {@linkcode ConfigError} lists at most; one more says how many were left out. */
+const MAX_ISSUES = 100;
 
 /** The node an alias repeats (`null` when no anchor of its name comes before it); other nodes as they are. */
 function resolve(node: YamlNode | null, ctx: Ctx): YamlNode | null {
@@ -994,15 +1016,18 @@ function plainKey(pair: unknown, ctx: Ctx): boolean {
   const key = resolve(pair.key as YamlNode, ctx);
   if (!isScalar(key)) return false;
   const v = key.value;
+  // In YAML 1.2 (yaml's default) an untagged `<<` is a plain key; a `!!merge` one, or any `<<` of
+  // a YAML 1.1 document, is left to yaml's merge.
   return v === null || typeof v === "number" || typeof v === "boolean" ||
-    (typeof v === "string" && v !== "<<");
+    (typeof v === "string" &&
+      (v !== "<<" || (key.tag === undefined && ctx.doc.directives?.yaml.version !== "1.1")));
 }
 
 /**
  * A node as plain JavaScript data, as yaml's `node.toJS(doc)` gives it, except that a node
  * repeated by aliases is converted once and shared (`ctx.shared`). Plain maps (with scalar keys)
- * and lists are converted here; anything else (a map with a collection key or a `<<` key, a
- * `!!set`, an `!!omap`) is left to yaml.
+ * and lists are converted here; anything else (a map with a collection key or a `!!merge` key,
+ * a `!!set`, an `!!omap`) is left to yaml.
  */
 function plain(node: YamlNode, ctx: Ctx): unknown {
   if (isAlias(node)) {
@@ -1051,10 +1076,22 @@ function plain(node: YamlNode, ctx: Ctx): unknown {
     }
     return map;
   }
+  // yaml walks the whole document for each alias in what it converts: a budget keeps that linear.
+  const n = ++ctx.yamlConversions.n;
+  // Reported once; the document has failed, so later values no longer matter.
+  if (n > MAX_YAML_CONVERSIONS + 1) return null;
+  if (n > MAX_YAML_CONVERSIONS) {
+    throw new RangeError(
+      `more than ${MAX_YAML_CONVERSIONS} maps with a merge key or a list or map as a key`,
+    );
+  }
   const value = node.toJS(ctx.doc);
   if (anchored) ctx.shared.set(node, value);
   return value;
 }
+
+/** Nodes {@linkcode plain} may hand to yaml's own conversion per document. */
+const MAX_YAML_CONVERSIONS = 100;
 
 function found(node: YamlNode | null): string {
   if (node === null) return "nothing";

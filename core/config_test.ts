@@ -584,6 +584,30 @@ Deno.test("config: the alias limits are options; at a limit passes, one over is 
   const cut = issuesOf(`a: ${"y".repeat(5000)}`, quoting, "t.yaml")[0]!.message;
   assert.equal(cut.length, 1000);
   assert.ok(cut.startsWith('expected something else, found "yyy') && cut.endsWith("..."));
+  // `<<` is a plain key in YAML 1.2 (converted here, aliases shared); `!!merge` maps go to yaml,
+  // which walks the whole document per alias in them: at most 100 per document
+  const plainMerge = parseConfig(
+    `m: &m {a: 1}\nx: [${Array(500).fill('{"<<": *m}').join(", ")}]`,
+    mapOf(anything()),
+  ) as { m: unknown; x: { "<<": unknown }[] };
+  assert.ok(plainMerge.x.every((e) => e["<<"] === plainMerge.m));
+  const merges = (n: number) =>
+    `m: &m {a: 1}\nx: [${Array(n).fill("{!!merge <<: *m}").join(", ")}]`;
+  assert.deepEqual((parseConfig(merges(100), mapOf(anything())) as { x: unknown[] }).x[99], {
+    a: 1,
+  });
+  assert.match(
+    oneError(merges(101), mapOf(anything())),
+    /^t\.yaml:2:\d+: x: cannot read the value: more than 100 maps with a merge key/,
+  );
+  // at most 100 issues, then one that says how many more
+  const many = issuesOf(
+    `x: [${Array(150).fill('"a"').join(", ")}]`,
+    object({ x: arrayOf(integer()) }),
+  );
+  assert.equal(many.length, 101);
+  assert.equal(many[100]!.message, "and 50 more problems after this line");
+  assert.equal(many[100]!.line, many[99]!.line);
   // flat aliases do not count against maxAliasCount (YAML would refuse 101 of them)
   assert.equal(parseConfig(aliases(500), s).b.length, 500);
   // maxAliasCount: *b holds *a (2 uses: anchor and alias), so each use of *b weighs 2
