@@ -315,8 +315,12 @@ export class H1Connection implements Poolable {
     let tls = false;
     // Set when a given-up handshake took the connection over (it closes it when it ends).
     const handedOff = () => tcp = undefined;
-    const isTimedOut = () => timedOut;
     const hold = Math.min(options.unansweredHoldMs ?? UNANSWERED_HOLD_MS, MAX_TIMER_MS);
+    // The handshake, on either TLS path: an abort gives it up (see `unanswered`).
+    const secure = async (c: Deno.TlsConn): Promise<H1Connection> => {
+      const info = await handshake(c, ctl.signal, peer.reuseKey, () => timedOut, hold, handedOff);
+      return new H1Connection(c, peer.reuseKey, options.bufferSize, info.alpnProtocol);
+    };
     try {
       if (user?.aborted) throw abortedError(peer);
       if (peer.tls && unansweredHandshakes(peer.reuseKey) >= MAX_UNANSWERED_HANDSHAKES) {
@@ -362,15 +366,7 @@ export class H1Connection implements Poolable {
         try {
           const c = await pending;
           tcp = c;
-          const { alpnProtocol } = await handshake(
-            c,
-            ctl.signal,
-            peer.reuseKey,
-            isTimedOut,
-            hold,
-            handedOff,
-          );
-          return new H1Connection(c, peer.reuseKey, options.bufferSize, alpnProtocol);
+          return await secure(c);
         } finally {
           clearTimeout(hsTimer);
         }
@@ -402,15 +398,7 @@ export class H1Connection implements Poolable {
         // From here an abort gives the handshake up instead of closing (see `unanswered`).
         ctl.signal.removeEventListener("abort", close);
         tcp = current = c;
-        const { alpnProtocol } = await handshake(
-          c,
-          ctl.signal,
-          peer.reuseKey,
-          isTimedOut,
-          hold,
-          handedOff,
-        );
-        return new H1Connection(c, peer.reuseKey, options.bufferSize, alpnProtocol);
+        return await secure(c);
       } finally {
         clearTimeout(hsTimer);
         ctl.signal.removeEventListener("abort", close);
