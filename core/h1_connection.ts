@@ -136,15 +136,12 @@ function handshake(
     };
     hs.then(done, done);
   };
-  if (signal.aborted) {
-    giveUp();
-    return Promise.reject(signal.reason);
-  }
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       giveUp();
       reject(signal.reason);
     };
+    if (signal.aborted) return onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
     hs.then((info) => {
       signal.removeEventListener("abort", onAbort);
