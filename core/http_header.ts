@@ -58,6 +58,25 @@ function sameName(a: string, b: string): boolean {
   return true;
 }
 
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * Whether a Fetch `Response` with this status must have a null body (Fetch's
+ * "null body status"): `new Response(body, { status })` throws otherwise.
+ *
+ * @example
+ * ```ts
+ * import { isNullBodyStatus } from "@cirque/core/http-header";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isNullBodyStatus(304), true);
+ * assert.equal(isNullBodyStatus(200), false);
+ * ```
+ */
+export function isNullBodyStatus(status: number): boolean {
+  return NULL_BODY_STATUS.has(status);
+}
+
 /**
  * An ordered, case-preserving list of header fields.
  *

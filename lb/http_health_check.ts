@@ -12,6 +12,7 @@ import type { RequestHead, UpstreamResponse } from "@cirque/core/connector";
 import { MAX_TIMER_MS } from "@cirque/core/deadline";
 import { type ErrorCode, ProxyError } from "@cirque/core/error";
 import { H1Connector } from "@cirque/core/h1";
+import { isNullBodyStatus } from "@cirque/core/http-header";
 import { HttpPeer, type HttpPeerInit } from "@cirque/core/peer";
 
 /** Options of {@linkcode HttpHealthCheck}. */
@@ -104,8 +105,6 @@ const KEEP_IDLE_MS = 3_600_000;
 /** Methods `fetch` upper-cases. */
 const NORMALIZED_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Statuses whose `Response` cannot have a body. */
-const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
 /** Reading the body went past {@linkcode MAX_BODY}. */
 class BodyLimitError extends RangeError {
@@ -294,7 +293,7 @@ export class HttpHealthCheck implements HealthCheck {
 
 /** The response as a `Response` for the validator. */
 function toResponse(res: UpstreamResponse, body: ReadableStream<Uint8Array> | null): Response {
-  return new Response(NULL_BODY_STATUS.has(res.status) ? null : body, {
+  return new Response(isNullBodyStatus(res.status) ? null : body, {
     status: res.status,
     statusText: res.statusText,
     headers: res.headers,

@@ -25,7 +25,7 @@ import { ProxyError } from "@cirque/core/error";
 import { isFieldName, RequestHeader, type ResponseHeader } from "@cirque/core/http-header";
 import type { HttpProxy, ProxyOutcome } from "./http_proxy.ts";
 import { type BodyReader, type Endpoint, Session } from "./session.ts";
-import { reportFinishFailure } from "./_finish.ts";
+import { cancelOutcome, reportFinishFailure } from "./_finish.ts";
 
 /** Options of {@linkcode serveH1}. */
 export interface H1ServerOptions {
@@ -1127,13 +1127,6 @@ class H1Connection<Ctx> implements Expirable {
     }
     return keepAlive;
   }
-}
-
-/** Drops an outcome's body, source or stream, without turning one into the other. */
-function cancelOutcome(outcome: ProxyOutcome): void {
-  const src = outcome.source ?? null;
-  if (src !== null) src.cancel();
-  else outcome.body?.cancel().catch(() => {});
 }
 
 /** Whether `x` must be awaited. */

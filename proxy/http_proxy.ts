@@ -19,7 +19,12 @@ import type {
 } from "@cirque/core/connector";
 import { coarseNow } from "@cirque/core/deadline";
 import { ProxyError, toProxyError } from "@cirque/core/error";
-import { HeaderMap, RequestHeader, ResponseHeader } from "@cirque/core/http-header";
+import {
+  HeaderMap,
+  isNullBodyStatus,
+  RequestHeader,
+  ResponseHeader,
+} from "@cirque/core/http-header";
 import { forwardingFilter, type ForwardingOptions, stripHopByHop } from "./forwarding.ts";
 import type { BodyFilterResult, FailToProxy, FilterResult, ProxyHttp } from "./proxy_http.ts";
 import {
@@ -36,7 +41,7 @@ import {
   cacheUpstreamResponse,
   cacheUpstreamSignal,
 } from "./_cache_flow.ts";
-import { reportFinishFailure } from "./_finish.ts";
+import { cancelOutcome, reportFinishFailure } from "./_finish.ts";
 
 /** Options of {@linkcode HttpProxy}. */
 export interface HttpProxyOptions {
@@ -92,7 +97,6 @@ export interface ProxyOutcome {
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
-const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
 /**
  * The default status for an error that ends a request: connect errors and
@@ -339,7 +343,7 @@ export class HttpProxy<Ctx> {
     }
     const src = outcome.source ?? null;
     let out: ReadableStream<Uint8Array> | Uint8Array | null = null;
-    const nullBody = NULL_BODY_STATUS.has(head.status);
+    const nullBody = isNullBodyStatus(head.status);
     if (src !== null && !nullBody) {
       // A body that is all buffered already goes out as bytes, not a stream.
       let first: ReturnType<BodySource["read"]>;
@@ -983,9 +987,7 @@ function rejected(e: unknown): Promise<never> {
  * `finish` with the downstream error. The response returned goes nowhere.
  */
 function abandon(outcome: ProxyOutcome): Response {
-  const src = outcome.source ?? null;
-  if (src !== null) src.cancel();
-  else outcome.body?.cancel().catch(() => {});
+  cancelOutcome(outcome);
   outcome.upgrade?.abort().catch(() => {});
   finishSafely(
     outcome,
