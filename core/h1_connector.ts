@@ -17,7 +17,7 @@ import type {
 } from "./connector.ts";
 import { abortedError } from "./_connect_error.ts";
 import { ProxyError } from "./error.ts";
-import { isFieldName } from "./http_header.ts";
+import { HeaderMap, isFieldName, type RawFields } from "./http_header.ts";
 import { BufferPool } from "./buffers.ts";
 import { H1_READ_BUFFER_SIZE, H1Connection, type H1OpenOptions } from "./h1_connection.ts";
 import {
@@ -26,8 +26,8 @@ import {
   HttpParseError,
   MAX_HEAD_BYTES,
   parseDecimalLength,
-  type ParsedResponseHead,
-  parseResponseHead,
+  type ParsedResponseFields,
+  parseResponseFields,
   responseHasBody,
 } from "./h1_parse.ts";
 import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
@@ -124,6 +124,11 @@ export interface H1RequestOptions extends RequestOptions {
 export interface H1UpstreamResponse extends UpstreamResponse {
   /** With `bodySource`: the body as a pull source, or `null` when there is none. */
   source?: H1BodySource | null;
+  /**
+   * With `bodySource`: the fields as parsed, for {@linkcode HeaderMap.fromRaw}
+   * (`headers` makes their strings on first use).
+   */
+  fields?: RawFields;
 }
 
 const EMPTY_SOURCE: H1BodySource = { read: () => null, cancel: () => {} };
@@ -132,7 +137,8 @@ const EMPTY_SOURCE: H1BodySource = { read: () => null, cancel: () => {} };
 class SourceResponse implements H1UpstreamResponse {
   status: number;
   statusText: string;
-  headers: HeaderPairs;
+  readonly fields: RawFields;
+  #headers: HeaderPairs | null = null;
   trailers: Promise<HeaderPairs> = EMPTY_TRAILERS;
   reused: boolean;
   timing: ExchangeTiming;
@@ -142,15 +148,23 @@ class SourceResponse implements H1UpstreamResponse {
   constructor(
     status: number,
     statusText: string,
-    headers: HeaderPairs,
+    fields: RawFields,
     reused: boolean,
     timing: ExchangeTiming,
   ) {
     this.status = status;
     this.statusText = statusText;
-    this.headers = headers;
+    this.fields = fields;
     this.reused = reused;
     this.timing = timing;
+  }
+
+  get headers(): HeaderPairs {
+    return this.#headers ??= HeaderMap.fromRaw(this.fields).pairs;
+  }
+
+  set headers(headers: HeaderPairs) {
+    this.#headers = headers;
   }
 
   get body(): ReadableStream<Uint8Array> | null {
@@ -796,7 +810,7 @@ export class H1Connector implements Connector {
         x.pump = this.#pumpBody(x, body!, framing.streamLength, writeTimeout);
       }
       // Response head(s).
-      let parsed: ParsedResponseHead;
+      let parsed: ParsedResponseFields;
       let interim = 0;
       for (;;) {
         let scanFrom = conn.start;
@@ -821,7 +835,7 @@ export class H1Connector implements Connector {
           responseBytes += n;
           scanFrom = Math.max(conn.start, conn.start + have - 3);
         }
-        parsed = parseResponseHead(conn.buf, conn.start, end, this.#limits);
+        parsed = parseResponseFields(conn.buf, conn.start, end, this.#limits);
         conn.start = end;
         if (parsed.status >= 200 || parsed.status === 101) break;
         // Interim response (100 Continue, 103 Early Hints, …).
@@ -834,7 +848,7 @@ export class H1Connector implements Connector {
             peer.address,
           );
         }
-        options.onInformational?.(parsed.status, parsed.headers);
+        options.onInformational?.(parsed.status, HeaderMap.fromRaw(parsed.fields).pairs);
       }
       const keepAlive = !framing.close && !parsed.connectionClose &&
         (parsed.versionMinor >= 1 || parsed.connectionKeepAlive);
@@ -864,7 +878,7 @@ export class H1Connector implements Connector {
     x: Exchange,
     peer: HttpPeer,
     req: RequestHead,
-    h: ParsedResponseHead,
+    h: ParsedResponseFields,
     keepAlive: boolean,
     reused: boolean,
     timing: ExchangeTiming,
@@ -874,7 +888,7 @@ export class H1Connector implements Connector {
     const res: UpstreamResponse = {
       status: h.status,
       statusText: h.reason,
-      headers: h.headers,
+      headers: HeaderMap.fromRaw(h.fields).pairs,
       body: null,
       trailers: EMPTY_TRAILERS,
       reused,
@@ -936,14 +950,14 @@ export class H1Connector implements Connector {
     x: Exchange,
     peer: HttpPeer,
     req: RequestHead,
-    h: ParsedResponseHead,
+    h: ParsedResponseFields,
     keepAlive: boolean,
     reused: boolean,
     timing: ExchangeTiming,
     readTimeout: number,
   ): H1UpstreamResponse {
     const conn = x.conn;
-    const res = new SourceResponse(h.status, h.reason, h.headers, reused, timing);
+    const res = new SourceResponse(h.status, h.reason, h.fields, reused, timing);
     if (!responseHasBody(req.method, h.status)) {
       if (conn.start !== conn.end) {
         throw invalidResponse("bytes after a response without a body", peer.address);

@@ -5,9 +5,11 @@ import {
   HttpParseError,
   type ParseErrorReason,
   parseRequestHead,
+  parseResponseFields,
   parseResponseHead,
   type RequestHeadLimits,
 } from "./h1_parse.ts";
+import { HeaderMap } from "./http_header.ts";
 import { mutate } from "./testdata/mutate.ts";
 import { prng } from "./testdata/prng.ts";
 
@@ -110,6 +112,16 @@ Deno.test("parseResponseHead accepts valid heads", async (t) => {
     const u = new Uint8Array([...b("HTTP/1.1 200 OK\r\nX: a"), 0xe9, 0x80, ...b("\r\n\r\n")]);
     const h = parseResponseHead(u, 0, u.length);
     assert.equal(h.headers[0]![1], "a\u00e9\u0080");
+  });
+  await t.step("bytes that are valid UTF-8 are still read as Latin-1", () => {
+    // é (C3 A9), U+FFFD itself (EF BF BD), and a lone 0xFF: one character per byte each.
+    for (const bytes of [[0xc3, 0xa9], [0xef, 0xbf, 0xbd], [0xff], [0xc3, 0xa9, 0xff]]) {
+      const u = new Uint8Array([...b("HTTP/1.1 200 OK\r\nX: a"), ...bytes, ...b("\r\n\r\n")]);
+      const want = "a" + String.fromCharCode(...bytes);
+      assert.equal(parseResponseHead(u, 0, u.length).headers[0]![1], want);
+      const raw = parseResponseFields(u, 0, u.length);
+      assert.deepEqual(HeaderMap.fromRaw(raw.fields).pairs, [["X", want]]);
+    }
   });
   await t.step("parses at an offset inside a larger buffer", () => {
     const u = b("xxHTTP/1.1 200 OK\r\nA: 1\r\n\r\nyy");
@@ -585,13 +597,30 @@ Deno.test("hostile heads: 20 000 seeded mutations parse into consistent heads or
         assert.deepEqual(framing(h2), framing(h));
         assert.deepEqual([h2.method, h2.target], [h.method, h.target]);
       } else {
-        const h = parseResponseHead(bytes, 0, end);
+        let h: ReturnType<typeof parseResponseHead>;
+        try {
+          h = parseResponseHead(bytes, 0, end);
+        } catch (e) {
+          // The string-free parse refuses the same heads for the same reason.
+          assert.throws(
+            () => parseResponseFields(bytes, 0, end),
+            (f: unknown) =>
+              f instanceof HttpParseError && f.reason === (e as HttpParseError).reason,
+          );
+          throw e;
+        }
         checkHead(h);
         assert.ok(h.status >= 100 && h.status <= 999);
         const again = latin1(`HTTP/1.${h.versionMinor} ${h.status} ${h.reason}\r\n${fields(h)}`);
         const h2 = parseResponseHead(again, 0, again.length);
         assert.deepEqual(framing(h2), framing(h));
         assert.equal(h2.status, h.status);
+        // The string-free parse finds the same head and, once made, the same fields.
+        const r = parseResponseFields(bytes, 0, end);
+        assert.deepEqual(r.headers, []);
+        r.headers = HeaderMap.fromRaw(r.fields).pairs;
+        assert.deepEqual(framing(r), framing(h));
+        assert.deepEqual([r.status, r.reason], [h.status, h.reason]);
       }
       accepted++;
     } catch (e) {

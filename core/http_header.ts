@@ -58,6 +58,21 @@ function sameName(a: string, b: string): boolean {
   return true;
 }
 
+/** {@linkcode sameName} of `t[s, s + name.length)` and `name`, without slicing `t`. */
+function sameNameAt(t: string, s: number, name: string): boolean {
+  const l = name.length;
+  for (let i = 0; i < l; i++) {
+    let x = t.charCodeAt(s + i);
+    let y = name.charCodeAt(i);
+    if (x === y) continue;
+    if ((x | y) >= 0x80) return sameName(t.slice(s, s + l), name);
+    if (x >= 65 && x <= 90) x |= 0x20;
+    if (y >= 65 && y <= 90) y |= 0x20;
+    if (x !== y) return false;
+  }
+  return true;
+}
+
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
 /**
@@ -94,17 +109,140 @@ export function isNullBodyStatus(status: number): boolean {
  * ```
  */
 export class HeaderMap {
+  /** The fields as tuples, or null while they are still {@linkcode RawFields}. */
+  #pairs: HeaderPairs | null;
+  /** Text of the parsed head the offsets point into (raw form only). */
+  #text = "";
+  /** Four offsets per field into `#text`: name start, name end, value start, value end. */
+  #offsets: readonly number[] = NO_OFFSETS;
+  /** Whether `#offsets` is this map's own copy (else shared with the parser's result). */
+  #ownOffsets = false;
+
+  /** Wraps `pairs` (not copied). */
+  constructor(pairs: HeaderPairs = []) {
+    this.#pairs = pairs;
+  }
+
+  /**
+   * Wraps fields as a parser found them, without making strings of them: a
+   * field's name and value become strings only when asked for, and
+   * {@linkcode HeaderMap.pairs} builds them all (once). `raw` is not changed.
+   *
+   * @example
+   * ```ts
+   * import { HeaderMap } from "@cirque/core/http-header";
+   * import assert from "node:assert/strict";
+   *
+   * const text = "HTTP/1.1 200 OK\r\nServer: x\r\nConnection: close\r\n\r\n";
+   * const h = HeaderMap.fromRaw({ text, offsets: [17, 23, 25, 26, 28, 38, 40, 45] });
+   * assert.equal(h.get("connection"), "close");
+   * h.delete("Connection");
+   * assert.deepEqual(h.pairs, [["Server", "x"]]);
+   * ```
+   */
+  static fromRaw(raw: RawFields): HeaderMap {
+    const h = new HeaderMap(EMPTY_PAIRS);
+    h.#pairs = null;
+    h.#text = raw.text;
+    h.#offsets = raw.offsets;
+    return h;
+  }
+
   /**
    * The fields in order; mutate through the methods, or directly if you know
    * what you do. Replace a `[name, value]` tuple rather than assigning into
    * it: the methods never change a tuple in place, so copies made by the proxy
-   * engine (the arrival snapshot, the upstream request) share tuples.
+   * engine (the arrival snapshot, the upstream request) share tuples. A map
+   * made by {@linkcode HeaderMap.fromRaw} builds its tuples on first use.
    */
-  pairs: HeaderPairs;
+  get pairs(): HeaderPairs {
+    return this.#pairs ?? this.#materialize();
+  }
 
-  /** Wraps `pairs` (not copied). */
-  constructor(pairs: HeaderPairs = []) {
+  set pairs(pairs: HeaderPairs) {
+    this.#pairs = pairs;
+    this.#offsets = NO_OFFSETS;
+    this.#text = "";
+  }
+
+  /**
+   * The fields as parsed, while no tuple was made of them (null after that):
+   * what a serializer may copy as they are. Its `offsets` must not be changed.
+   */
+  get raw(): RawFields | null {
+    return this.#pairs === null ? { text: this.#text, offsets: this.#offsets } : null;
+  }
+
+  #materialize(): HeaderPairs {
+    const t = this.#text;
+    const o = this.#offsets;
+    const pairs: HeaderPairs = [];
+    for (let i = 0; i < o.length; i += 4) {
+      pairs.push([t.slice(o[i]!, o[i + 1]!), t.slice(o[i + 2]!, o[i + 3]!)]);
+    }
     this.pairs = pairs;
+    return pairs;
+  }
+
+  /** Name of field `i` (0 ≤ i < size). */
+  nameAt(i: number): string {
+    const pairs = this.#pairs;
+    if (pairs !== null) return pairs[i]![0];
+    const o = this.#offsets;
+    return this.#text.slice(o[4 * i]!, o[4 * i + 1]!);
+  }
+
+  /** Value of field `i` (0 ≤ i < size). */
+  valueAt(i: number): string {
+    const pairs = this.#pairs;
+    if (pairs !== null) return pairs[i]![1];
+    const o = this.#offsets;
+    return this.#text.slice(o[4 * i + 2]!, o[4 * i + 3]!);
+  }
+
+  /**
+   * Whether field `i` is named `lower` (a lowercase ASCII name), ignoring
+   * ASCII case; makes no string.
+   */
+  nameIs(i: number, lower: string): boolean {
+    const pairs = this.#pairs;
+    if (pairs !== null) return isFieldName(pairs[i]![0], lower);
+    const o = this.#offsets;
+    const s = o[4 * i]!;
+    const l = lower.length;
+    if (o[4 * i + 1]! - s !== l) return false;
+    const t = this.#text;
+    for (let k = 0; k < l; k++) {
+      const c = t.charCodeAt(s + k);
+      if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(k)) return false;
+    }
+    return true;
+  }
+
+  /** Length of field `i`'s name; makes no string. */
+  nameLengthAt(i: number): number {
+    const pairs = this.#pairs;
+    if (pairs !== null) return pairs[i]![0].length;
+    return this.#offsets[4 * i + 1]! - this.#offsets[4 * i]!;
+  }
+
+  /** Removes field `i` (0 ≤ i < size). */
+  deleteAt(i: number): void {
+    const pairs = this.#pairs;
+    if (pairs !== null) {
+      pairs.splice(i, 1);
+      return;
+    }
+    const o = this.#offsets as number[];
+    if (this.#ownOffsets) {
+      o.splice(4 * i, 4);
+      return;
+    }
+    // Copy on the first removal: the offsets came from the parser's result.
+    const next: number[] = [];
+    for (let k = 0; k < o.length; k++) if (k >> 2 !== i) next.push(o[k]!);
+    this.#offsets = next;
+    this.#ownOffsets = true;
   }
 
   /** Copies a web `Headers` (names arrive lowercased). */
@@ -117,12 +255,17 @@ export class HeaderMap {
 
   /** Number of fields. */
   get size(): number {
-    return this.pairs.length;
+    const pairs = this.#pairs;
+    return pairs !== null ? pairs.length : this.#offsets.length >> 2;
   }
 
   /** First value of `name`, or `null`. */
   get(name: string): string | null {
-    const pairs = this.pairs;
+    const pairs = this.#pairs;
+    if (pairs === null) {
+      const i = this.#rawIndex(name, 0);
+      return i < 0 ? null : this.valueAt(i);
+    }
     for (let i = 0; i < pairs.length; i++) {
       const p = pairs[i]!;
       if (sameName(p[0], name)) return p[1];
@@ -130,10 +273,28 @@ export class HeaderMap {
     return null;
   }
 
+  /** First raw field at or after `from` named `name` (any case), or -1. */
+  #rawIndex(name: string, from: number): number {
+    const o = this.#offsets;
+    const t = this.#text;
+    const l = name.length;
+    for (let i = from; 4 * i < o.length; i++) {
+      const s = o[4 * i]!;
+      if (o[4 * i + 1]! - s === l && sameNameAt(t, s, name)) return i;
+    }
+    return -1;
+  }
+
   /** All values of `name` in order. */
   getAll(name: string): string[] {
     const out: string[] = [];
-    for (const p of this.pairs) if (sameName(p[0], name)) out.push(p[1]);
+    if (this.#pairs === null) {
+      for (let i = this.#rawIndex(name, 0); i >= 0; i = this.#rawIndex(name, i + 1)) {
+        out.push(this.valueAt(i));
+      }
+      return out;
+    }
+    for (const p of this.#pairs) if (sameName(p[0], name)) out.push(p[1]);
     return out;
   }
 
@@ -166,7 +327,15 @@ export class HeaderMap {
 
   /** Removes every `name` field; returns how many were removed. */
   delete(name: string): number {
-    const pairs = this.pairs;
+    if (this.#pairs === null) {
+      let removed = 0;
+      for (let i = this.#rawIndex(name, 0); i >= 0; i = this.#rawIndex(name, i)) {
+        this.deleteAt(i);
+        removed++;
+      }
+      return removed;
+    }
+    const pairs = this.#pairs;
     let w = 0;
     for (let r = 0; r < pairs.length; r++) {
       const p = pairs[r]!;
@@ -196,6 +365,21 @@ export class HeaderMap {
 }
 
 /** HTTP version of a message. */
+const NO_OFFSETS: readonly number[] = [];
+const EMPTY_PAIRS: HeaderPairs = [];
+
+/**
+ * Header fields as a parser found them: the text of the head, and four
+ * offsets per field into it (name start, name end, value start, value end).
+ * See {@linkcode HeaderMap.fromRaw}.
+ */
+export interface RawFields {
+  /** The head's text, one character per byte (Latin-1). */
+  readonly text: string;
+  /** `4 × fields` offsets into `text`. */
+  readonly offsets: readonly number[];
+}
+
 export type HttpVersion = "1.0" | "1.1" | "2";
 
 /**

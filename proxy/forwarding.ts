@@ -36,34 +36,31 @@ export const HOP_BY_HOP: readonly string[] = [
  * ```
  */
 export function stripHopByHop(headers: HeaderMap, keepUpgrade = false): void {
-  const pairs = headers.pairs;
   // One scan: is anything hop-by-hop present (usually only `Connection:
-  // keep-alive`), and does a Connection field name other fields?
+  // keep-alive`), and does a Connection field name other fields? By index and
+  // name length, so fields kept as parsed (HeaderMap.fromRaw) stay unmade.
+  const n = headers.size;
   let any = false;
   let named: Set<string> | null = null;
-  for (let i = 0; i < pairs.length; i++) {
-    const p = pairs[i]!;
-    const hop = hopName(p[0]);
+  for (let i = 0; i < n; i++) {
+    const hop = hopName(headers, i);
     if (hop === 0) continue;
     any = true;
-    if (hop === CONNECTION) named = connectionTokens(p[1], named);
+    if (hop === CONNECTION) named = connectionTokens(headers.valueAt(i), named);
   }
   if (!any) return;
-  let w = 0;
   let upgrade = false;
-  for (let r = 0; r < pairs.length; r++) {
-    const p = pairs[r]!;
-    const hop = hopName(p[0]);
+  for (let i = n - 1; i >= 0; i--) {
+    const hop = hopName(headers, i);
     let drop: boolean;
     if (hop === UPGRADE && keepUpgrade) {
       drop = false;
       upgrade = true;
     } else {
-      drop = hop !== 0 || (named !== null && named.has(p[0].toLowerCase()));
+      drop = hop !== 0 || (named !== null && named.has(headers.nameAt(i).toLowerCase()));
     }
-    if (!drop) pairs[w++] = p;
+    if (drop) headers.deleteAt(i);
   }
-  pairs.length = w;
   if (upgrade) headers.set("Connection", "upgrade");
 }
 
@@ -87,23 +84,19 @@ function connectionTokens(value: string, named: Set<string> | null): Set<string>
   return named;
 }
 
-/** 0 unless `name` is a hop-by-hop field: CONNECTION, UPGRADE or OTHER_HOP. */
-function hopName(name: string): number {
-  switch (name.length) {
+/** 0 unless field `i` of `h` is hop-by-hop: CONNECTION, UPGRADE or OTHER_HOP. */
+function hopName(h: HeaderMap, i: number): number {
+  switch (h.nameLengthAt(i)) {
     case 2:
-      return isFieldName(name, "te") ? OTHER_HOP : 0;
+      return h.nameIs(i, "te") ? OTHER_HOP : 0;
     case 7:
-      return isFieldName(name, "upgrade") ? UPGRADE : isFieldName(name, "trailer") ? OTHER_HOP : 0;
+      return h.nameIs(i, "upgrade") ? UPGRADE : h.nameIs(i, "trailer") ? OTHER_HOP : 0;
     case 10:
-      return isFieldName(name, "connection")
-        ? CONNECTION
-        : isFieldName(name, "keep-alive")
-        ? OTHER_HOP
-        : 0;
+      return h.nameIs(i, "connection") ? CONNECTION : h.nameIs(i, "keep-alive") ? OTHER_HOP : 0;
     case 16:
-      return isFieldName(name, "proxy-connection") ? OTHER_HOP : 0;
+      return h.nameIs(i, "proxy-connection") ? OTHER_HOP : 0;
     case 17:
-      return isFieldName(name, "transfer-encoding") ? OTHER_HOP : 0;
+      return h.nameIs(i, "transfer-encoding") ? OTHER_HOP : 0;
     default:
       return 0;
   }

@@ -22,7 +22,12 @@ import {
 import { BufferPool } from "@cirque/core/buffers";
 import { DeadlineSweeper, type Expirable } from "@cirque/core/deadline";
 import { ProxyError } from "@cirque/core/error";
-import { isFieldName, RequestHeader, type ResponseHeader } from "@cirque/core/http-header";
+import {
+  isFieldName,
+  type RawFields,
+  RequestHeader,
+  type ResponseHeader,
+} from "@cirque/core/http-header";
 import type { HttpProxy, ProxyOutcome } from "./http_proxy.ts";
 import { type BodyReader, type Endpoint, Session } from "./session.ts";
 import { cancelOutcome, reportFinishFailure } from "./_finish.ts";
@@ -889,6 +894,29 @@ class H1Connection<Ctx> implements Expirable {
     return p;
   }
 
+  /**
+   * Writes fields kept as parsed (`HeaderMap.fromRaw`) at `p` as
+   * `name: value` lines, straight from the parsed text: one byte per character
+   * (the parser read them as Latin-1 and refused CR, LF and NUL in them).
+   */
+  #putRaw(raw: RawFields, p: number): number {
+    const t = raw.text;
+    const o = raw.offsets;
+    let need = p;
+    for (let i = 0; i < o.length; i += 4) need += o[i + 1]! - o[i]! + o[i + 3]! - o[i + 2]! + 4;
+    this.#reserve(need, p);
+    const out = this.#out;
+    for (let i = 0; i < o.length; i += 4) {
+      for (let k = o[i]!, e = o[i + 1]!; k < e; k++) out[p++] = t.charCodeAt(k);
+      out[p++] = 58;
+      out[p++] = 32;
+      for (let k = o[i + 2]!, e = o[i + 3]!; k < e; k++) out[p++] = t.charCodeAt(k);
+      out[p++] = 13;
+      out[p++] = 10;
+    }
+    return p;
+  }
+
   /** Gives `#out` back to the server's buffers; call only when no write uses it. */
   #releaseOut(): void {
     if (this.#out !== NO_BYTES) {
@@ -905,15 +933,19 @@ class H1Connection<Ctx> implements Expirable {
     p = this.#put(head.statusText, p, true);
     this.#out[p++] = 13;
     this.#out[p++] = 10;
-    const pairs = head.headers.pairs;
-    for (let i = 0; i < pairs.length; i++) {
-      const f = pairs[i]!;
-      p = this.#put(f[0], p, true);
-      this.#out[p++] = 58;
-      this.#out[p++] = 32;
-      p = this.#put(f[1], p, true);
-      this.#out[p++] = 13;
-      this.#out[p++] = 10;
+    const raw = head.headers.raw;
+    if (raw !== null) p = this.#putRaw(raw, p);
+    else {
+      const pairs = head.headers.pairs;
+      for (let i = 0; i < pairs.length; i++) {
+        const f = pairs[i]!;
+        p = this.#put(f[0], p, true);
+        this.#out[p++] = 58;
+        this.#out[p++] = 32;
+        p = this.#put(f[1], p, true);
+        this.#out[p++] = 13;
+        this.#out[p++] = 10;
+      }
     }
     this.#reserve(p + 2, p);
     this.#out[p++] = 13;
@@ -1008,19 +1040,18 @@ class H1Connection<Ctx> implements Expirable {
     }
     // One pass over the fields instead of repeated get/delete scans; the
     // resulting head is the same.
-    const pairs = head.headers.pairs;
+    const h = head.headers;
     let cl: string | null = null;
     let hasTe = false;
     let hasConnection = false;
-    for (let i = 0; i < pairs.length; i++) {
-      const k = pairs[i]![0];
-      const l = k.length;
+    for (let i = 0, n = h.size; i < n; i++) {
+      const l = h.nameLengthAt(i);
       if (l === 14) {
-        if (cl === null && isFieldName(k, "content-length")) cl = pairs[i]![1];
+        if (cl === null && h.nameIs(i, "content-length")) cl = h.valueAt(i);
       } else if (l === 17) {
-        if (!hasTe && isFieldName(k, "transfer-encoding")) hasTe = true;
+        if (!hasTe && h.nameIs(i, "transfer-encoding")) hasTe = true;
       } else if (l === 10) {
-        if (!hasConnection && isFieldName(k, "connection")) hasConnection = true;
+        if (!hasConnection && h.nameIs(i, "connection")) hasConnection = true;
       }
     }
     let length = -1;

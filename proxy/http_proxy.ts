@@ -22,6 +22,7 @@ import { ProxyError, toProxyError } from "@cirque/core/error";
 import {
   HeaderMap,
   isNullBodyStatus,
+  type RawFields,
   RequestHeader,
   ResponseHeader,
 } from "@cirque/core/http-header";
@@ -563,7 +564,12 @@ export class HttpProxy<Ctx> {
         const start = t.start ?? performance.now() - t.responseHead;
         session.timing.upstreamResponse = start + t.responseHead;
         session.timing.upstreamConnected = start + t.connected;
-        const headers = new HeaderMap(res.headers.slice());
+        // The connector's fields as parsed, when it offers them: their strings
+        // are made only if a phase (or the Deno.serve path) reads them.
+        const fields = (res as { fields?: RawFields }).fields;
+        const headers = fields !== undefined
+          ? HeaderMap.fromRaw(fields)
+          : new HeaderMap(res.headers.slice());
         const tunnel = session.upgrade && res.status === 101 && res.upgrade !== undefined;
         if (!tunnel) {
           res.upgrade?.abort().catch(() => {});

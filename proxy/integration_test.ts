@@ -385,3 +385,42 @@ Deno.test("a GET on a reused connection that times out or gets an invalid respon
     });
   }
 });
+
+Deno.test("fast path: the upstream's fields go out byte for byte, hop-by-hop ones and those Connection names removed", async () => {
+  const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  await using origin = rawOrigin(async (conn) => {
+    const st = { buf: new Uint8Array(1 << 16), len: 0 };
+    for (let k = 0; k < 2; k++) {
+      if (await readRequest(conn, st) === null) return;
+      await writeAll(
+        conn,
+        bytes(
+          "HTTP/1.1 200 Fine\r\nServer: raw\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\n" +
+            "Keep-Alive: timeout=5\r\nX-Latin: caf\xe9 \xff\r\nX-Spaces:\t  padded  \r\n" +
+            "x-lower: v\r\nContent-Length: 2\r\n\r\nok",
+        ),
+      );
+    }
+  });
+  const want = "HTTP/1.1 200 Fine\r\nServer: raw\r\nX-Latin: caf\xe9 \xff\r\nX-Spaces: padded\r\n" +
+    "x-lower: v\r\nContent-Length: 2\r\n\r\nok";
+  await withProxy("fast path", new HttpPeer(`127.0.0.1:${origin.port}`), async (base) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
+    try {
+      const buf = new Uint8Array(4096);
+      // Twice on one connection: a fresh upstream connection, then the pooled one.
+      for (let k = 0; k < 2; k++) {
+        await writeAll(conn, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        let got = "";
+        while (got.length < want.length) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          got += String.fromCharCode(...buf.subarray(0, n));
+        }
+        assert.equal(got, want);
+      }
+    } finally {
+      conn.close();
+    }
+  });
+});
