@@ -239,8 +239,8 @@ export class HeaderMap {
       return;
     }
     // Copy on the first removal: the offsets came from the parser's result.
-    const next: number[] = [];
-    for (let k = 0; k < o.length; k++) if (k >> 2 !== i) next.push(o[k]!);
+    const next = o.slice();
+    next.splice(4 * i, 4);
     this.#offsets = next;
     this.#ownOffsets = true;
   }
