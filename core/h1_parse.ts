@@ -3,13 +3,15 @@
  * the upstream client (`@cirque/core/h1`) and the downstream HTTP/1.1 server.
  *
  * Everything works on byte ranges of a caller-owned buffer:
- * - {@linkcode findHeadEnd} finds the end of a head (`CRLF CRLF`) with a
- *   native `indexOf` scan and reports a bare LF at once.
+ * - {@linkcode findHeadEnd} finds the end of a head (`CRLF CRLF`) in one byte
+ *   loop and reports a bare LF at once.
  * - {@linkcode parseResponseHead} and {@linkcode parseRequestHead} validate a
  *   complete head byte by byte and return the start line, the fields as
  *   `[name as written, value trimmed]` pairs, and the framing facts computed
  *   during the same pass (Content-Length, chunked, Connection tokens, Upgrade,
- *   `Expect: 100-continue`, Host count).
+ *   `Expect: 100-continue`, Host count). {@linkcode parseResponseFields} does
+ *   the same without making strings of the fields (offsets for
+ *   `HeaderMap.fromRaw`).
  * - {@linkcode ChunkedDecoder} decodes a chunked body incrementally, handing
  *   out data as ranges of the input buffer (no copies) and parsing trailers.
  *
