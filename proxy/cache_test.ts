@@ -3,7 +3,6 @@ import { H1Connector } from "@cirque/core/h1";
 import { HttpPeer } from "@cirque/core/peer";
 import { CacheConfig, CacheLock, ManualClock, MemoryStorage } from "@cirque/cache";
 import { rawOrigin, readRequest, writeAll } from "../core/testdata/origins.ts";
-import type { ProxyError } from "@cirque/core/error";
 import { HttpProxy, type ProxyHttp, serveH1, type Session, sessionCache } from "./mod.ts";
 
 type Handler = (req: Request, n: number) => Response | Promise<Response>;
@@ -576,9 +575,19 @@ function startRequest(s: Setup, path: string, init: RequestInit = {}) {
 }
 
 /** A logging phase that records the error code and the Cache-Status of each request. */
-function logInto(logged: [string | null, string | null][]) {
-  return (session: Session, e: ProxyError | null): void =>
-    void logged.push([e?.code ?? null, sessionCache(session)?.cacheStatus() ?? null]);
+/**
+ * Phases that keep every session (`requestFilter`) and log each request's
+ * error code and Cache-Status (`logging`).
+ */
+function recorder() {
+  const sessions: Session[] = [];
+  const logged: [string | null, string | null][] = [];
+  const phases: Partial<ProxyHttp<null>> = {
+    requestFilter: (session) => void sessions.push(session),
+    logging: (session, e) =>
+      void logged.push([e?.code ?? null, sessionCache(session)?.cacheStatus() ?? null]),
+  };
+  return { sessions, logged, phases };
 }
 
 for (const transport of ["fast path", "Deno.serve"] as const) {
@@ -596,8 +605,7 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
           );
         });
         const lock = new CountingLock();
-        const sessions: Session[] = [];
-        const logged: [string | null, string | null][] = [];
+        const { sessions, logged, phases: recording } = recorder();
         try {
           await withCacheTo(o.port, async (s) => {
             const writer = startRequest(s, "/early");
@@ -625,10 +633,7 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
           }, {
             lock,
             transport,
-            phases: {
-              requestFilter: (session) => void sessions.push(session),
-              logging: logInto(logged),
-            },
+            phases: recording,
           });
         } finally {
           head.open();
@@ -663,8 +668,7 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
           const n = await conn.read(new Uint8Array(1)).catch(() => null);
           upstreamClosed = n === null;
         });
-        const sessions: Session[] = [];
-        const logged: [string | null, string | null][] = [];
+        const { sessions, logged, phases: recording } = recorder();
         try {
           await withCacheTo(o.port, async (s) => {
             const client = startRequest(s, "/nostore");
@@ -686,10 +690,7 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
             assert.equal(requests, 2);
           }, {
             transport,
-            phases: {
-              requestFilter: (session) => void sessions.push(session),
-              logging: logInto(logged),
-            },
+            phases: recording,
           });
         } finally {
           head.open();
@@ -714,8 +715,7 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
           // No answer: only the proxy closing the connection ends the exchange.
           if ((await conn.read(new Uint8Array(1)).catch(() => null)) === null) aborted++;
         });
-        const sessions: Session[] = [];
-        const logged: [string | null, string | null][] = [];
+        const { sessions, logged, phases: recording } = recorder();
         await withCacheTo(o.port, async (s) => {
           const client = startRequest(s, "/hold", init);
           await until(() => arrived === 1, "the request at the origin");
@@ -725,11 +725,7 @@ for (const transport of ["fast path", "Deno.serve"] as const) {
           assert.equal(logged[0]![0], "CONNECTION_CLOSED");
         }, {
           transport,
-          phases: {
-            requestFilter: (session) => void sessions.push(session),
-            logging: logInto(logged),
-            ...phases,
-          },
+          phases: { ...recording, ...phases },
         });
       });
     }
