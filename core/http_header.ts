@@ -43,29 +43,20 @@ export function isFieldName(name: string, lower: string): boolean {
  * token) falls back to `toLowerCase`.
  */
 function sameName(a: string, b: string): boolean {
-  if (a === b) return true;
-  const l = a.length;
-  if (b.length !== l) return false;
-  for (let i = 0; i < l; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) continue;
-    if ((x | y) >= 0x80) return a.toLowerCase() === b.toLowerCase();
-    if (x >= 65 && x <= 90) x |= 0x20;
-    if (y >= 65 && y <= 90) y |= 0x20;
-    if (x !== y) return false;
-  }
-  return true;
+  return a === b || (a.length === b.length && sameNameAt(a, 0, b));
 }
 
-/** {@linkcode sameName} of `t[s, s + name.length)` and `name`, without slicing `t`. */
+/**
+ * {@linkcode sameName} of `t[s, s + name.length)` and `name`, without slicing
+ * `t` (unless a character beyond ASCII differs).
+ */
 function sameNameAt(t: string, s: number, name: string): boolean {
   const l = name.length;
   for (let i = 0; i < l; i++) {
     let x = t.charCodeAt(s + i);
     let y = name.charCodeAt(i);
     if (x === y) continue;
-    if ((x | y) >= 0x80) return sameName(t.slice(s, s + l), name);
+    if ((x | y) >= 0x80) return t.slice(s, s + l).toLowerCase() === name.toLowerCase();
     if (x >= 65 && x <= 90) x |= 0x20;
     if (y >= 65 && y <= 90) y |= 0x20;
     if (x !== y) return false;
@@ -207,16 +198,10 @@ export class HeaderMap {
   nameIs(i: number, lower: string): boolean {
     const pairs = this.#pairs;
     if (pairs !== null) return isFieldName(pairs[i]![0], lower);
+    // A parsed name is all tchar (ASCII): sameNameAt folds case as isFieldName does.
     const o = this.#offsets;
     const s = o[4 * i]!;
-    const l = lower.length;
-    if (o[4 * i + 1]! - s !== l) return false;
-    const t = this.#text;
-    for (let k = 0; k < l; k++) {
-      const c = t.charCodeAt(s + k);
-      if ((c >= 65 && c <= 90 ? c | 0x20 : c) !== lower.charCodeAt(k)) return false;
-    }
-    return true;
+    return o[4 * i + 1]! - s === lower.length && sameNameAt(this.#text, s, lower);
   }
 
   /** Length of field `i`'s name; makes no string. */
@@ -364,7 +349,6 @@ export class HeaderMap {
   }
 }
 
-/** HTTP version of a message. */
 const NO_OFFSETS: readonly number[] = [];
 const EMPTY_PAIRS: HeaderPairs = [];
 
@@ -380,6 +364,7 @@ export interface RawFields {
   readonly offsets: readonly number[];
 }
 
+/** HTTP version of a message. */
 export type HttpVersion = "1.0" | "1.1" | "2";
 
 /**
