@@ -87,6 +87,13 @@ export interface H1BodySource {
   read(): Promise<Uint8Array | null> | Uint8Array | null;
   /** Stops reading; the connection is pooled only if the body was complete. */
   cancel(reason?: unknown): void;
+  /**
+   * True: the bytes in front of a chunk in the connection's buffer (from 0 to
+   * `chunk.byteOffset`) are spent (the response head, chunk framing), and the
+   * caller may overwrite them until the next `read()`, e.g. to send its own
+   * head and the body's first bytes in one write without copying the body.
+   */
+  readonly spareFront: boolean;
 }
 
 /**
@@ -131,7 +138,7 @@ export interface H1UpstreamResponse extends UpstreamResponse {
   fields?: RawFields;
 }
 
-const EMPTY_SOURCE: H1BodySource = { read: () => null, cancel: () => {} };
+const EMPTY_SOURCE: H1BodySource = { read: () => null, cancel: () => {}, spareFront: true };
 
 /** A response whose `body` stream is made from its source on first read. */
 class SourceResponse implements H1UpstreamResponse {
@@ -1281,6 +1288,7 @@ function emptyStream(): ReadableStream<Uint8Array> {
  * remaining length straight into the connection's buffer.
  */
 class FixedSource implements H1BodySource {
+  readonly spareFront = true;
   #conn: H1Connection;
   #peer: string;
   #length: number;
@@ -1364,6 +1372,7 @@ class FixedSource implements H1BodySource {
 
 /** A chunked body, de-chunked in place in the connection's buffer. */
 class ChunkedSource implements H1BodySource {
+  readonly spareFront = true;
   #conn: H1Connection;
   #peer: string;
   #keepAlive: boolean;
@@ -1460,6 +1469,7 @@ class ChunkedSource implements H1BodySource {
 
 /** A body that ends when the upstream closes the connection. */
 class CloseSource implements H1BodySource {
+  readonly spareFront = true;
   #conn: H1Connection;
   #timeout: number;
   #fin: Finish;

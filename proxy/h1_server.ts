@@ -976,6 +976,14 @@ class H1Connection<Ctx> implements Expirable {
     return out.subarray(0, this.#frameInto(out, headLength, first, chunked, ended));
   }
 
+  /** The head (the first `headLength` bytes of `#out`) written right in front of `chunk`, in its buffer. */
+  #prependHead(headLength: number, chunk: Uint8Array): Uint8Array {
+    const at = chunk.byteOffset - headLength;
+    const out = new Uint8Array(chunk.buffer, at, headLength + chunk.byteLength);
+    out.set(this.#out.subarray(0, headLength));
+    return out;
+  }
+
   #frameInto(
     out: Uint8Array,
     p: number,
@@ -1103,7 +1111,13 @@ class H1Connection<Ctx> implements Expirable {
       first = first.subarray(0, length - sent);
     }
     if (first !== null && first.byteLength === 0) first = null;
-    const out = this.#appendFirst(headLength, first, mode === "chunked", ended);
+    // Head and first bytes leave in one write: the head goes into the spent
+    // bytes in front of the chunk when the source allows it (the upstream's
+    // own head was there), else both are copied into the output buffer.
+    const out = first !== null && mode !== "chunked" && src?.spareFront === true &&
+        first.byteOffset >= headLength
+      ? this.#prependHead(headLength, first)
+      : this.#appendFirst(headLength, first, mode === "chunked", ended);
     this.#arm(this.#s.ioTimeout);
     try {
       let off = await this.#conn.write(out);

@@ -424,3 +424,53 @@ Deno.test("fast path: the upstream's fields go out byte for byte, hop-by-hop one
     }
   });
 });
+
+Deno.test("fast path: head and body come out whole whether the new head fits in front of the body or not", async () => {
+  const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  const body = "0123456789abcdef".repeat(1500); // 24 000 bytes: past the first read
+  const upstream = `HTTP/1.1 200 OK\r\nX-Old: ${
+    "o".repeat(100)
+  }\r\nContent-Length: ${body.length}\r\n\r\n`;
+  await using origin = rawOrigin(async (conn) => {
+    const st = { buf: new Uint8Array(1 << 16), len: 0 };
+    while (await readRequest(conn, st) !== null) await writeAll(conn, bytes(upstream + body));
+  });
+  // The filter's field makes the head shorter (in place, in front of the
+  // body) or 2 000 bytes longer (copied) than the upstream's.
+  for (const pad of [0, 2000]) {
+    const want = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n` +
+      (pad > 0 ? `X-Pad: ${"p".repeat(pad)}\r\n` : "") + "\r\n" + body;
+    await withProxy(
+      "fast path",
+      new HttpPeer(`127.0.0.1:${origin.port}`),
+      async (base) => {
+        const conn = await Deno.connect({
+          hostname: "127.0.0.1",
+          port: Number(new URL(base).port),
+        });
+        try {
+          const buf = new Uint8Array(65536);
+          for (let k = 0; k < 3; k++) {
+            await writeAll(conn, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+            let got = "";
+            while (got.length < want.length) {
+              const n = await conn.read(buf);
+              if (n === null) break;
+              got += new TextDecoder("latin1").decode(buf.subarray(0, n));
+            }
+            assert.equal(got.length, want.length, `pad ${pad}, request ${k}`);
+            assert.ok(got === want, `pad ${pad}, request ${k}: bytes differ`);
+          }
+        } finally {
+          conn.close();
+        }
+      },
+      {
+        responseFilter(_s, head) {
+          head.headers.delete("x-old");
+          if (pad > 0) head.headers.set("X-Pad", "p".repeat(pad));
+        },
+      },
+    );
+  }
+});
