@@ -12,6 +12,7 @@
  */
 
 import { abortedError } from "./_connect_error.ts";
+import type { AbortLike } from "./connector.ts";
 import { coarseNow, MAX_TIMER_MS } from "./deadline.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
 import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
@@ -25,7 +26,7 @@ const INITIAL_READ_BUFFER = 16384;
 /** Options of {@linkcode H1Connection.open}. */
 export interface H1OpenOptions {
   /** Aborts the connect and TLS handshake. */
-  signal?: AbortSignal;
+  signal?: AbortLike;
   /**
    * Maximum read buffer size in bytes (the buffer starts at 16 KiB and grows
    * for a large head or body).

@@ -7,6 +7,7 @@
  */
 
 import type {
+  AbortLike,
   Connector,
   ExchangeTiming,
   HeaderPairs,
@@ -424,7 +425,7 @@ function waitForConnection(
   peer: HttpPeer,
   lim: Limit,
   max: number,
-  signal: AbortSignal | undefined,
+  signal: AbortLike | undefined,
   fresh: boolean,
 ): Promise<H1Connection | null> {
   return new Promise((resolve, reject) => {
@@ -476,7 +477,7 @@ class Exchange {
   reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   finished = false;
   onAbort: (() => void) | null = null;
-  signal: AbortSignal | undefined;
+  signal: AbortLike | undefined;
   idleTimeout: number;
   maxIdle: number;
 
@@ -607,7 +608,7 @@ export class H1Connector implements Connector {
    * assert.equal(connector.stats.idle, 1);
    * ```
    */
-  async acquire(peer: HttpPeer, options: { signal?: AbortSignal } = {}): Promise<H1Connection> {
+  async acquire(peer: HttpPeer, options: { signal?: AbortLike } = {}): Promise<H1Connection> {
     const conn = this.#pool.take(peer.reuseKey) ?? await this.#obtain(peer, options.signal, false);
     this.#busy.add(conn);
     conn.uses++;
@@ -621,7 +622,7 @@ export class H1Connector implements Connector {
    */
   async #obtain(
     peer: HttpPeer,
-    signal: AbortSignal | undefined,
+    signal: AbortLike | undefined,
     fresh: boolean,
   ): Promise<H1Connection> {
     const max = peer.options.maxConnections;
@@ -641,7 +642,7 @@ export class H1Connector implements Connector {
   /** Opens a connection; `onClose` (a limited peer's slot) runs when it closes or fails to open. */
   async #open(
     peer: HttpPeer,
-    signal: AbortSignal | undefined,
+    signal: AbortLike | undefined,
     onClose: (() => void) | null,
   ): Promise<H1Connection> {
     const o: H1OpenOptions = {};

@@ -405,7 +405,7 @@ class H1Connection<Ctx> implements Expirable {
     const buf = this.#buf;
     // A buffer full of pipelined bytes: the next request is there already.
     if (this.#end === buf.length) return;
-    void session.signal;
+    session.watch();
     this.#watch = this.#conn.read(this.#end === 0 ? buf : buf.subarray(this.#end))
       .then(this.#onWatchRead, this.#onWatchFail);
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type {
+  AbortLike,
   Connector,
   RequestBody,
   RequestHead,
@@ -56,7 +57,7 @@ function textResponse(text: string, extra: [string, string][] = []): UpstreamRes
 }
 
 /** Resolves with `signal`'s reason once it aborts (at once if it has). */
-function aborted(signal: AbortSignal): Promise<unknown> {
+function aborted(signal: AbortLike): Promise<unknown> {
   return new Promise((resolve) => {
     if (signal.aborted) resolve(signal.reason);
     else signal.addEventListener("abort", () => resolve(signal.reason), { once: true });
@@ -396,7 +397,7 @@ Deno.test("fast path: a slow client head is cut by the header timeout (no slowlo
 });
 
 Deno.test("fast path: a stalled request body times out and aborts the signal the upstream exchange got; a bodiless request's stays quiet", async () => {
-  const signals: (AbortSignal | undefined)[] = [];
+  const signals: (AbortLike | undefined)[] = [];
   const connector: Connector = {
     async request(_peer, _head, body, options = {}) {
       signals.push(options.signal);
@@ -425,9 +426,9 @@ Deno.test("fast path: a stalled request body times out and aborts the signal the
     await server.finished;
   }
   assert.equal(signals.length, 2);
-  assert.ok(signals[0] instanceof AbortSignal, "a bodiless request's exchange can be aborted");
+  assert.ok(signals[0] !== undefined, "a bodiless request's exchange can be aborted");
   assert.equal(signals[0].aborted, false, "a request answered normally is not aborted");
-  assert.ok(signals[1] instanceof AbortSignal);
+  assert.ok(signals[1] !== undefined);
   assert.equal(signals[1].aborted, true);
 });
 
@@ -674,8 +675,8 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 Deno.test("fast path: a client that goes away while its bodiless request waits upstream aborts the exchange", async (t) => {
   /** An upstream that answers only when `open()` is called, or fails when the signal aborts. */
   const slowUpstream = () => {
-    const seen: (AbortSignal | undefined)[] = [];
-    let arrived = Promise.withResolvers<AbortSignal | undefined>();
+    const seen: (AbortLike | undefined)[] = [];
+    let arrived = Promise.withResolvers<AbortLike | undefined>();
     let gate = Promise.withResolvers<void>();
     const connector: Connector = {
       async request(_peer, head, body, options = {}) {
@@ -738,7 +739,7 @@ Deno.test("fast path: a client that goes away while its bodiless request waits u
           const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
           await conn.write(enc.encode(requests[what]));
           const signal = await within(up.next(), 5000, "request upstream");
-          assert.ok(signal instanceof AbortSignal);
+          assert.ok(signal !== undefined);
           if (how === "close") conn.close();
           else await conn.closeWrite();
           const reason = await within(aborted(signal), 5000, "abort of the upstream exchange");
@@ -824,7 +825,7 @@ Deno.test("fast path: a client that goes away while its bodiless request waits u
 
 Deno.test("fast path over TLS: keep-alive requests on one connection, and a client that goes away aborts its request", async () => {
   const certs = await makeCerts();
-  const signals: AbortSignal[] = [];
+  const signals: AbortLike[] = [];
   const connector: Connector = {
     async request(_peer, head, _body, options = {}) {
       await options.beforeSend?.(false);

@@ -547,15 +547,16 @@ export class HttpProxy<Ctx> {
           },
         };
         // A signal only where something can abort during the exchange: one
-        // given by the transport (Deno.serve's request.signal), one a phase
-        // created by using it (the fast path does when it watches the client),
-        // or a request body (its reads time out).
+        // given by the transport (Deno.serve's request.signal) or created by a
+        // phase's use, the link of a transport that watches the client (the
+        // fast path), or a request body (its reads time out).
         // With cache phases, one that a client going away does not abort while
         // the request fills a cache entry (holds its lock or writes it), before
         // the response head as after it (proxy/_cache_flow.ts).
-        if (session.hasSignal || !session.isBodyDone || session.upgrade) {
+        const abort = session.upstreamAbort;
+        if (abort !== null || !session.isBodyDone || session.upgrade) {
           options.signal = p.requestCacheFilter === undefined
-            ? session.signal
+            ? abort ?? session.signal
             : (upstreamSignal ??= cacheUpstreamSignal(session));
         }
         const res = await this.#connector.request(peer, head, retry?.stream() ?? null, options);

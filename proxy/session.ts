@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type AbortLike, AbortLink } from "@cirque/core/connector";
 import type { HttpPeer } from "@cirque/core/peer";
 import { HeaderMap, type RequestHeader, ResponseHeader } from "@cirque/core/http-header";
 import type { Respond } from "./proxy_http.ts";
@@ -147,6 +148,7 @@ export class Session {
   #original: RequestHeader | null = null;
   #signal: AbortSignal | null;
   #controller: AbortController | null = null;
+  #link: AbortLink | null = null;
   #aborted = false;
   #abortReason: unknown = undefined;
 
@@ -184,8 +186,8 @@ export class Session {
 
   /**
    * Aborted when the client goes away (or a downstream timeout ends the
-   * request). Created on first use; the fast path uses it for every request
-   * it watches for a client that goes away (unless `ignoreClientAbort`).
+   * request). Created on first use (the fast path itself uses the lighter
+   * {@linkcode Session.watch}).
    */
   get signal(): AbortSignal {
     if (this.#signal === null) {
@@ -199,6 +201,27 @@ export class Session {
   /** Whether {@linkcode Session.signal} exists already (given, or created by a use). */
   get hasSignal(): boolean {
     return this.#signal !== null;
+  }
+
+  /**
+   * For transports that watch the client while the request is proxied: from
+   * now on {@linkcode Session.abort} also aborts the upstream exchange. Costs
+   * an {@linkcode AbortLink}, not an `AbortController`, unless
+   * {@linkcode Session.signal} exists.
+   */
+  watch(): void {
+    if (this.#signal !== null || this.#link !== null) return;
+    this.#link = new AbortLink();
+    if (this.#aborted) this.#link.abort(this.#abortReason);
+  }
+
+  /**
+   * For the engine: what aborts the upstream exchange when the client goes
+   * away: {@linkcode Session.signal} if it exists, else the link that
+   * {@linkcode Session.watch} made, else `null` (nothing can abort it).
+   */
+  get upstreamAbort(): AbortLike | null {
+    return this.#signal ?? this.#link;
   }
 
   /** Whether the client went away: `signal.aborted`, without creating the signal. */
@@ -217,6 +240,7 @@ export class Session {
     this.#aborted = true;
     this.#abortReason = reason;
     this.#controller?.abort(reason);
+    this.#link?.abort(reason);
   }
 
   /** Free-form per-request tags for logs (route name, …); created on first use. */

@@ -55,3 +55,42 @@ Deno.test("Session.originalReq is the request as it arrived, whatever filters di
   assert.equal(s.originalReq, o, "built once");
   assert.deepEqual(s.req.headers.pairs, [["X-A", "2"], ["X-B", "3"]]);
 });
+
+Deno.test("Session.watch: abort() reaches the upstream exchange through a link, or through signal once it exists", async (t) => {
+  await t.step("nothing watches: no abort source", () => {
+    const s = new Session(head());
+    assert.equal(s.upstreamAbort, null);
+  });
+  await t.step("watched: a link, aborted with the reason, no signal made", () => {
+    const s = new Session(head());
+    s.watch();
+    const link = s.upstreamAbort!;
+    assert.ok(link !== null);
+    assert.equal(s.hasSignal, false);
+    let got: unknown = null;
+    link.addEventListener("abort", () => got = link.reason);
+    const reason = new Error("client went away");
+    s.abort(reason);
+    assert.equal(got, reason);
+    assert.equal(link.aborted, true);
+    assert.equal(s.hasSignal, false);
+  });
+  await t.step("watched after abort: born aborted", () => {
+    const s = new Session(head());
+    const reason = new Error("timed out");
+    s.abort(reason);
+    s.watch();
+    assert.equal(s.upstreamAbort!.aborted, true);
+    assert.equal(s.upstreamAbort!.reason, reason);
+  });
+  await t.step("the signal, once made, is the source; abort() fires both", () => {
+    const s = new Session(head());
+    s.watch();
+    const link = s.upstreamAbort!;
+    const signal = s.signal;
+    assert.equal(s.upstreamAbort, signal);
+    s.abort(new Error("x"));
+    assert.equal(link.aborted, true);
+    assert.equal(signal.aborted, true);
+  });
+});
