@@ -552,7 +552,12 @@ export class H1Connector implements Connector {
   readonly #maxHead: number;
   readonly #limits: { maxHeadBytes: number; maxFields: number };
   readonly #dial: H1OpenOptions["dial"];
-  readonly #busy = new Set<H1Connection>();
+  /**
+   * Every open connection it made, idle or in use, for close(): added once
+   * per connection, not per request (a Set's table rebuilt per request lands
+   * in V8's old space once the connector is long-lived).
+   */
+  readonly #conns = new Set<H1Connection>();
   /** Exchanges whose response ended while their request body was still being sent. */
   readonly #draining = new Set<Exchange>();
   /** Per reuse key of a peer with `maxConnections`: connections open or opening, and the queue. */
@@ -610,7 +615,6 @@ export class H1Connector implements Connector {
    */
   async acquire(peer: HttpPeer, options: { signal?: AbortLike } = {}): Promise<H1Connection> {
     const conn = this.#pool.take(peer.reuseKey) ?? await this.#obtain(peer, options.signal, false);
-    this.#busy.add(conn);
     conn.uses++;
     return conn;
   }
@@ -657,7 +661,11 @@ export class H1Connector implements Connector {
       throw e;
     }
     this.#pool.countCreated();
-    conn.onClose = onClose;
+    this.#conns.add(conn);
+    conn.onClose = onClose === null ? () => this.#conns.delete(conn) : () => {
+      this.#conns.delete(conn);
+      onClose();
+    };
     // Closed while the connect finished (the connector shut down): free the slot now.
     if (this.#closing) conn.close();
     return conn;
@@ -703,7 +711,6 @@ export class H1Connector implements Connector {
    * unread), otherwise it is closed.
    */
   release(peer: HttpPeer, conn: H1Connection, reusable: boolean): void {
-    this.#busy.delete(conn);
     if (!reusable || conn.closed) {
       conn.close();
       return;
@@ -779,7 +786,6 @@ export class H1Connector implements Connector {
     const readTimeout = o.readTimeout ?? PEER_DEFAULTS.readTimeout;
     const writeTimeout = o.writeTimeout ?? PEER_DEFAULTS.writeTimeout;
     const x = new Exchange(conn, peer);
-    this.#busy.add(conn);
     conn.uses++;
     const signal = options.signal;
     if (signal) {
@@ -1229,7 +1235,6 @@ export class H1Connector implements Connector {
       x.pump.then(() => {
         this.#draining.delete(x);
         if (x.onAbort) x.signal!.removeEventListener("abort", x.onAbort);
-        this.#busy.delete(conn);
         if (x.written && !conn.closed) {
           this.#put(conn, x.idleTimeout, x.maxIdle);
         } else conn.close();
@@ -1237,7 +1242,6 @@ export class H1Connector implements Connector {
       return;
     }
     if (x.onAbort) x.signal!.removeEventListener("abort", x.onAbort);
-    this.#busy.delete(conn);
     if (!x.written) {
       // The response ended before the request was fully sent: stop sending.
       x.reader?.cancel().catch(() => {});
@@ -1265,8 +1269,8 @@ export class H1Connector implements Connector {
     }
     for (const x of this.#draining) x.reader?.cancel().catch(() => {});
     this.#draining.clear();
-    for (const c of this.#busy) c.close();
-    this.#busy.clear();
+    // Idle ones too: closing twice is harmless, and the pool forgets them.
+    for (const c of [...this.#conns]) c.close();
     return this.#pool.close();
   }
 

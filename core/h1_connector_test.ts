@@ -642,6 +642,23 @@ Deno.test("H1Connector: pool behaviour against live origins", async (t) => {
     await o.waitClosed(1);
   });
 
+  await t.step(
+    "close() closes connections in use: a body mid-read fails, an acquired one is closed",
+    async () => {
+      // Promises 10 bytes, sends 2, then waits.
+      await using o = rawOrigin(serveRaw(() => "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok"));
+      const c = new H1Connector();
+      const r = await c.request(peerOf(o.port), GET, null);
+      const reader = r.body!.getReader();
+      assert.equal(new TextDecoder().decode((await reader.read()).value), "ok");
+      const held = await c.acquire(peerOf(o.port));
+      await c.close();
+      assert.equal(held.closed, true);
+      await assert.rejects(reader.read());
+      await o.waitClosed(2);
+    },
+  );
+
   await t.step("unix socket peers", async () => {
     const dir = await Deno.makeTempDir({ prefix: "cirque-unix-" });
     const path = `${dir}/origin.sock`;

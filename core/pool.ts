@@ -71,6 +71,11 @@ interface Entry<C> {
   key: string;
   conn: C;
   expires: number;
+  /** Neighbours in the LRU list (least recently released first). */
+  prev: Entry<C> | null;
+  next: Entry<C> | null;
+  /** Still idle in the pool (not taken, evicted or gone). */
+  live: boolean;
 }
 
 /**
@@ -111,7 +116,12 @@ export class ConnectionPool<C extends Poolable> {
   readonly #maxIdle: number;
   readonly #clock: () => number;
   readonly #byKey = new Map<string, Entry<C>[]>();
-  readonly #lru = new Set<Entry<C>>();
+  // An intrusive list rather than a Set: a Set's table is rebuilt as entries
+  // come and go, and once the pool is long-lived each rebuild is allocated in
+  // V8's old space, which grows until a full collection.
+  #oldest: Entry<C> | null = null;
+  #newest: Entry<C> | null = null;
+  #size = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #closed = false;
@@ -135,12 +145,12 @@ export class ConnectionPool<C extends Poolable> {
 
   /** A snapshot of the counters. */
   get stats(): PoolStats {
-    return { ...this.#stats, idle: this.#lru.size };
+    return { ...this.#stats, idle: this.#size };
   }
 
   /** Idle connections right now. */
   get size(): number {
-    return this.#lru.size;
+    return this.#size;
   }
 
   /** Counts a connection the owner created (for {@linkcode PoolStats.created}). */
@@ -163,7 +173,7 @@ export class ConnectionPool<C extends Poolable> {
     const now = this.#clock();
     let e: Entry<C> | undefined;
     while ((e = list.pop()) !== undefined) {
-      this.#lru.delete(e);
+      this.#unlink(e);
       if (e.expires <= now) {
         this.#stats.idleExpired++;
         e.conn.close();
@@ -190,7 +200,14 @@ export class ConnectionPool<C extends Poolable> {
       conn.close();
       return false;
     }
-    const e: Entry<C> = { key, conn, expires: this.#clock() + idleTimeout };
+    const e: Entry<C> = {
+      key,
+      conn,
+      expires: this.#clock() + idleTimeout,
+      prev: null,
+      next: null,
+      live: false,
+    };
     const gone = conn.watchIdle((reason) => this.#gone(e, reason));
     if (gone !== null) {
       if (gone === "data") this.#stats.unexpectedData++;
@@ -199,14 +216,14 @@ export class ConnectionPool<C extends Poolable> {
       return false;
     }
     let list = this.#byKey.get(key);
-    if ((list !== undefined && list.length >= maxPerKey) || this.#lru.size >= this.#maxIdle) {
+    if ((list !== undefined && list.length >= maxPerKey) || this.#size >= this.#maxIdle) {
       if (list !== undefined) { while (list.length >= maxPerKey) this.#evict(list[0]!); }
-      while (this.#lru.size >= this.#maxIdle) this.#evict(this.#lru.values().next().value!);
+      while (this.#size >= this.#maxIdle) this.#evict(this.#oldest!);
       list = this.#byKey.get(key); // evicting a key's last entry deleted its list
     }
     if (list === undefined) this.#byKey.set(key, list = []);
     list.push(e);
-    this.#lru.add(e);
+    this.#link(e);
     if (e.expires < this.#timerAt) this.#schedule(e.expires);
     return true;
   }
@@ -216,7 +233,8 @@ export class ConnectionPool<C extends Poolable> {
     const now = this.#clock();
     let n = 0;
     let next = Infinity;
-    for (const e of this.#lru) {
+    for (let e = this.#oldest, after: Entry<C> | null; e !== null; e = after) {
+      after = e.next;
       if (e.expires <= now) {
         this.#remove(e);
         this.#stats.idleExpired++;
@@ -233,8 +251,12 @@ export class ConnectionPool<C extends Poolable> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const e of this.#lru) e.conn.close();
-    this.#lru.clear();
+    for (let e = this.#oldest; e !== null; e = e.next) {
+      e.live = false;
+      e.conn.close();
+    }
+    this.#oldest = this.#newest = null;
+    this.#size = 0;
     this.#byKey.clear();
     return Promise.resolve();
   }
@@ -245,8 +267,31 @@ export class ConnectionPool<C extends Poolable> {
     e.conn.close();
   }
 
+  /** Appends `e` as the most recently released entry. */
+  #link(e: Entry<C>): void {
+    e.live = true;
+    e.prev = this.#newest;
+    e.next = null;
+    if (this.#newest !== null) this.#newest.next = e;
+    else this.#oldest = e;
+    this.#newest = e;
+    this.#size++;
+  }
+
+  #unlink(e: Entry<C>): void {
+    if (!e.live) return;
+    e.live = false;
+    const { prev, next } = e;
+    if (prev !== null) prev.next = next;
+    else this.#oldest = next;
+    if (next !== null) next.prev = prev;
+    else this.#newest = prev;
+    e.prev = e.next = null;
+    this.#size--;
+  }
+
   #remove(e: Entry<C>): void {
-    this.#lru.delete(e);
+    this.#unlink(e);
     const list = this.#byKey.get(e.key);
     if (list === undefined) return;
     const i = list.indexOf(e);
@@ -255,7 +300,7 @@ export class ConnectionPool<C extends Poolable> {
   }
 
   #gone(e: Entry<C>, reason: IdleGoneReason): void {
-    if (!this.#lru.has(e)) return;
+    if (!e.live) return;
     this.#remove(e);
     if (reason === "data") this.#stats.unexpectedData++;
     else this.#stats.closedByPeer++;
