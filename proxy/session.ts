@@ -38,13 +38,6 @@ export interface BodyReader {
   read(): Promise<Uint8Array | null>;
   /** Stops reading; the rest of the body is discarded. */
   cancel(reason?: unknown): void;
-  /**
-   * When true, the bytes in front of a chunk in its buffer (`chunk.buffer`
-   * from 0 to `chunk.byteOffset`) are spent, and the caller may overwrite them
-   * until the next `read()`: the fast path puts the response head there and
-   * sends head and body bytes in one write without copying the body.
-   */
-  readonly spareFront?: boolean;
 }
 
 /**
