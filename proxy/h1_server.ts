@@ -31,6 +31,7 @@ import {
 import type { HttpProxy, ProxyOutcome } from "./http_proxy.ts";
 import { type BodyReader, type Endpoint, Session } from "./session.ts";
 import { cancelOutcome, reportFinishFailure } from "./_finish.ts";
+import { isThenable } from "./_thenable.ts";
 
 /** Options of {@linkcode serveH1}. */
 export interface H1ServerOptions {
@@ -1172,12 +1173,6 @@ class H1Connection<Ctx> implements Expirable {
     }
     return keepAlive;
   }
-}
-
-/** Whether `x` must be awaited. */
-function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
-  return x !== null && typeof x === "object" &&
-    typeof (x as { then?: unknown }).then === "function";
 }
 
 function readChunk(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<Uint8Array | null> {

@@ -43,6 +43,7 @@ import {
   cacheUpstreamSignal,
 } from "./_cache_flow.ts";
 import { cancelOutcome, reportFinishFailure } from "./_finish.ts";
+import { isThenable } from "./_thenable.ts";
 
 /** Options of {@linkcode HttpProxy}. */
 export interface HttpProxyOptions {
@@ -196,12 +197,6 @@ class LiveHead implements RequestHead {
   get headers(): HeaderPairs {
     return this.#up.headers.pairs;
   }
-}
-
-/** Whether `x` must be awaited (an `await` of a plain value still costs a microtask turn). */
-function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
-  return x !== null && typeof x === "object" &&
-    typeof (x as { then?: unknown }).then === "function";
 }
 
 /** A stream over a {@linkcode BodySource}; chunks are copied (source views are transient). */
