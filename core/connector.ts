@@ -108,17 +108,24 @@ export interface AbortLike {
 export class AbortLink implements AbortLike {
   aborted = false;
   reason: unknown = undefined;
-  #listeners: (() => void)[] | null = null;
+  // The first listener in a field (the usual case: one exchange listens), more in an array.
+  #first: (() => void) | null = null;
+  #more: (() => void)[] | null = null;
 
   /** Calls `listener` once when {@linkcode AbortLink.abort} runs; not if it ran already. */
   addEventListener(_type: "abort", listener: () => void, _options?: { once?: boolean }): void {
     if (this.aborted) return;
-    (this.#listeners ??= []).push(listener);
+    if (this.#first === null && this.#more === null) this.#first = listener;
+    else (this.#more ??= []).push(listener);
   }
 
   /** Forgets `listener` (its first registration). */
   removeEventListener(_type: "abort", listener: () => void): void {
-    const l = this.#listeners;
+    if (this.#first === listener) {
+      this.#first = null;
+      return;
+    }
+    const l = this.#more;
     if (l === null) return;
     const i = l.indexOf(listener);
     if (i >= 0) l.splice(i, 1);
@@ -129,9 +136,12 @@ export class AbortLink implements AbortLike {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
-    const l = this.#listeners;
-    this.#listeners = null;
-    if (l !== null) { for (const f of l) f(); }
+    const first = this.#first;
+    const more = this.#more;
+    this.#first = null;
+    this.#more = null;
+    if (first !== null) first();
+    if (more !== null) { for (const f of more) f(); }
   }
 }
 

@@ -22,3 +22,24 @@ Deno.test("AbortLink fires once, in order, only listeners still registered", () 
   link.abort("third");
   assert.deepEqual(calls, ["a", "c"]);
 });
+
+Deno.test("AbortLink keeps the order of registration when the first listener goes", () => {
+  const calls: string[] = [];
+  const f = (name: string) => () => calls.push(name);
+  const [a, b, c, d] = [f("a"), f("b"), f("c"), f("d")];
+  const link = new AbortLink();
+  link.addEventListener("abort", a);
+  link.addEventListener("abort", b);
+  link.removeEventListener("abort", a);
+  link.addEventListener("abort", c);
+  link.abort();
+  assert.deepEqual(calls, ["b", "c"]);
+  // One listener, removed, then another: only the second fires.
+  calls.length = 0;
+  const one = new AbortLink();
+  one.addEventListener("abort", a);
+  one.removeEventListener("abort", a);
+  one.addEventListener("abort", d);
+  one.abort();
+  assert.deepEqual(calls, ["d"]);
+});

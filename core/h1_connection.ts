@@ -251,6 +251,11 @@ export class H1Connection implements Poolable {
   readonly alpnProtocol: string | null;
   /** Called once when the connection closes (the connector counts open connections with it). */
   onClose: (() => void) | null = null;
+  /**
+   * Fails this connection with `ABORTED`: the abort listener of every
+   * exchange on it, made once per connection rather than once per request.
+   */
+  readonly abortListener = (): void => this.fail("ABORTED", "Cannot complete request: aborted");
 
   #closed = false;
   #failCode: ErrorCode | null = null;

@@ -792,7 +792,7 @@ export class H1Connector implements Connector {
       x.signal = signal;
       // Captures only `conn`: a closure over `x` here keeps whole exchanges
       // reachable longer (about 6 MiB more peak RSS under load, bench/ab.sh).
-      x.onAbort = () => conn.fail("ABORTED", "Cannot complete request: aborted");
+      x.onAbort = conn.abortListener;
       // No `{ once: true }` (an options object to convert per request): a
       // signal aborts at most once, and #finish removes the listener.
       signal.addEventListener("abort", x.onAbort);
