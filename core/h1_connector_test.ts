@@ -813,6 +813,59 @@ Deno.test("H1Connector: every wait is bounded", async (t) => {
     assert.equal(c.stats.idle, 0);
   });
 
+  await t.step(
+    "beforeSend on a pooled connection: told it is reused; a failure rejects and closes it",
+    async () => {
+      let accepted = 0;
+      let requests = 0;
+      await using o = rawOrigin(async (conn) => {
+        accepted++;
+        while (await readRequest(conn) !== null) {
+          requests++;
+          await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+      });
+      await using c = new H1Connector();
+      const seen: boolean[] = [];
+      const note = (reused: boolean) => void seen.push(reused);
+      assert.equal(
+        await text(await c.request(peerOf(o.port), GET, null, { beforeSend: note })),
+        "ok",
+      );
+      assert.equal(
+        await text(await c.request(peerOf(o.port), GET, null, { beforeSend: note })),
+        "ok",
+      );
+      assert.deepEqual(seen, [false, true]);
+      assert.equal(c.stats.idle, 1);
+      // Thrown: a rejected promise (never a synchronous throw), the connection closed, nothing sent.
+      let p: Promise<unknown> | undefined;
+      assert.doesNotThrow(() => {
+        p = c.request(peerOf(o.port), GET, null, {
+          beforeSend: () => {
+            throw new Error("filter failed");
+          },
+        });
+      });
+      await assert.rejects(p!, /filter failed/);
+      assert.equal(c.stats.idle, 0);
+      await o.waitClosed(1);
+      // A promise that rejects, on a new pooled connection: the same.
+      assert.equal(await text(await c.request(peerOf(o.port), GET, null)), "ok");
+      assert.equal(c.stats.idle, 1);
+      await assert.rejects(
+        c.request(peerOf(o.port), GET, null, {
+          beforeSend: () => Promise.reject(new Error("later")),
+        }),
+        /later/,
+      );
+      assert.equal(c.stats.idle, 0);
+      await o.waitClosed(2);
+      assert.equal(requests, 3);
+      assert.equal(accepted, 2);
+    },
+  );
+
   await t.step("the signal aborts a body being streamed", async () => {
     await using o = rawOrigin(async (conn) => {
       await readRequest(conn);

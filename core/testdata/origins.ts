@@ -11,7 +11,7 @@ export interface RawOrigin extends AsyncDisposable {
   accepted(): number;
   /** Resolves when the `n`-th accepted connection (1-based) has been closed by the peer or the handler. */
   closedCount(): number;
-  /** Resolves when closedCount() reaches n. */
+  /** Resolves when closedCount() reaches n; rejects if it has not after 10 s. */
   waitClosed(n: number): Promise<void>;
 }
 
@@ -51,7 +51,19 @@ export function rawOrigin(
     closedCount: () => closed,
     waitClosed(n) {
       if (closed >= n) return Promise.resolve();
-      return new Promise((resolve) => waiters.push({ n, resolve }));
+      // Bounded: a connection that is never closed fails the test instead of hanging it.
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const i = waiters.findIndex((w) => w.resolve === done);
+          if (i >= 0) waiters.splice(i, 1);
+          reject(new Error(`waitClosed(${n}): ${closed} connection(s) closed after 10 s`));
+        }, 10_000);
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        waiters.push({ n, resolve: done });
+      });
     },
     async [Symbol.asyncDispose]() {
       listener.close();
