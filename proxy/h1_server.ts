@@ -408,13 +408,8 @@ class H1Connection<Ctx> implements Expirable {
    * upstream exchange gets something to be aborted with.
    */
   #watchSoon(): void {
-    const session = this.#proxying;
-    if (
-      session === null || session.upgrade || !this.#s.watchClient || this.#closed ||
-      this.#watch !== null
-    ) {
-      return;
-    }
+    const session = this.#watchable();
+    if (session === null) return;
     session.watch();
     this.#watchDue = true;
     this.deadline = this.#sweeper.now() + 1;
@@ -428,15 +423,19 @@ class H1Connection<Ctx> implements Expirable {
     }
   }
 
+  /** `#proxying` if its client is to be watched and is not yet. */
+  #watchable(): Session | null {
+    const session = this.#proxying;
+    return session === null || session.upgrade || !this.#s.watchClient || this.#closed ||
+        this.#watch !== null
+      ? null
+      : session;
+  }
+
   /** Starts `#watch` (from the sweep `#watchSoon` armed). */
   #watchClient(): void {
-    const session = this.#proxying;
-    if (
-      session === null || session.upgrade || !this.#s.watchClient || this.#closed ||
-      this.#watch !== null
-    ) {
-      return;
-    }
+    const session = this.#watchable();
+    if (session === null) return;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     const buf = this.#buf;
     // A buffer full of pipelined bytes: the next request is there already.
