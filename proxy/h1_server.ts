@@ -327,9 +327,9 @@ class H1Connection<Ctx> implements Expirable {
   /**
    * The client's next read, started while a request waits for its response
    * (`#watchClient`, at the first sweep after `#watchSoon`): it notices a
-   * client that goes away, and it is also the first read of the next request. Resolves with the byte count read into `#buf` at `#end`
-   * (not yet added to it), or null for EOF and for a failed read; it never
-   * rejects.
+   * client that goes away, and it is also the first read of the next
+   * request. Resolves with the byte count read into `#buf` at `#end` (not yet
+   * added to it), or null for EOF and for a failed read; it never rejects.
    */
   #watch: Promise<number | null> | null = null;
   /** `#watchSoon` armed the deadline: the next sweep starts `#watch` instead of expiring. */
