@@ -561,6 +561,79 @@ Deno.test("upstreamRequestFilter changes what is sent, per attempt on a fresh co
   }
 });
 
+Deno.test("connectedToUpstream and upstreamRequestFilter: awaited when async, a failure answers 500 and sends nothing", async (t) => {
+  const later = <T>(v: T) => new Promise<T>((r) => setTimeout(() => r(v), 5));
+  const cases: [
+    string,
+    Pick<ProxyHttp<null>, "connectedToUpstream" | "upstreamRequestFilter">,
+    boolean,
+  ][] = [
+    ["both synchronous", {
+      connectedToUpstream: (s) => void s.req.headers.set("X-Seen", "c"),
+      upstreamRequestFilter: (_s, up) => void up.headers.set("X-Filter", "sync"),
+    }, true],
+    ["an async connectedToUpstream, then a sync filter", {
+      connectedToUpstream: () => later(undefined),
+      upstreamRequestFilter: (_s, up) => void up.headers.set("X-Filter", "after-async"),
+    }, true],
+    ["an async filter only", {
+      upstreamRequestFilter: async (_s, up) => {
+        await later(undefined);
+        up.headers.set("X-Filter", "async");
+      },
+    }, true],
+    ["connectedToUpstream throws", {
+      connectedToUpstream: () => {
+        throw new Error("boom");
+      },
+      upstreamRequestFilter: (_s, up) => void up.headers.set("X-Filter", "never"),
+    }, false],
+    ["connectedToUpstream rejects", {
+      connectedToUpstream: () => Promise.reject(new Error("boom")),
+    }, false],
+    ["the filter throws", {
+      upstreamRequestFilter: () => {
+        throw new Error("boom");
+      },
+    }, false],
+    ["the filter rejects", {
+      upstreamRequestFilter: async () => {
+        await later(undefined);
+        throw new Error("boom");
+      },
+    }, false],
+  ];
+  for (const [name, phases, ok] of cases) {
+    await t.step(name, async () => {
+      const connector = new ScriptedConnector(() => ({ body: textBody("ok") }));
+      const logged: (string | null)[] = [];
+      const proxy: ProxyHttp<null> = {
+        newCtx: () => null,
+        upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+        ...phases,
+        logging: (_s, err) => void logged.push(err?.code ?? null),
+      };
+      const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+        new Request("http://a.test/x"),
+      );
+      await res.text();
+      await new Promise((r) => setTimeout(r, 0));
+      if (ok) {
+        assert.equal(res.status, 200);
+        assert.equal(connector.seen.length, 1);
+        const sent = new Headers(connector.seen[0]!.headers);
+        if (phases.upstreamRequestFilter) assert.notEqual(sent.get("x-filter"), null);
+        assert.deepEqual(logged, [null]);
+      } else {
+        assert.equal(res.status, 500);
+        assert.equal(connector.seen.length, 0, "nothing was sent");
+        assert.equal(logged.length, 1);
+        assert.notEqual(logged[0], null);
+      }
+    });
+  }
+});
+
 Deno.test("responseBodyFilter rewrites the body and drops Content-Length", async () => {
   const connector = new ScriptedConnector(() => ({
     headers: [["Content-Length", "5"]],
