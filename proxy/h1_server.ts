@@ -434,13 +434,12 @@ class H1Connection<Ctx> implements Expirable {
 
   /** Starts `#watch` (from the sweep `#watchSoon` armed). */
   #watchClient(): void {
-    const session = this.#watchable();
-    if (session === null) return;
+    // `#watchSoon` gave the session its abort link already.
+    if (this.#watchable() === null) return;
     if (this.#start === this.#end) this.#start = this.#end = 0;
     const buf = this.#buf;
     // A buffer full of pipelined bytes: the next request is there already.
     if (this.#end === buf.length) return;
-    session.watch();
     this.#watch = this.#conn.read(this.#end === 0 ? buf : buf.subarray(this.#end))
       .then(this.#onWatchRead, this.#onWatchFail);
   }
