@@ -152,3 +152,47 @@ Deno.test("httpService: inFlight counts running handlers and bodies being sent, 
   stop.abort();
   await running;
 });
+
+Deno.test("httpService: guardBodies false sends responses as made and hands the handler the cut signal", async () => {
+  const signals: AbortSignal[] = [];
+  const sent = Promise.withResolvers<void>();
+  const svc = httpService((req, _info, cut) => {
+    signals.push(cut);
+    if (new URL(req.url).pathname !== "/endless") return new Response("hello");
+    // A streamed body that only the handler's own cut listener ends.
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    cut.addEventListener("abort", () => controller.error(cut.reason), { once: true });
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        start(c) {
+          controller = c;
+          c.enqueue(new TextEncoder().encode("part1\n"));
+          sent.resolve();
+        },
+      }),
+    );
+  }, { hostname: "127.0.0.1", port: 0, guardBodies: false });
+  const stop = new AbortController();
+  const deadline = new AbortController();
+  const running = svc.start(stop.signal, deadline.signal);
+  const { port } = await svc.addr;
+  const base = `http://127.0.0.1:${port}`;
+  // A byte body keeps its length: no wrapping stream turned it into a chunked one.
+  const plain = await fetch(base);
+  assert.equal(plain.headers.get("content-length"), "5");
+  assert.equal(await plain.text(), "hello");
+  const endless = await fetch(`${base}/endless`);
+  await sent.promise;
+  const reader = endless.body!.getReader();
+  assert.equal(new TextDecoder().decode((await reader.read()).value), "part1\n");
+  assert.equal(svc.inFlight, 0, "bodies are the handler's to end: not counted");
+  assert.equal(signals[0]!.aborted, false);
+  stop.abort();
+  deadline.abort();
+  await assert.rejects(async () => {
+    while (!(await reader.read()).done) { /* until the cut breaks it */ }
+  });
+  await running;
+  assert.ok(signals.every((s) => s === signals[0] && s.aborted));
+  assert.match(String(signals[0]!.reason), /shutdown deadline passed/);
+});

@@ -164,12 +164,14 @@ function listenerService<Ctx>(
       );
     }
     // Deno.serve behind core's httpService, which drains with shutdown() and
-    // cuts what is left at the deadline.
+    // cuts what is left at the deadline: `handle` ends its own streamed bodies
+    // on the service's cut signal, so responses need no wrapping stream.
     return httpService(proxy.handle, {
       hostname,
       port,
       name,
       onListen,
+      guardBodies: false,
       ...(l.reusePort ? { reusePort: true } : {}),
       ...(l.tls ? { cert: l.tls.cert, key: l.tls.key } : {}),
     });

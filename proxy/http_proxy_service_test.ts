@@ -144,3 +144,55 @@ Deno.test("httpProxyService: a listener's own settings override h1's: keepAliveT
     await running;
   }
 });
+
+Deno.test("httpProxyService: an h2 listener sends byte bodies with their length and cuts a streaming one at the deadline", async () => {
+  const originGone = Promise.withResolvers<void>();
+  const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    if (new URL(req.url).pathname !== "/stream") return new Response("0123456789");
+    // One chunk, then nothing until the client (the proxy) goes away.
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        start: (c) => c.enqueue(new TextEncoder().encode("part1\n")),
+        cancel: () => originGone.resolve(),
+      }),
+    );
+  });
+  const connector = new H1Connector();
+  const logged: (string | null)[] = [];
+  const proxy = new HttpProxy({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer(`127.0.0.1:${origin.addr.port}`),
+    logging: (_s, err) => void logged.push(err?.code ?? null),
+  }, { connector, errorLog: () => {} });
+  const port = Promise.withResolvers<number>();
+  const svc = httpProxyService(proxy, {
+    listeners: [{ address: "127.0.0.1:0", protocol: "h2" }],
+    onListen: (addr) => port.resolve(addr.port),
+  });
+  const stop = new AbortController();
+  const deadline = new AbortController();
+  const running = svc.start(stop.signal, deadline.signal);
+  try {
+    const base = `http://127.0.0.1:${await port.promise}`;
+    const plain = await fetch(`${base}/`);
+    assert.equal(plain.headers.get("content-length"), "10");
+    assert.equal(await plain.text(), "0123456789");
+    const streaming = await fetch(`${base}/stream`);
+    const reader = streaming.body!.getReader();
+    assert.equal(new TextDecoder().decode((await reader.read()).value), "part1\n");
+    stop.abort(); // drain: the streaming response keeps the server up ...
+    deadline.abort(); // ... until the deadline cuts it
+    await assert.rejects(async () => {
+      while (!(await reader.read()).done) { /* until the cut breaks it */ }
+    });
+    await running;
+    await originGone.promise; // the upstream body was cancelled, its connection closed
+    assert.deepEqual(logged, [null, "ABORTED"]);
+  } finally {
+    stop.abort();
+    deadline.abort();
+    await running.catch(() => {});
+    await connector.close();
+    await origin.shutdown();
+  }
+});

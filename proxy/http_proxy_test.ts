@@ -537,6 +537,53 @@ Deno.test("hop-by-hop fields are stripped both ways and forwarding fields are se
   assert.equal(res.headers.get("content-type"), "text/plain");
 });
 
+Deno.test("handle(): the response keeps every upstream field in order, repeated ones apart, and adds none", async (t) => {
+  const fields: [string, string][] = [
+    ["Set-Cookie", "a=1; Path=/"],
+    ["Content-Type", "application/json"],
+    ["Set-Cookie", "b=2, c=3"],
+    ["X-Multi", "one"],
+    ["X-Multi", "two"],
+    ["Content-Length", "2"],
+  ];
+  /** A buffered body as the fast connector offers it (one chunk, then the end). */
+  const source = () => {
+    const chunks = [new TextEncoder().encode("{}")];
+    return { read: () => chunks.shift() ?? null, cancel: () => {} };
+  };
+  const cases: [string, () => Record<string, unknown>, string][] = [
+    ["bytes (a buffered source)", () => ({ source: source() }), "{}"],
+    ["a stream", () => ({ body: textBody("{}") }), "{}"],
+    ["no body (204)", () => ({ status: 204, statusText: "No Content" }), ""],
+  ];
+  for (const [name, shape, text] of cases) {
+    await t.step(name, async () => {
+      const connector = new ScriptedConnector(() => ({
+        headers: fields.map(([k, v]) => [k, v] as [string, string]),
+        ...shape(),
+      }));
+      const proxy: ProxyHttp<null> = {
+        newCtx: () => null,
+        upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+      };
+      const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+        new Request("http://a.test/"),
+      );
+      assert.equal(await res.text(), text);
+      assert.deepEqual(res.headers.getSetCookie(), ["a=1; Path=/", "b=2, c=3"]);
+      assert.equal(res.headers.get("content-type"), "application/json");
+      assert.equal(res.headers.get("x-multi"), "one, two");
+      const names = [...res.headers.keys()];
+      assert.equal(names.filter((n) => n === "content-type").length, 1);
+      // Nothing of Response's own: no default Content-Type, no other field.
+      assert.deepEqual(
+        names.filter((n) => n !== "content-length"),
+        ["content-type", "set-cookie", "set-cookie", "x-multi"],
+      );
+    });
+  }
+});
+
 Deno.test("upstreamRequestFilter changes what is sent, per attempt on a fresh copy", async () => {
   let n = 0;
   const connector = new ScriptedConnector(() =>
@@ -632,6 +679,72 @@ Deno.test("connectedToUpstream and upstreamRequestFilter: awaited when async, a 
       }
     });
   }
+});
+
+Deno.test("handle() with a cut signal: a streamed body still being sent ends when it aborts, its upstream cancelled", async (t) => {
+  const endless = (state: { cancelled: unknown }) => {
+    const chunks = [new TextEncoder().encode("part1")];
+    return {
+      // A source with one chunk buffered, then a read that never completes.
+      source: {
+        read: () => chunks.shift() ?? new Promise<null>(() => {}),
+        cancel: (reason?: unknown) => void (state.cancelled = reason ?? true),
+      },
+    };
+  };
+  const streamed = (state: { cancelled: unknown }) => ({
+    body: new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(new TextEncoder().encode("part1")),
+      pull: () => new Promise<void>(() => {}),
+      cancel: (reason) => void (state.cancelled = reason ?? true),
+    }),
+  });
+  for (const [name, shape] of [["a pull source", endless], ["a stream", streamed]] as const) {
+    await t.step(name, async () => {
+      const state: { cancelled: unknown } = { cancelled: false };
+      const logged: (string | null)[] = [];
+      const connector = new ScriptedConnector(() => shape(state) as never);
+      const proxy: ProxyHttp<null> = {
+        newCtx: () => null,
+        upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+        logging: (_s, err) => void logged.push(err?.code ?? null),
+      };
+      const cut = new AbortController();
+      const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+        new Request("http://a.test/x"),
+        undefined,
+        cut.signal,
+      );
+      const reader = res.body!.getReader();
+      assert.equal(new TextDecoder().decode((await reader.read()).value), "part1");
+      const next = reader.read();
+      const reason = new DOMException("deadline", "AbortError");
+      cut.abort(reason);
+      await assert.rejects(next, (e) => e === reason);
+      assert.notEqual(state.cancelled, false, "the upstream body is cancelled");
+      await new Promise((r) => setTimeout(r, 0));
+      assert.deepEqual(logged, ["ABORTED"]);
+    });
+  }
+  await t.step("a body that ended before the cut is not touched by it", async () => {
+    const logged: (string | null)[] = [];
+    const connector = new ScriptedConnector(() => ({ body: textBody("whole") }));
+    const proxy: ProxyHttp<null> = {
+      newCtx: () => null,
+      upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+      logging: (_s, err) => void logged.push(err?.code ?? null),
+    };
+    const cut = new AbortController();
+    const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+      new Request("http://a.test/x"),
+      undefined,
+      cut.signal,
+    );
+    assert.equal(await res.text(), "whole");
+    cut.abort();
+    await new Promise((r) => setTimeout(r, 0));
+    assert.deepEqual(logged, [null]);
+  });
 });
 
 Deno.test("responseBodyFilter rewrites the body and drops Content-Length", async () => {
