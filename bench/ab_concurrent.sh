@@ -3,16 +3,31 @@
 # run at once, pinned to CPU 1, each loaded by its own wrk (25 connections, on
 # CPU 0) over the same window, so a slow spell of the machine hits both alike.
 #   bash bench/ab_concurrent.sh <dirA> <dirB> [rounds=10] [secs=4] [path=small] [mode=h1]
+# Mode serve-tls (HTTP/2 over TLS through Deno.serve, `--unstable-no-legacy-abort`
+# as in the harness) is loaded by h2load instead (25 connections, -m10 each),
+# with the harness's test certificate (bench/scratch/run/cert.pem, key.pem).
 # FA / FB: V8 flags for A / B (DENO_V8_FLAGS). HDR: a request header for wrk, e.g.
 # HDR="Authorization: Bearer alice-token" for mode gateway. Needs the origin of
 # `deno task bench:proxy` on 127.0.0.1:29100 (bench/scratch/run/origin/nginx.conf).
 # Prints req/CPU-s of A and B per round, and the median of the B/A ratios.
 A=$1; B=$2; N=${3:-10}; S=${4:-4}; P=${5:-small}; M=${6:-h1}
+RUN=$(cd "$(dirname "$0")" && pwd)/scratch/run
+EXTRA=(); TLS=()
+[ "$M" = serve-tls ] && EXTRA=(--unstable-no-legacy-abort) && TLS=("$RUN/cert.pem" "$RUN/key.pem")
 start() {
   (cd "$1" && { [ -n "$3" ] && export DENO_V8_FLAGS=$3; true; } &&
-    exec taskset -c 1 deno run -A --quiet bench/cirque_proxy.ts "$M" "$2" 127.0.0.1:29100 \
-      >/dev/null 2>&1) &
+    exec taskset -c 1 deno run -A --quiet "${EXTRA[@]}" bench/cirque_proxy.ts "$M" "$2" \
+      127.0.0.1:29100 "${TLS[@]}" >/dev/null 2>&1) &
   echo $!
+}
+# load <port> <secs> <out>: one load generator on CPU 0.
+load() {
+  if [ "$M" = serve-tls ]; then
+    taskset -c 0 h2load -t1 -c25 -m10 -D "$2" "https://127.0.0.1:$1/$P" |
+      awk '/^requests:/{print $8, "requests in"}' >"$3"
+  else
+    taskset -c 0 wrk -t1 -c25 ${HDR:+-H "$HDR"} -d"$2"s "http://127.0.0.1:$1/$P" >"$3"
+  fi
 }
 waitp() {
   local i=0
@@ -24,11 +39,11 @@ ticks() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null; }
 out=$(mktemp)
 for k in $(seq "$N"); do
   pa=$(start "$A" 29111 "$FA"); pb=$(start "$B" 29112 "$FB"); waitp 29111; waitp 29112
-  taskset -c 0 wrk -t1 -c25 ${HDR:+-H "$HDR"} -d1s http://127.0.0.1:29111/$P >/dev/null & w=$!
-  taskset -c 0 wrk -t1 -c25 ${HDR:+-H "$HDR"} -d1s http://127.0.0.1:29112/$P >/dev/null; wait $w
+  load 29111 1 /dev/null & w=$!
+  load 29112 1 /dev/null; wait $w
   a0=$(ticks $pa); b0=$(ticks $pb)
-  taskset -c 0 wrk -t1 -c25 ${HDR:+-H "$HDR"} -d${S}s http://127.0.0.1:29111/$P >"$out.a" & w=$!
-  taskset -c 0 wrk -t1 -c25 ${HDR:+-H "$HDR"} -d${S}s http://127.0.0.1:29112/$P >"$out.b"; wait $w
+  load 29111 "$S" "$out.a" & w=$!
+  load 29112 "$S" "$out.b"; wait $w
   a1=$(ticks $pa); b1=$(ticks $pb)
   ra=$(awk '/requests in/{print $1}' "$out.a"); rb=$(awk '/requests in/{print $1}' "$out.b")
   kill $pa $pb; wait $pa $pb 2>/dev/null

@@ -8,7 +8,9 @@
  * - `gateway`: the phases of `examples/gateway.ts` (token check in
  *   `requestFilter`, routing by path prefix, `upstreamRequestFilter` that drops
  *   `Authorization` and adds `X-User`) on the fast path;
- * - `serve`: the empty proxy through `Deno.serve` + `HttpProxy.handle`;
+ * - `serve`: the empty proxy through `Deno.serve`, as the ready-made proxy runs
+ *   a `protocol: h2` listener (`httpProxyService`: `httpService` with
+ *   `guardBodies: false` around `HttpProxy.handle`);
  * - `cache`: the empty proxy plus the RFC 9111 cache (`MemoryStorage`, cache
  *   lock, 200s fresh for an hour): after the first request every request is
  *   a hit, answered without the upstream;
@@ -27,7 +29,7 @@ import { H1Connector } from "@cirque/core/h1";
 // proxy never uses; the cache is loaded only in `cache` mode.
 import { LoadBalancer } from "@cirque/lb/load-balancer";
 import { RoundRobin } from "@cirque/lb/round-robin";
-import { HttpProxy, type ProxyHttp, serveH1 } from "@cirque/proxy";
+import { HttpProxy, httpProxyService, type ProxyHttp, serveH1 } from "@cirque/proxy";
 
 const [mode = "h1", portArg = "29101", origin = "127.0.0.1:29100", certFile, keyFile] = Deno.args;
 const port = Number(portArg);
@@ -123,13 +125,16 @@ if (mode === "h1" || mode === "gateway" || mode === "h1-tls" || mode === "cache"
   stop = () => server.close();
 } else if (mode === "serve" || mode === "serve-tls") {
   const proxy = new HttpProxy(empty, { connector, errorLog, forwarding });
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port,
-    onListen: () => {},
-    ...(mode === "serve-tls" && tls ? tls : {}),
-  }, proxy.handle);
-  stop = () => void server.shutdown();
+  const svc = httpProxyService(proxy, {
+    listeners: [{
+      address: `127.0.0.1:${port}`,
+      protocol: "h2",
+      ...(mode === "serve-tls" && tls ? { tls } : {}),
+    }],
+  });
+  const halt = new AbortController();
+  void svc.start(halt.signal, halt.signal);
+  stop = () => halt.abort();
 } else {
   throw new Error(`Cannot start bench proxy: unknown mode "${mode}"`);
 }

@@ -607,7 +607,7 @@ function rows(group: Group, args: Args): Row[] {
       },
       {
         id: "cirque-serve",
-        label: "**Cirque** via Deno.serve (handle), `--unstable-no-legacy-abort`",
+        label: "**Cirque** via Deno.serve (`h2` listener), `--unstable-no-legacy-abort`",
         js: false,
         cirque: true,
         cmd: cirque("serve", PROXY_PORT, `--unstable-no-legacy-abort ${prof("cirque-serve")}`),
@@ -641,7 +641,7 @@ function rows(group: Group, args: Args): Row[] {
       },
       {
         id: "cirque-serve",
-        label: "**Cirque** via Deno.serve (h2, TLS), `--unstable-no-legacy-abort`",
+        label: "**Cirque** via Deno.serve (`h2` listener, h2, TLS), `--unstable-no-legacy-abort`",
         js: false,
         cirque: true,
         cmd: cirque(
@@ -687,7 +687,8 @@ function rows(group: Group, args: Args): Row[] {
     },
     {
       id: "cirque-serve",
-      label: "**Cirque** via Deno.serve (HTTP/1.1, TLS), `--unstable-no-legacy-abort`",
+      label:
+        "**Cirque** via Deno.serve (`h2` listener, HTTP/1.1, TLS), `--unstable-no-legacy-abort`",
       js: false,
       cirque: true,
       cmd: cirque("serve-tls", TLS_PORT, "--unstable-no-legacy-abort", true),
