@@ -32,7 +32,7 @@ load() {
 waitp() {
   local i=0
   while ! (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; do
-    sleep 0.1; i=$((i + 1)); [ $i -gt 100 ] && break
+    sleep 0.1; i=$((i + 1)); [ $i -gt 300 ] && break
   done
 }
 ticks() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null; }
@@ -47,6 +47,9 @@ for k in $(seq "$N"); do
   a1=$(ticks $pa); b1=$(ticks $pb)
   ra=$(awk '/requests in/{print $1}' "$out.a"); rb=$(awk '/requests in/{print $1}' "$out.b")
   kill $pa $pb; wait $pa $pb 2>/dev/null
+  # Not children of this shell (started in a command substitution): wait until
+  # both have exited, so the next round's proxies can bind the same ports.
+  for _ in $(seq 100); do kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null || break; sleep 0.05; done
   if [ -z "$a1" ] || [ -z "$b1" ] || [ -z "$ra" ] || [ -z "$rb" ] || [ "$a1" = "$a0" ] ||
     [ "$b1" = "$b0" ]; then
     echo "round $k failed" >&2
