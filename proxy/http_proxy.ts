@@ -378,7 +378,7 @@ export class HttpProxy<Ctx> {
   };
 
   /** Runs every phase for `session` and returns what to send. Never rejects. */
-  async process(session: Session): Promise<ProxyOutcome> {
+  process(session: Session): Promise<ProxyOutcome> {
     const p = this.#p;
     let ctx: Ctx;
     try {
@@ -386,6 +386,21 @@ export class HttpProxy<Ctx> {
     } catch (e) {
       return this.#fail(session, toProxyError(e), undefined as Ctx);
     }
+    const finish = this.#finisher(session, ctx);
+    if (
+      p.earlyRequestFilter === undefined && p.requestFilter === undefined &&
+      p.requestCacheFilter === undefined
+    ) {
+      // No request phase: the upstream leg is all there is, with no async
+      // frame of its own around it (about 0.4 KB less garbage per request).
+      return this.#proxy(session, ctx, finish).catch((e) => this.#failed(session, ctx, finish, e));
+    }
+    return this.#requestPhases(session, ctx, finish);
+  }
+
+  /** The `finish` of one request: once, records the end, logs an error, runs `logging`. */
+  #finisher(session: Session, ctx: Ctx): (error?: ProxyError | null) => Promise<void> {
+    const p = this.#p;
     let finished = false;
     const finish = (error: ProxyError | null = null): Promise<void> => {
       if (finished) return RESOLVED;
@@ -407,6 +422,16 @@ export class HttpProxy<Ctx> {
         }
       })();
     };
+    return finish;
+  }
+
+  /** The request phases (and the cache's), then the upstream leg. Never rejects. */
+  async #requestPhases(
+    session: Session,
+    ctx: Ctx,
+    finish: (e?: ProxyError | null) => Promise<void>,
+  ): Promise<ProxyOutcome> {
+    const p = this.#p;
     try {
       let answer: FilterResult = undefined;
       if (p.earlyRequestFilter !== undefined) {
@@ -439,17 +464,28 @@ export class HttpProxy<Ctx> {
       }
       return await this.#proxy(session, ctx, finish);
     } catch (e) {
-      const err = toProxyError(e instanceof PhaseError ? e.inner : e);
-      if (p.requestCacheFilter !== undefined) {
-        // stale-if-error (RFC 5861 §4) instead of an error response.
-        const stale = cacheUpstreamError(session, err);
-        if (stale !== null) {
-          await p.responseFilter?.(session, stale.head, ctx);
-          return this.#respond(session, ctx, stale.head, stale.body, null, finish);
-        }
-      }
-      return this.#fail(session, err, ctx, finish);
+      return this.#failed(session, ctx, finish, e);
     }
+  }
+
+  /** What a failure of the phases or the upstream leg answers: stale-if-error, or an error response. */
+  async #failed(
+    session: Session,
+    ctx: Ctx,
+    finish: (e?: ProxyError | null) => Promise<void>,
+    e: unknown,
+  ): Promise<ProxyOutcome> {
+    const p = this.#p;
+    const err = toProxyError(e instanceof PhaseError ? e.inner : e);
+    if (p.requestCacheFilter !== undefined) {
+      // stale-if-error (RFC 5861 §4) instead of an error response.
+      const stale = cacheUpstreamError(session, err);
+      if (stale !== null) {
+        await p.responseFilter?.(session, stale.head, ctx);
+        return this.#respond(session, ctx, stale.head, stale.body, null, finish);
+      }
+    }
+    return this.#fail(session, err, ctx, finish);
   }
 
   /**
