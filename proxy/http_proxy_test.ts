@@ -699,22 +699,27 @@ Deno.test("handle() with a cut signal: a streamed body still being sent ends whe
       cancel: (reason) => void (state.cancelled = reason ?? true),
     }),
   });
+  /** `handle` with a cut signal in front of an upstream answering `shape()`; what `logging` saw. */
+  const handleWithCut = async (shape: () => unknown) => {
+    const logged: (string | null)[] = [];
+    const connector = new ScriptedConnector(() => shape() as never);
+    const proxy: ProxyHttp<null> = {
+      newCtx: () => null,
+      upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
+      logging: (_s, err) => void logged.push(err?.code ?? null),
+    };
+    const cut = new AbortController();
+    const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
+      new Request("http://a.test/x"),
+      undefined,
+      cut.signal,
+    );
+    return { res, cut, logged };
+  };
   for (const [name, shape] of [["a pull source", endless], ["a stream", streamed]] as const) {
     await t.step(name, async () => {
       const state: { cancelled: unknown } = { cancelled: false };
-      const logged: (string | null)[] = [];
-      const connector = new ScriptedConnector(() => shape(state) as never);
-      const proxy: ProxyHttp<null> = {
-        newCtx: () => null,
-        upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
-        logging: (_s, err) => void logged.push(err?.code ?? null),
-      };
-      const cut = new AbortController();
-      const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
-        new Request("http://a.test/x"),
-        undefined,
-        cut.signal,
-      );
+      const { res, cut, logged } = await handleWithCut(() => shape(state));
       const reader = res.body!.getReader();
       assert.equal(new TextDecoder().decode((await reader.read()).value), "part1");
       const next = reader.read();
@@ -727,19 +732,7 @@ Deno.test("handle() with a cut signal: a streamed body still being sent ends whe
     });
   }
   await t.step("a body that ended before the cut is not touched by it", async () => {
-    const logged: (string | null)[] = [];
-    const connector = new ScriptedConnector(() => ({ body: textBody("whole") }));
-    const proxy: ProxyHttp<null> = {
-      newCtx: () => null,
-      upstreamPeer: () => new HttpPeer("127.0.0.1:1"),
-      logging: (_s, err) => void logged.push(err?.code ?? null),
-    };
-    const cut = new AbortController();
-    const res = await new HttpProxy(proxy, { connector, ...quiet }).handle(
-      new Request("http://a.test/x"),
-      undefined,
-      cut.signal,
-    );
+    const { res, cut, logged } = await handleWithCut(() => ({ body: textBody("whole") }));
     assert.equal(await res.text(), "whole");
     cut.abort();
     await new Promise((r) => setTimeout(r, 0));
