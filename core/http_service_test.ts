@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { httpService } from "./http_service.ts";
+import { httpService, onCut } from "./http_service.ts";
 
 Deno.test("httpService: addr resolves with the bound port and onListen sees it too", async () => {
   let heard: Deno.NetAddr | undefined;
@@ -195,4 +195,23 @@ Deno.test("httpService: guardBodies false sends responses as made and hands the 
   await running;
   assert.ok(signals.every((s) => s === signals[0] && s.aborted));
   assert.match(String(signals[0]!.reason), /shutdown deadline passed/);
+});
+
+Deno.test("onCut: each registration runs once at the abort unless taken off first, in any order", () => {
+  const cut = new AbortController();
+  const ran: number[] = [];
+  const offs = Array.from({ length: 6 }, (_, i) => onCut(cut.signal, () => ran.push(i)));
+  // Off from the middle, the ends, twice: only the first call finds it registered.
+  assert.deepEqual([offs[2]!(), offs[0]!(), offs[5]!(), offs[2]!()], [true, true, true, false]);
+  cut.abort();
+  assert.deepEqual(ran.sort(), [1, 3, 4]);
+  assert.equal(offs[1]!(), false, "already run");
+  // An aborted signal runs the new registration at once.
+  onCut(cut.signal, () => ran.push(9));
+  assert.deepEqual(ran, [1, 3, 4, 9]);
+  // Another signal has a list of its own.
+  const other = new AbortController();
+  onCut(other.signal, () => ran.push(7));
+  other.abort();
+  assert.deepEqual(ran, [1, 3, 4, 9, 7]);
 });

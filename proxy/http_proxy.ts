@@ -18,6 +18,7 @@ import type {
   RequestOptions,
 } from "@cirque/core/connector";
 import { coarseNow } from "@cirque/core/deadline";
+import { onCut } from "@cirque/core/http-service";
 import { ProxyError, toProxyError } from "@cirque/core/error";
 import {
   HeaderMap,
@@ -967,16 +968,16 @@ function pullStream(
     if (isSource) (from as BodySource).cancel(reason);
     else (from as ReadableStreamDefaultReader<Uint8Array>).cancel(reason).catch(() => {});
   };
-  let onCut: (() => void) | null = null;
+  let off: (() => boolean) | null = null;
   const unlink = () => {
-    if (onCut !== null) cut!.removeEventListener("abort", onCut);
-    onCut = null;
+    if (off !== null) off();
+    off = null;
   };
   return new ReadableStream<Uint8Array>({
     start(c) {
       if (cut === undefined) return;
-      onCut = () => {
-        onCut = null;
+      off = onCut(cut, () => {
+        off = null;
         c.error(cut.reason);
         stopSource(cut.reason);
         finishSafely(
@@ -986,9 +987,7 @@ function pullStream(
             cause: cut.reason,
           }),
         );
-      };
-      if (cut.aborted) onCut();
-      else cut.addEventListener("abort", onCut, { once: true });
+      });
     },
     async pull(c) {
       try {
