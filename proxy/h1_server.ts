@@ -290,6 +290,8 @@ interface ConnSettings {
 }
 
 const NO_BYTES = new Uint8Array(0);
+/** `#headStep`: the head is not all here, a read must come first. */
+const NEED_READ = -3;
 
 /** One downstream connection: a loop of requests. */
 class H1Connection<Ctx> implements Expirable {
@@ -305,6 +307,8 @@ class H1Connection<Ctx> implements Expirable {
   #end = 0;
   #closed = false;
   #idle = true;
+  /** Where the search for the head's end resumes (see `#headStep`). */
+  #scanFrom = 0;
   #timedOut = false;
   /**
    * An answer went out that ends the connection while the client may still
@@ -529,73 +533,99 @@ class H1Connection<Ctx> implements Expirable {
     return false;
   }
 
-  /** Reads until a whole head is buffered; returns its end, or -1 on clean EOF. */
-  async #readHead(): Promise<number> {
-    let buf = this.#buf;
-    // A pending watch reads into the buffer at `#end`: the offsets stay until it is in.
+  /**
+   * Starts reading a head: the offsets reset when nothing is buffered (a
+   * pending watch reads into the buffer at `#end`: the offsets stay until it
+   * is in).
+   */
+  #headStart(): void {
     if (this.#start === this.#end && this.#watch === null) this.#start = this.#end = 0;
-    let scanFrom = this.#start;
-    let first = true;
-    while (true) {
-      if (this.#end > this.#start) {
-        const e = findHeadEnd(buf, Math.max(this.#start, scanFrom), this.#end);
-        if (e >= 0) return e;
-        if (e === -2) throw new HttpParseError("bare-lf");
-        scanFrom = Math.max(this.#start, this.#end - 3);
-        if (this.#end - this.#start > this.#s.limits.maxHeadBytes) {
-          throw new HttpParseError("head-too-large");
-        }
+    this.#scanFrom = this.#start;
+  }
+
+  /**
+   * One step of reading a head, without the read itself: returns the head's
+   * end when a whole head is buffered, -1 when the connection should end
+   * quietly (idle and draining), or `NEED_READ` after making room and arming
+   * the deadline (`first`: before the head's first read). Throws
+   * {@linkcode HttpParseError}. `#one` awaits the read itself, so that a
+   * request costs no async frame for its head.
+   */
+  #headStep(first: boolean): number {
+    let buf = this.#buf;
+    if (this.#end > this.#start) {
+      const e = findHeadEnd(buf, Math.max(this.#start, this.#scanFrom), this.#end);
+      if (e >= 0) return e;
+      if (e === -2) throw new HttpParseError("bare-lf");
+      this.#scanFrom = Math.max(this.#start, this.#end - 3);
+      if (this.#end - this.#start > this.#s.limits.maxHeadBytes) {
+        throw new HttpParseError("head-too-large");
       }
-      if (this.#end === buf.length) {
-        // Compact: move the partial head to the front.
-        buf.copyWithin(0, this.#start, this.#end);
-        this.#end -= this.#start;
-        scanFrom = Math.max(0, scanFrom - this.#start);
-        this.#start = 0;
-        if (this.#end === buf.length) {
-          // Still full: a head larger than the buffer; grow it (bounded by the check above).
-          const next = new Uint8Array(Math.min(buf.length * 2, this.#s.limits.maxHeadBytes + 1024));
-          next.set(buf.subarray(0, this.#end));
-          buf = this.#buf = next;
-        }
-      }
-      if (first) {
-        // Idle keep-alive wait until the first byte, then the head deadline.
-        this.#arm(this.#end > this.#start ? this.#s.headerTimeout : this.#s.keepAliveTimeout);
-      }
-      this.#idle = this.#end === this.#start;
-      if (this.#idle && this.#draining()) return -1;
-      // Straight to the socket: no helper frame on the per-request path.
-      let n: number | null;
-      const watch = this.#watch;
-      if (watch !== null) {
-        // Started while the last request was proxied, into this same spot.
-        this.#watch = null;
-        n = await watch;
-      } else {
-        try {
-          n = await this.#conn.read(this.#end === 0 ? buf : buf.subarray(this.#end));
-        } catch (e) {
-          if (!this.#closed) throw e;
-          n = null;
-        }
-      }
-      if (n === null) {
-        if (this.#end === this.#start) return -1;
-        throw new HttpParseError("invalid-start-line", -1, "connection closed mid-head");
-      }
-      if (first && this.#end === this.#start) this.#arm(this.#s.headerTimeout);
-      first = false;
-      this.#idle = false;
-      this.#end += n;
     }
+    if (this.#end === buf.length) {
+      // Compact: move the partial head to the front.
+      buf.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#scanFrom = Math.max(0, this.#scanFrom - this.#start);
+      this.#start = 0;
+      if (this.#end === buf.length) {
+        // Still full: a head larger than the buffer; grow it (bounded by the check above).
+        const next = new Uint8Array(Math.min(buf.length * 2, this.#s.limits.maxHeadBytes + 1024));
+        next.set(buf.subarray(0, this.#end));
+        buf = this.#buf = next;
+      }
+    }
+    if (first) {
+      // Idle keep-alive wait until the first byte, then the head deadline.
+      this.#arm(this.#end > this.#start ? this.#s.headerTimeout : this.#s.keepAliveTimeout);
+    }
+    this.#idle = this.#end === this.#start;
+    if (this.#idle && this.#draining()) return -1;
+    return NEED_READ;
+  }
+
+  /**
+   * Takes the result of a head read (`null` at end of stream); returns false
+   * on a clean end between requests, throws on one mid-head.
+   */
+  #headRead(n: number | null, first: boolean): boolean {
+    if (n === null) {
+      if (this.#end === this.#start) return false;
+      throw new HttpParseError("invalid-start-line", -1, "connection closed mid-head");
+    }
+    if (first && this.#end === this.#start) this.#arm(this.#s.headerTimeout);
+    this.#idle = false;
+    this.#end += n;
+    return true;
   }
 
   /** Serves one request; returns whether the connection may be reused. */
   async #one(): Promise<boolean> {
     let head: ParsedRequestHead;
     try {
-      const headEnd = await this.#readHead();
+      // Reads until a whole head is buffered (straight to the socket: no
+      // helper frame on the per-request path).
+      this.#headStart();
+      let headEnd: number;
+      for (let first = true;; first = false) {
+        headEnd = this.#headStep(first);
+        if (headEnd !== NEED_READ) break;
+        let n: number | null;
+        const watch = this.#watch;
+        if (watch !== null) {
+          // Started while the last request was proxied, into this same spot.
+          this.#watch = null;
+          n = await watch;
+        } else {
+          try {
+            n = await this.#conn.read(this.#end === 0 ? this.#buf : this.#buf.subarray(this.#end));
+          } catch (e) {
+            if (!this.#closed) throw e;
+            n = null;
+          }
+        }
+        if (!this.#headRead(n, first)) return false;
+      }
       if (headEnd < 0) return false;
       head = parseRequestHead(this.#buf, this.#start, headEnd, this.#s.limits);
       this.#start = headEnd;
