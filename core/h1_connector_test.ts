@@ -634,6 +634,57 @@ Deno.test("H1Connector: pool behaviour against live origins", async (t) => {
     },
   );
 
+  await t.step(
+    "an idle pooled connection lets the process exit, and is reused after a pause (subprocess)",
+    async () => {
+      // The second answer comes late: only a ref'd read keeps the child waiting for it.
+      await using o = rawOrigin(async (conn) => {
+        const st = { buf: new Uint8Array(1 << 16), len: 0 };
+        await readRequest(conn, st);
+        await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        await readRequest(conn, st);
+        await new Promise((r) => setTimeout(r, 200));
+        await writeAll(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        await conn.read(new Uint8Array(1));
+      });
+      const connector = new URL("./h1_connector.ts", import.meta.url).href;
+      const peer = new URL("./peer.ts", import.meta.url).href;
+      // The connector is never closed: its idle connection must not hold the
+      // process, and a request after the connection was unref'd must keep it.
+      // Not at top level: a pending top-level await keeps Deno's loop running.
+      const script = `
+        import { H1Connector } from "${connector}";
+        import { HttpPeer } from "${peer}";
+        setTimeout(async () => {
+          const c = new H1Connector();
+          const p = new HttpPeer("127.0.0.1:${o.port}");
+          const get = { method: "GET", path: "/", headers: [] };
+          const a = await c.request(p, get, null);
+          const ta = await new Response(a.body).text();
+          await new Promise((r) => setTimeout(r, 300));
+          const b = await c.request(p, get, null);
+          const tb = await new Response(b.body).text();
+          console.log(ta, tb, b.reused);
+        }, 0);
+      `;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--quiet", script],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      // A bound on the wait, not a timing assertion: a child held by its
+      // idle connection would otherwise hang the test.
+      const hold = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      const out = await child.output();
+      clearTimeout(hold);
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.signal, null, "the idle connection held the process");
+      assert.equal(out.code, 0, stderr);
+      assert.equal(new TextDecoder().decode(out.stdout), "ok ok true\n");
+      assert.equal(o.accepted(), 1);
+    },
+  );
+
   await t.step("close() closes idle connections", async () => {
     await using o = rawOrigin(serveRaw(() => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
     const c = new H1Connector();
