@@ -465,6 +465,41 @@ Deno.test("fast path: a filter answer is written with Content-Length and the con
   );
 });
 
+Deno.test("fast path: large first body chunks (written after the head, not copied) and small ones arrive whole, in order, on one connection", async () => {
+  // Bytes that differ at every offset mod 251, so a shifted or repeated piece shows.
+  const body = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + n) % 251);
+  const sizes = [100 * 1024, 1000, 32 * 1024 + 1, 32 * 1024];
+  await withServer(
+    async (port) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      {
+        const reqs = sizes.map((n, i) =>
+          `GET /${n} HTTP/1.1\r\nHost: a\r\n${
+            i === sizes.length - 1 ? "Connection: close\r\n" : ""
+          }\r\n`
+        );
+        await conn.write(enc.encode(reqs.join("")));
+        const all = new Uint8Array(await new Response(conn.readable).arrayBuffer());
+        let p = 0;
+        for (const n of sizes) {
+          const headEnd = findHeadEnd(all, p, all.length);
+          const head = dec.decode(all.subarray(p, headEnd));
+          assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+          assert.match(head, new RegExp(`\\r\\nContent-Length: ${n}\\r\\n`, "i"));
+          assert.deepEqual(all.subarray(headEnd, headEnd + n), body(n), `body of ${n} bytes`);
+          p = headEnd + n;
+        }
+        assert.equal(p, all.length, "nothing after the last body");
+      }
+    },
+    {},
+    {
+      // One chunk per body: `new Response(bytes)` streams the array whole.
+      requestFilter: (s) => s.respond(200, body(Number(s.req.path.slice(1)))),
+    },
+  );
+});
+
 Deno.test("fast path: a suppressErrorLog or error log that throws is reported and the connection serves the next request", async (t) => {
   const cases: [string, Partial<ProxyHttp<null>>, () => void][] = [
     ["suppressErrorLog throws", {
