@@ -14,6 +14,7 @@ import type {
   RequestOptions,
   UpstreamResponse,
 } from "./connector.ts";
+import { coarseNow } from "./deadline.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
 import { responseHasBody } from "./h1_parse.ts";
 import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
@@ -152,7 +153,7 @@ export class FetchConnector implements Connector {
     body: RequestBody,
     options: RequestOptions = {},
   ): Promise<UpstreamResponse> {
-    const t0 = performance.now();
+    const t0 = coarseNow();
     const o = peer.options;
     const readTimeout = o.readTimeout ?? PEER_DEFAULTS.readTimeout;
     const headTimeout = (o.totalConnectTimeout ?? PEER_DEFAULTS.totalConnectTimeout) + readTimeout;
@@ -216,7 +217,7 @@ export class FetchConnector implements Connector {
       if (ctl.signal.aborted && ctl.signal.reason instanceof ProxyError) throw ctl.signal.reason;
       throw classify(err, peer);
     }
-    const responseHead = performance.now() - t0;
+    const responseHead = coarseNow() - t0;
     const out: HeaderPairs = [];
     const enc = res.headers.get("content-encoding");
     const decoded = enc !== null &&

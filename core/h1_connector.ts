@@ -17,6 +17,7 @@ import type {
   UpstreamResponse,
 } from "./connector.ts";
 import { abortedError } from "./_connect_error.ts";
+import { coarseNow } from "./deadline.ts";
 import { ProxyError } from "./error.ts";
 import { HeaderMap, isFieldName, type RawFields } from "./http_header.ts";
 import { BufferPool } from "./buffers.ts";
@@ -729,7 +730,7 @@ export class H1Connector implements Connector {
     body: RequestBody,
     options: H1RequestOptions = {},
   ): Promise<H1UpstreamResponse> {
-    const t0 = performance.now();
+    const t0 = coarseNow();
     const signal = options.signal;
     if (signal?.aborted) {
       throw new ProxyError("ABORTED", "Cannot send request: aborted", { source: "downstream" });
@@ -742,7 +743,7 @@ export class H1Connector implements Connector {
         conn = await this.#obtain(peer, signal, attempt > 0);
         reused = conn.uses > 0;
       }
-      const connected = reused ? 0 : performance.now() - t0;
+      const connected = reused ? 0 : coarseNow() - t0;
       if (options.beforeSend !== undefined) {
         try {
           const r = options.beforeSend(reused);
@@ -868,7 +869,7 @@ export class H1Connector implements Connector {
       }
       const keepAlive = !framing.close && !parsed.connectionClose &&
         (parsed.versionMinor >= 1 || parsed.connectionKeepAlive);
-      const timing = { connected, responseHead: performance.now() - t0, start: t0 };
+      const timing = { connected, responseHead: coarseNow() - t0, start: t0 };
       if (options.bodySource === true && parsed.status !== 101) {
         return this.#respondSource(x, peer, head, parsed, keepAlive, reused, timing, readTimeout);
       }

@@ -403,7 +403,7 @@ export class HttpProxy<Ctx> {
     const finish = (error: ProxyError | null = null): Promise<void> => {
       if (finished) return RESOLVED;
       finished = true;
-      session.timing.end = performance.now();
+      session.timing.end = coarseNow();
       try {
         if (error !== null && !(p.suppressErrorLog?.(session, ctx, error) ?? false)) {
           this.#logError(session, error);
@@ -497,7 +497,7 @@ export class HttpProxy<Ctx> {
     const finish = async (error: ProxyError | null = null): Promise<void> => {
       if (finished) return;
       finished = true;
-      session.timing.end = performance.now();
+      session.timing.end = coarseNow();
       try {
         await p.logging?.(session, error, ctx);
       } catch (e) {
@@ -587,7 +587,7 @@ export class HttpProxy<Ctx> {
         const res = await this.#connector.request(peer, head, retry?.stream() ?? null, options);
         // From the connector's own clock reads when it reports its start.
         const t = res.timing;
-        const start = t.start ?? performance.now() - t.responseHead;
+        const start = t.start ?? coarseNow() - t.responseHead;
         session.timing.upstreamResponse = start + t.responseHead;
         session.timing.upstreamConnected = start + t.connected;
         // The connector's fields as parsed, when it offers them: their strings

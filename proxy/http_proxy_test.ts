@@ -7,6 +7,7 @@ import type {
   UpstreamResponse,
 } from "@cirque/core/connector";
 import { ProxyError } from "@cirque/core/error";
+import { H1Connector } from "@cirque/core/h1";
 import { HttpPeer } from "@cirque/core/peer";
 import { RequestHeader } from "@cirque/core/http-header";
 import { HttpProxy, type ProxyHttp, Session } from "./mod.ts";
@@ -817,4 +818,41 @@ Deno.test("HTTP/2-style requests without Host get Host from the authority upstre
   const sent = connector.seen[0]!.headers;
   assert.deepEqual(sent.find(([k]) => k.toLowerCase() === "host"), ["Host", "h2.test:8443"]);
   assert.equal(new Map(sent.map(([k, v]) => [k.toLowerCase(), v])).get("via"), "2 cirque");
+});
+
+Deno.test("Session.timing: start ≤ upstream connected ≤ upstream response ≤ end, at millisecond resolution, with an origin that answers 60 ms late", async () => {
+  // An origin that waits 60 ms before its head and 40 ms more before the body.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const conn = await listener.accept();
+    await conn.read(new Uint8Array(4096));
+    await new Promise((r) => setTimeout(r, 60));
+    await conn.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"));
+    await new Promise((r) => setTimeout(r, 40));
+    await conn.write(new TextEncoder().encode("ok"));
+    await conn.read(new Uint8Array(1)).catch(() => null);
+    conn.close();
+  })();
+  const connector = new H1Connector();
+  let timing: Session["timing"] | null = null;
+  const proxy = new HttpProxy<null>({
+    newCtx: () => null,
+    upstreamPeer: () => new HttpPeer(`127.0.0.1:${(listener.addr as Deno.NetAddr).port}`),
+    logging: (s) => void (timing = { ...s.timing }),
+  }, { connector, ...quiet });
+  const res = await proxy.handle(new Request("http://a.test/"));
+  assert.equal(await res.text(), "ok");
+  for (let i = 0; i < 100 && timing === null; i++) await new Promise((r) => setTimeout(r, 5));
+  await connector.close();
+  listener.close();
+  await served;
+  const t = timing as Session["timing"] | null;
+  assert.ok(t !== null, "logging ran");
+  assert.ok(t.start > 0);
+  assert.ok(t.start <= t.upstreamConnected, JSON.stringify(t));
+  assert.ok(t.upstreamConnected <= t.upstreamResponse, JSON.stringify(t));
+  assert.ok(t.upstreamResponse <= t.end, JSON.stringify(t));
+  // Bounds wider than the clock's resolution (about 1 ms), not a speed check.
+  assert.ok(t.upstreamResponse - t.start >= 50, JSON.stringify(t));
+  assert.ok(t.end - t.upstreamResponse >= 30, JSON.stringify(t));
 });
