@@ -17,7 +17,7 @@ D=$(cd "$1" && pwd); M=${2:-h1}; P=${3:-small}; W=${4:-20000}; N=${5:-4000}
 PORT=29101
 OUT=$(mktemp -d)
 FLAGS=()
-[ -n "$PROFILE" ] && FLAGS=(env DENO_V8_FLAGS=--perf-basic-prof)
+[ -n "$PROFILE" ] && FLAGS=(env "DENO_V8_FLAGS=--perf-basic-prof,--logfile=$OUT/v8.log")
 (cd "$D" && exec "${FLAGS[@]}" taskset -c 1 valgrind --tool=callgrind --smc-check=all-non-file \
   --instr-atstart=no --callgrind-out-file="$OUT/cg.%p" \
   deno run -A --quiet bench/cirque_proxy.ts "$M" "$PORT" 127.0.0.1:29100 >/dev/null 2>"$OUT/err") &

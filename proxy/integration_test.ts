@@ -412,13 +412,15 @@ Deno.test("fast path: the upstream's fields go out byte for byte, hop-by-hop one
         bytes(
           "HTTP/1.1 200 Fine\r\nServer: raw\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\n" +
             "Keep-Alive: timeout=5\r\nX-Latin: caf\xe9 \xff\r\nX-Spaces:\t  padded  \r\n" +
-            "x-lower: v\r\nContent-Length: 2\r\n\r\nok",
+            "x-lower: v\r\nX-Trail: t \t\r\nX-Tight:2\r\nX-Empty: \r\nX-Bare:\r\n" +
+            "Content-Length: 2\r\n\r\nok",
         ),
       );
     }
   });
   const want = "HTTP/1.1 200 Fine\r\nServer: raw\r\nX-Latin: caf\xe9 \xff\r\nX-Spaces: padded\r\n" +
-    "x-lower: v\r\nContent-Length: 2\r\n\r\nok";
+    "x-lower: v\r\nX-Trail: t\r\nX-Tight: 2\r\nX-Empty: \r\nX-Bare: \r\n" +
+    "Content-Length: 2\r\n\r\nok";
   await withProxy("fast path", new HttpPeer(`127.0.0.1:${origin.port}`), async (base) => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
     try {
