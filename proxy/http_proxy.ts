@@ -180,6 +180,9 @@ function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** A request's `finish` ({@linkcode ProxyOutcome.finish}): runs once, with the error if any. */
+type Finish = (error?: ProxyError | null) => Promise<void>;
+
 /**
  * The upstream request as the connector reads it: live views of `up`, since
  * `upstreamRequestFilter` runs in `beforeSend`, after the head was handed over.
@@ -220,14 +223,14 @@ class Outcome implements ProxyOutcome {
   head: ResponseHeader;
   source: BodySource | null;
   upgrade: WritableStream<Uint8Array> | null = null;
-  finish: (error?: ProxyError | null) => Promise<void>;
+  finish: Finish;
   #body: ReadableStream<Uint8Array> | null;
 
   constructor(
     head: ResponseHeader,
     body: ReadableStream<Uint8Array> | null,
     source: BodySource | null,
-    finish: (error?: ProxyError | null) => Promise<void>,
+    finish: Finish,
   ) {
     this.head = head;
     this.#body = body;
@@ -397,7 +400,7 @@ export class HttpProxy<Ctx> {
   }
 
   /** The `finish` of one request: once, records the end, logs an error, runs `logging`. */
-  #finisher(session: Session, ctx: Ctx): (error?: ProxyError | null) => Promise<void> {
+  #finisher(session: Session, ctx: Ctx): Finish {
     const p = this.#p;
     let finished = false;
     const finish = (error: ProxyError | null = null): Promise<void> => {
@@ -427,7 +430,7 @@ export class HttpProxy<Ctx> {
   async #requestPhases(
     session: Session,
     ctx: Ctx,
-    finish: (e?: ProxyError | null) => Promise<void>,
+    finish: Finish,
   ): Promise<ProxyOutcome> {
     const p = this.#p;
     try {
@@ -470,7 +473,7 @@ export class HttpProxy<Ctx> {
   async #failed(
     session: Session,
     ctx: Ctx,
-    finish: (e?: ProxyError | null) => Promise<void>,
+    finish: Finish,
     e: unknown,
   ): Promise<ProxyOutcome> {
     const p = this.#p;
@@ -525,7 +528,7 @@ export class HttpProxy<Ctx> {
   async #proxy(
     session: Session,
     ctx: Ctx,
-    finish: (e?: ProxyError | null) => Promise<void>,
+    finish: Finish,
   ): Promise<ProxyOutcome> {
     const p = this.#p;
     // Without a request body and a body filter there is nothing to replay.
@@ -702,7 +705,7 @@ export class HttpProxy<Ctx> {
     head: ResponseHeader,
     body: ReadableStream<Uint8Array> | null,
     source: BodySource | null,
-    finish: (e?: ProxyError | null) => Promise<void>,
+    finish: Finish,
   ): ProxyOutcome {
     session.status = head.status;
     const filter = this.#p.responseBodyFilter;
@@ -717,7 +720,7 @@ export class HttpProxy<Ctx> {
     session: Session,
     error: ProxyError,
     ctx: Ctx,
-    finish?: (e?: ProxyError | null) => Promise<void>,
+    finish?: Finish,
   ): Promise<ProxyOutcome> {
     session.discardBody(error);
     const clientGone = session.aborted;
