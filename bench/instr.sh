@@ -3,7 +3,8 @@
 # deterministic (two runs of the same build agree within 0.2%), so a change of
 # 1% shows, where timing A/Bs on a shared VM swing by more than that.
 #   bash bench/instr.sh <dir> [mode=h1] [path=small] [warm=20000] [measured=4000]
-# Runs `bench/cirque_proxy.ts <mode>` of checkout <dir> under callgrind on CPU 1
+# Runs `bench/cirque_proxy.ts <mode>` of checkout <dir> (or, when <mode> is a
+# script such as bench/serve_floor.ts, that script) under callgrind on CPU 1
 # with instrumentation off, warms it with <warm> requests (h2load --h1, 10
 # connections), counts user-space instructions (all threads: V8, GC, Deno's ops,
 # tokio) over <measured> more, and prints instructions per request. With
@@ -17,10 +18,12 @@ D=$(cd "$1" && pwd); M=${2:-h1}; P=${3:-small}; W=${4:-20000}; N=${5:-4000}
 PORT=29101
 OUT=$(mktemp -d)
 FLAGS=()
+RUN=(bench/cirque_proxy.ts "$M")
+case "$M" in *.ts) RUN=("$M") ;; esac
 [ -n "$PROFILE" ] && FLAGS=(env "DENO_V8_FLAGS=--perf-basic-prof,--logfile=$OUT/v8.log")
 (cd "$D" && exec "${FLAGS[@]}" taskset -c 1 valgrind --tool=callgrind --smc-check=all-non-file \
   --instr-atstart=no --callgrind-out-file="$OUT/cg.%p" \
-  deno run -A --quiet bench/cirque_proxy.ts "$M" "$PORT" 127.0.0.1:29100 >/dev/null 2>"$OUT/err") &
+  deno run -A --quiet "${RUN[@]}" "$PORT" 127.0.0.1:29100 >/dev/null 2>"$OUT/err") &
 shell=$!
 for _ in $(seq 240); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.5; done
 vpid=$(pgrep -f "callgrind-out-file=$OUT/cg" | head -1)
