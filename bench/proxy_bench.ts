@@ -54,7 +54,11 @@ function parseArgs(argv: string[]): Args {
   const a: Args = {
     rounds: 2,
     duration: 6,
-    warmup: 2,
+    // V8 compiles the hot path with TurboFan 1–4 s into the load (`--trace-opt`:
+    // about 0.1, 0.3 and 0.2 s of compile CPU in seconds 1, 2 and 3 for the
+    // fast path), on the proxy's own core: a shorter warm-up puts that in the
+    // measured run of every JavaScript row.
+    warmup: 5,
     connections: 50,
     only: null,
     paths: ["small", "large"],
