@@ -96,6 +96,13 @@ export interface H1BodySource {
    * head and the body's first bytes in one write without copying the body.
    */
   readonly spareFront: boolean;
+  /**
+   * True while nothing has been read into the connection's buffer since the
+   * response head was parsed: the bytes its fields were parsed from
+   * ({@linkcode RawFields.buf}) are still as they were. Turns false for good
+   * at the first read from the socket.
+   */
+  readonly headIntact: boolean;
 }
 
 /**
@@ -140,7 +147,12 @@ export interface H1UpstreamResponse extends UpstreamResponse {
   fields?: RawFields;
 }
 
-const EMPTY_SOURCE: H1BodySource = { read: () => null, cancel: () => {}, spareFront: true };
+const EMPTY_SOURCE: H1BodySource = {
+  read: () => null,
+  cancel: () => {},
+  spareFront: true,
+  headIntact: false,
+};
 
 /** A response whose `body` stream is made from its source on first read. */
 class SourceResponse implements H1UpstreamResponse {
@@ -258,6 +270,14 @@ const TCHAR = (() => {
   return t;
 })();
 
+/** Byte classes: 1 = allowed in a field value (HTAB, SP, VCHAR, obs-text). */
+const VALUE_CHAR = (() => {
+  const t = new Uint8Array(256);
+  t[9] = 1;
+  for (let c = 0x20; c <= 0xff; c++) if (c !== 0x7f) t[c] = 1;
+  return t;
+})();
+
 /** Writes request-head text byte for byte (every accepted character is Latin-1). */
 class HeadWriter {
   out: Uint8Array;
@@ -278,6 +298,23 @@ class HeadWriter {
     let p = this.p;
     for (let i = 0; i < l; i++) out[p++] = s.charCodeAt(i);
     this.p = p;
+  }
+  /**
+   * Writes `s` if each of its characters is allowed by `table` (1 in a byte
+   * class table); returns false otherwise. Checks and copies in one pass.
+   */
+  putIf(s: string, table: Uint8Array): boolean {
+    const l = s.length;
+    this.ensure(l + 4);
+    const out = this.out;
+    let p = this.p;
+    for (let i = 0; i < l; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 255 || table[c] === 0) return false;
+      out[p++] = c;
+    }
+    this.p = p;
+    return true;
   }
   crlf(): void {
     this.out[this.p++] = 13;
@@ -340,8 +377,6 @@ function encodeRequest(
     const f = headers[i]!;
     const name = f[0];
     const value = f[1];
-    if (!isToken(name)) throw invalidRequest(`field name "${name}" is not a token`);
-    if (!isFieldValue(value)) throw invalidRequest(`field "${name}" has an invalid value`);
     const l = name.length;
     if (l === 4) {
       if (isFieldName(name, "host")) hasHost = true;
@@ -351,6 +386,7 @@ function encodeRequest(
       }
     } else if (l === 14) {
       if (isFieldName(name, "content-length")) {
+        if (!isFieldValue(value)) throw invalidRequest(`field "${name}" has an invalid value`);
         const n = parseDecimalLength(value);
         if (n < 0) throw invalidRequest(`Content-Length "${value}"`);
         if (declared !== -1 && declared !== n) throw invalidRequest("conflicting Content-Length");
@@ -358,12 +394,19 @@ function encodeRequest(
         continue;
       }
     } else if (l === 17) {
-      if (isFieldName(name, "transfer-encoding")) continue; // the connector frames the body
+      if (isFieldName(name, "transfer-encoding")) {
+        if (!isFieldValue(value)) throw invalidRequest(`field "${name}" has an invalid value`);
+        continue; // the connector frames the body
+      }
     }
-    w.put(name);
+    // Checked while copied: a name must be a token, a value Latin-1 without
+    // controls (no CR, LF or NUL: no request splitting).
+    if (l === 0 || !w.putIf(name, TCHAR)) {
+      throw invalidRequest(`field name "${name}" is not a token`);
+    }
     w.out[w.p++] = 58;
     w.out[w.p++] = 32;
-    w.put(value);
+    if (!w.putIf(value, VALUE_CHAR)) throw invalidRequest(`field "${name}" has an invalid value`);
     w.crlf();
   }
   if (!hasHost) {
@@ -1295,6 +1338,7 @@ function emptyStream(): ReadableStream<Uint8Array> {
  */
 class FixedSource implements H1BodySource {
   readonly spareFront = true;
+  headIntact = true;
   #conn: H1Connection;
   #peer: string;
   #length: number;
@@ -1347,6 +1391,7 @@ class FixedSource implements H1BodySource {
 
   async #more(): Promise<Uint8Array> {
     const conn = this.#conn;
+    this.headIntact = false;
     try {
       conn.start = conn.end = 0;
       if (this.#remaining > conn.buf.length) conn.growBuffer();
@@ -1379,6 +1424,7 @@ class FixedSource implements H1BodySource {
 /** A chunked body, de-chunked in place in the connection's buffer. */
 class ChunkedSource implements H1BodySource {
   readonly spareFront = true;
+  headIntact = true;
   #conn: H1Connection;
   #peer: string;
   #keepAlive: boolean;
@@ -1435,6 +1481,7 @@ class ChunkedSource implements H1BodySource {
   }
 
   async #more(): Promise<Uint8Array | null> {
+    this.headIntact = false;
     try {
       // Not all in the first read: a body worth the full-size buffer.
       this.#conn.growBuffer();
@@ -1476,6 +1523,7 @@ class ChunkedSource implements H1BodySource {
 /** A body that ends when the upstream closes the connection. */
 class CloseSource implements H1BodySource {
   readonly spareFront = true;
+  headIntact = true;
   #conn: H1Connection;
   #timeout: number;
   #fin: Finish;
@@ -1500,6 +1548,7 @@ class CloseSource implements H1BodySource {
 
   async #more(): Promise<Uint8Array | null> {
     const conn = this.#conn;
+    this.headIntact = false;
     try {
       conn.start = conn.end = 0;
       conn.growBuffer();

@@ -173,6 +173,34 @@ Deno.test("H1Connector against a Deno.serve origin", async (t) => {
       c.request(peer, { method: "GET", path: "/", headers: [["Bad Name", "1"]] }, null),
       "INVALID_REQUEST",
     );
+    // Each field is checked while it is copied: any bad byte, in any field.
+    const bad: [string, string, RegExp][] = [
+      ["", "1", /not a token/],
+      ["Caf\xe9", "1", /not a token/],
+      ["X:Y", "1", /not a token/],
+      ["X", "a\0b", /invalid value/],
+      ["X", "a\x7fb", /invalid value/],
+      ["X", "a\nb", /invalid value/],
+      ["X", "\u0161", /invalid value/],
+      ["Content-Length", "3\r\nX: 1", /invalid value/],
+      ["Transfer-Encoding", "chunked\n", /invalid value/],
+    ];
+    for (const [name, value, message] of bad) {
+      const head: RequestHead = {
+        method: "GET",
+        path: "/",
+        headers: [["Accept", "*/*"], [name, value]],
+      };
+      const e = await rejectsWith(c.request(peer, head, null), "INVALID_REQUEST");
+      assert.match(e.message, message, JSON.stringify(name));
+    }
+    // Tab and obs-text (Latin-1) in a value are allowed and go out as they are.
+    const ok = await c.request(
+      peer,
+      { method: "GET", path: "/", headers: [["X-Ok", "a\tcaf\xe9"]] },
+      null,
+    );
+    assert.equal(await text(ok), "hello world");
   });
 
   await t.step(

@@ -176,7 +176,11 @@ export interface ParsedResponseHead extends ParsedHead {
 
 /** A parsed status line and head whose fields are kept as parsed ({@linkcode parseResponseFields}). */
 export interface ParsedResponseFields extends ParsedResponseHead {
-  /** The fields, for `HeaderMap.fromRaw`; `headers` is empty. */
+  /**
+   * The fields, for `HeaderMap.fromRaw`; `headers` is empty. Their `buf` and
+   * `base` are the parsed buffer and `start`: valid while the caller leaves
+   * that part of the buffer alone.
+   */
   fields: RawFields;
 }
 
@@ -701,7 +705,7 @@ function responseHead(
     & ParsedResponseFields;
   head.status = d0 * 100 + d1 * 10 + d2;
   head.reason = text.slice(rs - start, le - start);
-  if (offsets !== null) head.fields = { text, offsets };
+  if (offsets !== null) head.fields = { text, offsets, buf, base: start };
   return head;
 }
 

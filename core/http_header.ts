@@ -108,6 +108,10 @@ export class HeaderMap {
   #offsets: readonly number[] = NO_OFFSETS;
   /** Whether `#offsets` is this map's own copy (else shared with the parser's result). */
   #ownOffsets = false;
+  /** The buffer the raw fields were parsed from ({@linkcode RawFields.buf}), or null. */
+  #buf: Uint8Array | null = null;
+  /** Where `#text` starts in `#buf`. */
+  #base = 0;
 
   /** Wraps `pairs` (not copied). */
   constructor(pairs: HeaderPairs = []) {
@@ -136,6 +140,10 @@ export class HeaderMap {
     h.#pairs = null;
     h.#text = raw.text;
     h.#offsets = raw.offsets;
+    if (raw.buf !== undefined) {
+      h.#buf = raw.buf;
+      h.#base = raw.base ?? 0;
+    }
     return h;
   }
 
@@ -154,6 +162,7 @@ export class HeaderMap {
     this.#pairs = pairs;
     this.#offsets = NO_OFFSETS;
     this.#text = "";
+    this.#buf = null;
   }
 
   /**
@@ -161,7 +170,11 @@ export class HeaderMap {
    * what a serializer may copy as they are. Its `offsets` must not be changed.
    */
   get raw(): RawFields | null {
-    return this.#pairs === null ? { text: this.#text, offsets: this.#offsets } : null;
+    if (this.#pairs !== null) return null;
+    const buf = this.#buf;
+    return buf === null
+      ? { text: this.#text, offsets: this.#offsets }
+      : { text: this.#text, offsets: this.#offsets, buf, base: this.#base };
   }
 
   #materialize(): HeaderPairs {
@@ -364,6 +377,18 @@ export interface RawFields {
   readonly text: string;
   /** `4 × fields` offsets into `text`. */
   readonly offsets: readonly number[];
+  /**
+   * The buffer the head was parsed from, if the parser says: while that buffer
+   * is unchanged, `buf[base + k]` is the byte of `text[k]`, and a serializer
+   * may copy field lines from it instead of encoding the text again. Only a
+   * caller that knows the bytes are still there may use it: the buffer is
+   * the reader's, reused by its next reads (see the HTTP/1.1 server's head
+   * writer, which checks that the body's first chunk still follows the head
+   * in that buffer).
+   */
+  readonly buf?: Uint8Array;
+  /** Where `text` starts in {@linkcode RawFields.buf}. */
+  readonly base?: number;
 }
 
 /** HTTP version of a message. */

@@ -963,14 +963,23 @@ class H1Connection<Ctx> implements Expirable {
    * Writes fields kept as parsed (`HeaderMap.fromRaw`) at `p` as
    * `name: value` lines, straight from the parsed text: one byte per character
    * (the parser read them as Latin-1 and refused CR, LF and NUL in them).
+   * When `first` (the body's first chunk) still follows the head in the
+   * buffer it was parsed from and nothing has been read into that buffer
+   * since, the lines are copied from there instead: the same bytes, with the
+   * lines that came as `name: value` copied with their neighbours in runs.
    */
-  #putRaw(raw: RawFields, p: number): number {
+  #putRaw(raw: RawFields, p: number, first: Uint8Array | null, intact: boolean): number {
     const t = raw.text;
     const o = raw.offsets;
     let need = p;
     for (let i = 0; i < o.length; i += 4) need += o[i + 1]! - o[i]! + o[i + 3]! - o[i + 2]! + 4;
     this.#reserve(need, p);
     const out = this.#out;
+    const b = raw.buf;
+    if (
+      intact && b !== undefined && first !== null && first.buffer === b.buffer &&
+      first.byteOffset === b.byteOffset + raw.base! + t.length
+    ) return putLines(out, p, b, raw.base!, o);
     for (let i = 0; i < o.length; i += 4) {
       for (let k = o[i]!, e = o[i + 1]!; k < e; k++) out[p++] = t.charCodeAt(k);
       out[p++] = 58;
@@ -991,7 +1000,12 @@ class H1Connection<Ctx> implements Expirable {
   }
 
   /** Serialises the response head into `#out`; returns its length. */
-  #serializeHead(head: ResponseHeader, http10: boolean): number {
+  #serializeHead(
+    head: ResponseHeader,
+    http10: boolean,
+    first: Uint8Array | null = null,
+    intact = false,
+  ): number {
     let p = this.#put(http10 ? "HTTP/1.0 " : "HTTP/1.1 ", 0, false);
     p = this.#put(String(head.status), p, false);
     this.#out[p++] = 32;
@@ -999,7 +1013,7 @@ class H1Connection<Ctx> implements Expirable {
     this.#out[p++] = 13;
     this.#out[p++] = 10;
     const raw = head.headers.raw;
-    if (raw !== null) p = this.#putRaw(raw, p);
+    if (raw !== null) p = this.#putRaw(raw, p, first, intact);
     else {
       const pairs = head.headers.pairs;
       for (let i = 0; i < pairs.length; i++) {
@@ -1163,7 +1177,7 @@ class H1Connection<Ctx> implements Expirable {
     }
     let headLength: number;
     try {
-      headLength = this.#serializeHead(head, http10);
+      headLength = this.#serializeHead(head, http10, first, src?.headIntact === true);
     } catch (e) {
       // Nothing was written yet: answer 500 instead of a broken head.
       if (src !== null) src.cancel(e);
@@ -1276,6 +1290,48 @@ const MAX_OUT = 256 * 1024;
  * 40% of its CPU time in the allocation, the copy and the collection.
  */
 const COPY_FIRST_MAX = 32 * 1024;
+
+/**
+ * Writes the field lines of parsed fields at `out[p]` from the bytes they
+ * were parsed from (`b[base + k]` for offset `k`); returns the new end. Lines
+ * that came as `name: value` (one space after the colon, none after the
+ * value) and follow each other go in one copy; any other is rebuilt as
+ * `name: value`, so the output is the same as from the text.
+ */
+function putLines(
+  out: Uint8Array,
+  p: number,
+  b: Uint8Array,
+  base: number,
+  o: readonly number[],
+): number {
+  const n = o.length;
+  for (let i = 0; i < n;) {
+    const s = o[i]!;
+    if (o[i + 2]! - o[i + 1]! === 2 && b[base + o[i + 1]! + 1] === 32) {
+      // Extend over the next lines while each begins right after this one's
+      // CRLF (no trailing whitespace) and is `name: value` too.
+      let j = i;
+      while (
+        j + 4 < n && o[j + 4]! - o[j + 3]! === 2 && o[j + 6]! - o[j + 5]! === 2 &&
+        b[base + o[j + 5]! + 1] === 32
+      ) j += 4;
+      const e = o[j + 3]!;
+      out.set(b.subarray(base + s, base + e), p);
+      p += e - s;
+      i = j + 4;
+    } else {
+      for (let k = base + s, e = base + o[i + 1]!; k < e; k++) out[p++] = b[k]!;
+      out[p++] = 58;
+      out[p++] = 32;
+      for (let k = base + o[i + 2]!, e = base + o[i + 3]!; k < e; k++) out[p++] = b[k]!;
+      i += 4;
+    }
+    out[p++] = 13;
+    out[p++] = 10;
+  }
+  return p;
+}
 
 function unsafeHead(): ProxyError {
   return new ProxyError("INTERNAL", "response head contains CR, LF or NUL", { source: "internal" });
