@@ -177,6 +177,16 @@ export class HeaderMap {
       : { text: this.#text, offsets: this.#offsets, buf, base: this.#base };
   }
 
+  /**
+   * Forgets the buffer the fields were parsed from ({@linkcode RawFields.buf}):
+   * a writer that copied the field lines from it calls this, so that a map a
+   * phase keeps for later does not hold on to the reader's buffer. `raw` then
+   * has only the text.
+   */
+  releaseBuffer(): void {
+    this.#buf = null;
+  }
+
   #materialize(): HeaderPairs {
     const t = this.#text;
     const o = this.#offsets;
@@ -382,9 +392,10 @@ export interface RawFields {
    * is unchanged, `buf[base + k]` is the byte of `text[k]`, and a serializer
    * may copy field lines from it instead of encoding the text again. Only a
    * caller that knows the bytes are still there may use it: the buffer is
-   * the reader's, reused by its next reads (see the HTTP/1.1 server's head
-   * writer, which checks that the body's first chunk still follows the head
-   * in that buffer).
+   * the reader's, reused by its next reads. The HTTP/1.1 fast path does when
+   * the body source says nothing was read since the head was parsed
+   * (`BodySource.headIntact`) and the body's first chunk follows the head in
+   * that buffer; then it calls {@linkcode HeaderMap.releaseBuffer}.
    */
   readonly buf?: Uint8Array;
   /** Where `text` starts in {@linkcode RawFields.buf}. */

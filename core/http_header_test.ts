@@ -54,6 +54,25 @@ Deno.test("HeaderMap.fromRaw answers like a map of the same pairs", async (t) =>
       assert.deepEqual(HeaderMap.fromRaw(fields).pairs, PAIRS);
     },
   );
+  await t.step("the parsed buffer comes along until released or materialized", () => {
+    const b = Uint8Array.from("xx" + HEAD, (c) => c.charCodeAt(0));
+    const h = HeaderMap.fromRaw(parseResponseFields(b, 2, b.length).fields);
+    const raw = h.raw!;
+    assert.equal(raw.buf, b);
+    assert.equal(raw.base, 2);
+    // Offset k of the text is byte base + k of the buffer.
+    for (let k = 0; k < raw.text.length; k++) {
+      assert.equal(b[raw.base! + k], raw.text.charCodeAt(k));
+    }
+    h.releaseBuffer();
+    assert.equal(h.raw!.buf, undefined);
+    assert.deepEqual(h.pairs, PAIRS);
+    const m = HeaderMap.fromRaw(parseResponseFields(b, 2, b.length).fields);
+    assert.deepEqual(m.pairs, PAIRS);
+    assert.equal(m.raw, null);
+    m.pairs = m.pairs.slice();
+    assert.equal(m.raw, null);
+  });
   await t.step("writes make the pairs once, in order", () => {
     const h = rawMap(HEAD);
     h.set("server", "cirque");

@@ -1013,8 +1013,11 @@ class H1Connection<Ctx> implements Expirable {
     this.#out[p++] = 13;
     this.#out[p++] = 10;
     const raw = head.headers.raw;
-    if (raw !== null) p = this.#putRaw(raw, p, first, intact);
-    else {
+    if (raw !== null) {
+      p = this.#putRaw(raw, p, first, intact);
+      // The upstream buffer is reused from the next read: a map a phase kept must not hold it.
+      if (raw.buf !== undefined) head.headers.releaseBuffer();
+    } else {
       const pairs = head.headers.pairs;
       for (let i = 0; i < pairs.length; i++) {
         const f = pairs[i]!;

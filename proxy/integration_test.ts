@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { H1Connector } from "@cirque/core/h1";
 import { HttpPeer } from "@cirque/core/peer";
+import type { HeaderMap } from "@cirque/core/http-header";
 import { rawOrigin, readRequest, writeAll } from "../core/testdata/origins.ts";
 import { HttpProxy, type ProxyHttp, serveH1 } from "./mod.ts";
 
@@ -424,18 +425,30 @@ Deno.test("fast path: the upstream's fields go out byte for byte, hop-by-hop one
   const want = "HTTP/1.1 200 Fine\r\nServer: raw\r\nX-Latin: caf\xe9 \xff\r\nX-Tab: v\r\n" +
     "X-Spaces: padded\r\nx-lower: v\r\nX-Trail: t\r\nX-Tight: 2\r\nX-Empty: \r\n" +
     "X-Bare: \r\nContent-Length: 2\r\n\r\nok";
-  await withProxy("fast path", new HttpPeer(`127.0.0.1:${origin.port}`), async (base) => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
-    try {
-      // On one connection: a fresh upstream connection, then the pooled one;
-      // the last two with the body arriving after the head.
-      for (let k = 0; k < 4; k++) {
-        assert.equal(await getRaw(conn, want.length), want);
+  // Heads a phase keeps: once written, they no longer refer to the upstream's buffer.
+  const kept: HeaderMap[] = [];
+  await withProxy(
+    "fast path",
+    new HttpPeer(`127.0.0.1:${origin.port}`),
+    async (base) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
+      try {
+        // On one connection: a fresh upstream connection, then the pooled one;
+        // the last two with the body arriving after the head.
+        for (let k = 0; k < 4; k++) {
+          assert.equal(await getRaw(conn, want.length), want);
+        }
+      } finally {
+        conn.close();
       }
-    } finally {
-      conn.close();
-    }
-  });
+    },
+    { responseFilter: (_s, head) => void kept.push(head.headers) },
+  );
+  assert.equal(kept.length, 4);
+  for (const h of kept) {
+    assert.notEqual(h.raw, null);
+    assert.equal(h.raw!.buf, undefined);
+  }
 });
 
 Deno.test("fast path: head and body come out whole whether the new head fits in front of the body or not", async () => {
