@@ -1,7 +1,9 @@
 #!/bin/bash
 # Instructions per request of one proxy build, counted by valgrind's callgrind:
-# deterministic (two runs of the same build agree within 0.2%), so a change of
-# 1% shows, where timing A/Bs on a shared VM swing by more than that.
+# two runs of the same build back to back agree within 0.2%, so a change of 1%
+# shows, where timing A/Bs on a shared VM swing by more than that. Count the
+# builds you compare close together: timers fire per millisecond of wall time,
+# so a busy machine moves the count (bench/README.md).
 #   bash bench/instr.sh <dir> [mode=h1] [path=small] [warm=20000] [measured=4000]
 # Runs `bench/cirque_proxy.ts <mode>` of checkout <dir> (or, when <mode> is a
 # script such as bench/serve_floor.ts, that script) under callgrind on CPU 1
