@@ -3,8 +3,9 @@
  * the upstream client (`@cirque/core/h1`) and the downstream HTTP/1.1 server.
  *
  * Everything works on byte ranges of a caller-owned buffer:
- * - {@linkcode findHeadEnd} finds the end of a head (`CRLF CRLF`) in one byte
- *   loop and reports a bare LF at once.
+ * - {@linkcode findHeadEnd} finds the end of a head (`CRLF CRLF`), looking at
+ *   every fourth byte between line ends, and reports a bare LF in an
+ *   incomplete head at once.
  * - {@linkcode parseResponseHead} and {@linkcode parseRequestHead} validate a
  *   complete head byte by byte and return the start line, the fields as
  *   `[name as written, value trimmed]` pairs, and the framing facts computed
@@ -212,9 +213,12 @@ const COLON = 58;
 const COMMA = 44;
 
 /**
- * Finds the end of a head: the offset just past the first `CRLF CRLF` found
- * by scanning the line feeds in `buf[from, to)`, `-1` when the head is not
- * complete yet, or `-2` when a line ends in a bare LF (invalid per RFC 9112).
+ * Finds the end of a head: the offset just past the first `CRLF CRLF` in
+ * `buf[from, to)`, `-1` when the head is not complete yet, or `-2` when it is
+ * not complete and a line ends in a bare LF (invalid per RFC 9112: refused
+ * at once, without waiting for more). A complete head is not checked for a
+ * bare LF inside it: {@linkcode parseRequestHead} and
+ * {@linkcode parseResponseHead} refuse one (`bare-lf`).
  *
  * Pass the head's first byte as `from`, or, to resume after more bytes
  * arrived, the previous `to` minus 3 (never before the head start). The bytes
@@ -232,14 +236,34 @@ const COMMA = 44;
  * ```
  */
 export function findHeadEnd(buf: Uint8Array, from: number, to: number): number {
-  // A plain loop: head lines are short, and `indexOf` per line costs more in
-  // call overhead (about 60 ns) than it saves by scanning fast.
-  for (let i = from; i < to; i++) {
-    if (buf[i] !== LF) continue;
-    if (buf[i - 1] !== CR || i === 0) return -2;
-    if (buf[i - 2] === LF && buf[i - 3] === CR) return i + 1;
+  // Looks at every fourth byte while it sees neither CR nor LF (both ≤ 13): a
+  // `CRLF CRLF` ending within the next three bytes would include this one.
+  // About 3× faster than a byte-by-byte loop on a typical head (216 vs 633 ns
+  // for 250 bytes); `indexOf` per line is slower still (call overhead).
+  let i = from;
+  while (i < to) {
+    const c = buf[i]!;
+    if (c > CR) {
+      i += 4;
+      continue;
+    }
+    if (c === LF && buf[i - 1] === CR && buf[i - 2] === LF && buf[i - 3] === CR && i >= 3) {
+      return i + 1;
+    }
+    i++;
   }
-  return -1;
+  // No end yet: check the skipped bytes for a bare LF, so that a head whose
+  // lines end in LF alone is refused now rather than when it grows too large.
+  // A complete head keeps any bare LF inside it: the parsers refuse it then.
+  return bareLf(buf, from, to) ? -2 : -1;
+}
+
+/** Whether a LF in `buf[from, to)` lacks the CR before it. */
+function bareLf(buf: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    if (buf[i] === LF && (buf[i - 1] !== CR || i === 0)) return true;
+  }
+  return false;
 }
 
 /**

@@ -47,10 +47,44 @@ Deno.test("findHeadEnd", async (t) => {
     const u = b("HTTP/1.1 200 OK\r\n\r\n");
     assert.equal(findHeadEnd(u, 0, u.length - 1), -1);
   });
-  await t.step("a bare LF line ending returns -2", () => {
-    assert.equal(findHeadEnd(b("HTTP/1.1 200 OK\nA: b\r\n\r\n"), 0, 25), -2);
+  await t.step("a bare LF line ending in an incomplete head returns -2", () => {
+    assert.equal(findHeadEnd(b("HTTP/1.1 200 OK\nA: b\r\n\r"), 0, 23), -2);
     assert.equal(findHeadEnd(b("HTTP/1.1 200 OK\r\n\n"), 0, 18), -2);
+    assert.equal(findHeadEnd(b("GET / HTTP/1.1\nHost: a\n\n"), 0, 25), -2);
     assert.equal(findHeadEnd(b("\n"), 0, 1), -2);
+  });
+  await t.step("a complete head with a bare LF inside: found, and the parser refuses it", () => {
+    const u = b("HTTP/1.1 200 OK\nA: b\r\n\r\n");
+    assert.equal(findHeadEnd(u, 0, u.length), u.length);
+    rejects(() => parseResponseHead(u, 0, u.length), "bare-lf");
+  });
+  await t.step("agrees with a byte-by-byte scan on random heads and resumed scans", () => {
+    // The scan it replaced: every LF looked at.
+    const slow = (buf: Uint8Array, from: number, to: number): number => {
+      for (let i = from; i < to; i++) {
+        if (buf[i] !== 10) continue;
+        if (buf[i - 1] !== 13 || i === 0) return -2;
+        if (buf[i - 2] === 10 && buf[i - 3] === 13) return i + 1;
+      }
+      return -1;
+    };
+    const alphabet = [13, 10, 13, 10, 65, 58, 32, 9, 0, 200];
+    const random = prng(7);
+    const rnd = (n: number) => Math.floor(random() * n);
+    for (let k = 0; k < 20000; k++) {
+      const u = new Uint8Array(1 + rnd(24)).map(() => alphabet[rnd(alphabet.length)]!);
+      const from = rnd(u.length);
+      const to = from + rnd(u.length - from + 1);
+      const want = slow(u, from, to);
+      const got = findHeadEnd(u, from, to);
+      if (want !== -2) {
+        assert.equal(got, want, `${u} ${from} ${to}`);
+      } else if (got !== -2) {
+        // The slow scan met a bare LF first; the fast one found an end after it.
+        assert.ok(got > from, `${u} ${from} ${to}`);
+        assert.equal(slow(u, from, got), -2);
+      }
+    }
   });
 });
 
