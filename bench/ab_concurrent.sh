@@ -7,12 +7,14 @@
 # as in the harness) is loaded by h2load instead (25 connections, -m10 each),
 # with the harness's test certificate (bench/scratch/run/cert.pem, key.pem).
 # FA / FB: V8 flags for A / B (DENO_V8_FLAGS). HDR: a request header for wrk, e.g.
-# HDR="Authorization: Bearer alice-token" for mode gateway. Needs the origin of
+# HDR="Authorization: Bearer alice-token" for mode gateway; HDRS: a file of request
+# headers, one per line (bench/browser_headers.txt: what a browser sends). Needs the origin of
 # `deno task bench:proxy` on 127.0.0.1:29100 (bench/scratch/run/origin/nginx.conf).
 # Prints req/CPU-s of A and B per round, and the median of the B/A ratios.
 A=$1; B=$2; N=${3:-10}; S=${4:-4}; P=${5:-small}; M=${6:-h1}
 RUN=$(cd "$(dirname "$0")" && pwd)/scratch/run
-EXTRA=(); TLS=()
+EXTRA=(); TLS=(); HARGS=()
+if [ -n "$HDRS" ]; then while IFS= read -r h; do [ -n "$h" ] && HARGS+=(-H "$h"); done <"$HDRS"; fi
 [ "$M" = serve-tls ] && EXTRA=(--unstable-no-legacy-abort) && TLS=("$RUN/cert.pem" "$RUN/key.pem")
 start() {
   (cd "$1" && { [ -n "$3" ] && export DENO_V8_FLAGS=$3; true; } &&
@@ -26,7 +28,7 @@ load() {
     taskset -c 0 h2load -t1 -c25 -m10 -D "$2" "https://127.0.0.1:$1/$P" |
       awk '/^requests:/{print $8, "requests in"}' >"$3"
   else
-    taskset -c 0 wrk -t1 -c25 ${HDR:+-H "$HDR"} -d"$2"s "http://127.0.0.1:$1/$P" >"$3"
+    taskset -c 0 wrk -t1 -c25 ${HDR:+-H "$HDR"} "${HARGS[@]}" -d"$2"s "http://127.0.0.1:$1/$P" >"$3"
   fi
 }
 waitp() {
