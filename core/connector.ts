@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { HeaderMap } from "./http_header.ts";
 import type { HttpPeer } from "./peer.ts";
 
 /**
@@ -25,6 +26,13 @@ export interface RequestHead {
   path: string;
   /** Fields in order. The connector adds `Host` only when absent. */
   headers: HeaderPairs;
+  /**
+   * The same fields as a `HeaderMap`, when the caller has one. `H1Connector`
+   * then copies the fields still as parsed (`HeaderMap.raw`, trusted as a
+   * parser's output) instead of checking and encoding each one, and leaves
+   * `headers` alone (reading it would make the strings of every field).
+   */
+  readonly headerMap?: HeaderMap;
 }
 
 /** A request body: bytes, a stream, or none. */

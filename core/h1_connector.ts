@@ -25,6 +25,7 @@ import { BufferPool } from "./buffers.ts";
 import { H1_READ_BUFFER_SIZE, H1Connection, type H1OpenOptions } from "./h1_connection.ts";
 import {
   ChunkedDecoder,
+  fieldLinesLength,
   findHeadEnd,
   HttpParseError,
   MAX_HEAD_BYTES,
@@ -32,6 +33,7 @@ import {
   type ParsedResponseFields,
   parseResponseFields,
   responseHasBody,
+  writeFieldLines,
 } from "./h1_parse.ts";
 import { type HttpPeer, PEER_DEFAULTS } from "./peer.ts";
 import { ConnectionPool, type PoolStats } from "./pool.ts";
@@ -337,6 +339,77 @@ function isTarget(s: string): boolean {
   return true;
 }
 
+/** What the fields of a request head say about its framing, gathered while they are written. */
+class FieldFacts {
+  hasHost = false;
+  /** Content-Length, or -1. */
+  declared = -1;
+  close = false;
+
+  /**
+   * Notes a Host, Connection, Content-Length or Transfer-Encoding field;
+   * returns false for a framing field (Content-Length, Transfer-Encoding),
+   * which is not written: the connector frames the body.
+   */
+  note(name: string, value: string): boolean {
+    const l = name.length;
+    if (l === 4) {
+      if (isFieldName(name, "host")) this.hasHost = true;
+    } else if (l === 10) {
+      if (isFieldName(name, "connection") && /(^|[\s,])close($|[\s,])/i.test(value)) {
+        this.close = true;
+      }
+    } else if (l === 14) {
+      if (isFieldName(name, "content-length")) {
+        if (!isFieldValue(value)) throw invalidRequest(`field "${name}" has an invalid value`);
+        const n = parseDecimalLength(value);
+        if (n < 0) throw invalidRequest(`Content-Length "${value}"`);
+        if (this.declared !== -1 && this.declared !== n) {
+          throw invalidRequest("conflicting Content-Length");
+        }
+        this.declared = n;
+        return false;
+      }
+    } else if (l === 17) {
+      if (isFieldName(name, "transfer-encoding")) {
+        if (!isFieldValue(value)) throw invalidRequest(`field "${name}" has an invalid value`);
+        return false;
+      }
+    }
+    return true;
+  }
+}
+
+/** Notes and writes one field given as strings, checked while copied. */
+function putField(w: HeadWriter, f: FieldFacts, name: string, value: string): void {
+  if (!f.note(name, value)) return;
+  // A name must be a token, a value Latin-1 without controls (no CR, LF or
+  // NUL: no request splitting).
+  if (name.length === 0 || !w.putIf(name, TCHAR)) {
+    throw invalidRequest(`field name "${name}" is not a token`);
+  }
+  w.out[w.p++] = 58;
+  w.out[w.p++] = 32;
+  if (!w.putIf(value, VCHAR)) throw invalidRequest(`field "${name}" has an invalid value`);
+  w.crlf();
+}
+
+/** `raw` without the fields at the indices in `skip` (ascending). */
+function without(raw: RawFields, skip: number[]): RawFields {
+  const o = raw.offsets;
+  const kept: number[] = [];
+  for (let i = 0, k = 0; 4 * i < o.length; i++) {
+    if (skip[k] === i) {
+      k++;
+      continue;
+    }
+    kept.push(o[4 * i]!, o[4 * i + 1]!, o[4 * i + 2]!, o[4 * i + 3]!);
+  }
+  return raw.buf === undefined
+    ? { text: raw.text, offsets: kept }
+    : { text: raw.text, offsets: kept, buf: raw.buf, base: raw.base ?? 0 };
+}
+
 /**
  * Encodes the head (and a small body) into `out` or, when it does not fit, a
  * larger new array, byte for byte: validation and encoding in one pass, no
@@ -358,46 +431,37 @@ function encodeRequest(
   w.out[w.p++] = 32;
   w.put(path);
   w.put(" HTTP/1.1\r\n");
-  let hasHost = false;
-  let declared = -1;
-  let close = false;
-  const headers = head.headers;
-  for (let i = 0; i < headers.length; i++) {
-    const f = headers[i]!;
-    const name = f[0];
-    const value = f[1];
-    const l = name.length;
-    if (l === 4) {
-      if (isFieldName(name, "host")) hasHost = true;
-    } else if (l === 10) {
-      if (isFieldName(name, "connection") && /(^|[\s,])close($|[\s,])/i.test(value)) {
-        close = true;
-      }
-    } else if (l === 14) {
-      if (isFieldName(name, "content-length")) {
-        if (!isFieldValue(value)) throw invalidRequest(`field "${name}" has an invalid value`);
-        const n = parseDecimalLength(value);
-        if (n < 0) throw invalidRequest(`Content-Length "${value}"`);
-        if (declared !== -1 && declared !== n) throw invalidRequest("conflicting Content-Length");
-        declared = n;
-        continue;
-      }
-    } else if (l === 17) {
-      if (isFieldName(name, "transfer-encoding")) {
-        if (!isFieldValue(value)) throw invalidRequest(`field "${name}" has an invalid value`);
-        continue; // the connector frames the body
+  const f = new FieldFacts();
+  const map = head.headerMap;
+  const raw = map === undefined ? null : map.raw;
+  if (map !== undefined && raw !== null) {
+    // Fields as parsed: the parser checked them; their lines are copied, all
+    // but the framing fields (the connector writes its own).
+    const n = raw.offsets.length >> 2;
+    let skip: number[] | null = null;
+    for (let i = 0; i < n; i++) {
+      // By length and name first: no string is made of a field that says nothing.
+      const l = map.nameLengthAt(i);
+      if (l === 4) {
+        if (map.nameIs(i, "host")) f.hasHost = true;
+      } else if (
+        (l === 10 && map.nameIs(i, "connection")) ||
+        (l === 14 && map.nameIs(i, "content-length")) ||
+        (l === 17 && map.nameIs(i, "transfer-encoding"))
+      ) {
+        if (!f.note(map.nameAt(i), map.valueAt(i))) (skip ??= []).push(i);
       }
     }
-    // Checked while copied: a name must be a token, a value Latin-1 without
-    // controls (no CR, LF or NUL: no request splitting).
-    if (l === 0 || !w.putIf(name, TCHAR)) {
-      throw invalidRequest(`field name "${name}" is not a token`);
-    }
-    w.out[w.p++] = 58;
-    w.out[w.p++] = 32;
-    if (!w.putIf(value, VCHAR)) throw invalidRequest(`field "${name}" has an invalid value`);
-    w.crlf();
+    const lines = skip === null ? raw : without(raw, skip);
+    w.ensure(fieldLinesLength(lines));
+    w.p = writeFieldLines(w.out, w.p, lines, true);
+    const tail = map.tail;
+    for (let i = 0; i < tail.length; i++) putField(w, f, tail[i]![0], tail[i]![1]);
+  } else {
+    const headers = head.headers;
+    for (let i = 0; i < headers.length; i++) putField(w, f, headers[i]![0], headers[i]![1]);
   }
+  const { hasHost, declared, close } = f;
   if (!hasHost) {
     w.put("Host: ");
     w.put(peer.authority);

@@ -3,7 +3,8 @@ import type { RequestHead, UpstreamResponse } from "./connector.ts";
 import { type ErrorCode, ProxyError } from "./error.ts";
 import { H1Connection, MAX_UNANSWERED_HANDSHAKES, unansweredHandshakes } from "./h1_connection.ts";
 import { type H1BodySource, H1Connector } from "./h1_connector.ts";
-import { findHeadEnd, parseResponseHead } from "./h1_parse.ts";
+import { findHeadEnd, parseRequestFields, parseResponseHead } from "./h1_parse.ts";
+import { HeaderMap } from "./http_header.ts";
 import { HttpPeer, type PeerOptions } from "./peer.ts";
 import { mutate } from "./testdata/mutate.ts";
 import { prng } from "./testdata/prng.ts";
@@ -20,6 +21,7 @@ import {
 } from "./testdata/origins.ts";
 
 const GET: RequestHead = { method: "GET", path: "/", headers: [] };
+const ENC = new TextEncoder();
 const text = (r: UpstreamResponse) => new Response(r.body).text();
 
 function peerOf(port: number, options: PeerOptions = {}) {
@@ -1549,4 +1551,97 @@ Deno.test("a TLS handshake given up keeps its socket until it ends; a peer holds
     listener.close();
     await accepting.catch(() => {});
   }
+});
+
+Deno.test("a head given as a HeaderMap of parsed fields goes out as the same bytes as its pairs", async () => {
+  // Each request as it arrives: head and body, read as Latin-1.
+  const seen: string[] = [];
+  await using origin = rawOrigin(async (conn) => {
+    let got = "";
+    const chunk = new Uint8Array(65536);
+    for (;;) {
+      const n = await conn.read(chunk);
+      if (n === null) return;
+      got += latin1(chunk.subarray(0, n));
+      for (;;) {
+        const i = got.indexOf("\r\n\r\n");
+        if (i < 0) break;
+        const head = got.slice(0, i);
+        const cl = /\r\ncontent-length: (\d+)/i.exec(head);
+        let end = i + 4 + (cl ? Number(cl[1]) : 0);
+        if (/\r\ntransfer-encoding: chunked/i.test(head)) {
+          const last = got.indexOf("0\r\n\r\n", i + 4);
+          if (last < 0) break;
+          end = last + 5;
+        }
+        if (got.length < end) break;
+        seen.push(got.slice(0, end));
+        got = got.slice(end);
+        await writeAll(conn, "HTTP/1.1 204 No Content\r\n\r\n");
+      }
+    }
+  });
+  await using c = new H1Connector();
+  const peer = peerOf(origin.port);
+  const parsed = (head: string) => {
+    const b = Uint8Array.from(head, (ch) => ch.charCodeAt(0));
+    return HeaderMap.fromRaw(parseRequestFields(b, 0, b.length).fields);
+  };
+  const fields = "X-Tight:1\r\nX-Spaces:\t  padded  \r\nX-Latin: caf\xe9\r\nX-Run: a\r\n";
+  const cases: [
+    string,
+    string,
+    (m: HeaderMap) => void,
+    Uint8Array | ReadableStream<Uint8Array> | null,
+  ][] = [
+    // No Host among the fields: the connector adds it; its own framing replaces theirs.
+    [
+      "as parsed, a 3-byte body",
+      "Content-Length: 3\r\nX-After: b\r\n",
+      () => {},
+      ENC.encode("abc"),
+    ],
+    ["fields added and removed, a stream body", "Transfer-Encoding: chunked\r\n", (m) => {
+      m.append("Via", "1.1 x");
+      m.set("X-Forwarded-For", "127.0.0.1");
+      m.delete("x-run");
+      m.deleteAt(0);
+    }, new Response("streamed").body],
+    ["the buffer released: written from the text", "", (m) => {
+      m.releaseBuffer();
+      m.set("Host", "h");
+    }, null],
+    ["a parsed name set: made into pairs", "", (m) => m.set("x-latin", "plain"), null],
+  ];
+  for (const [what, framing, change, body] of cases) {
+    const map = parsed(`POST / HTTP/1.1\r\n${fields}${framing}\r\n`);
+    change(map);
+    const raw = map.raw;
+    // The same fields as pairs alone, then as the map: the same bytes.
+    const pairs = map.snapshot().pairs;
+    const again = body instanceof ReadableStream ? new Response("streamed").body : body;
+    await text(await c.request(peer, { method: "POST", path: "/", headers: pairs }, again));
+    const head = { method: "POST", path: "/", headers: pairs, headerMap: map };
+    await text(await c.request(peer, head, body));
+    assert.equal(seen.length % 2, 0, what);
+    assert.equal(seen.at(-1), seen.at(-2), what);
+    assert.equal(map.raw === null, raw === null, what);
+  }
+  assert.equal(seen.length, 8);
+  assert.match(seen[0]!, /^POST \/ HTTP\/1\.1\r\nX-Tight: 1\r\nX-Spaces: padded\r\n/);
+  assert.match(seen[0]!, /\r\nHost: 127\.0\.0\.1:\d+\r\nContent-Length: 3\r\n\r\nabc$/);
+  // Fields added after the parsed ones are checked like any others.
+  const map = parsed(`GET / HTTP/1.1\r\n${fields}\r\n`);
+  map.append("X-Bad", "a\r\nInjected: 1");
+  await rejectsWith(
+    c.request(peer, { method: "GET", path: "/", headers: [], headerMap: map }, null),
+    "INVALID_REQUEST",
+  );
+  // A parsed Connection: close is honoured: that connection is not pooled.
+  await text(await c.request(peer, GET, null));
+  assert.equal(c.stats.idle, 1);
+  const close = parsed("GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const head = { method: "GET", path: "/", headers: [], headerMap: close };
+  await text(await c.request(peer, head, null));
+  assert.equal(c.stats.idle, 0);
 });

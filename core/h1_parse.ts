@@ -192,6 +192,16 @@ export interface ParsedResponseFields extends ParsedResponseHead {
   fields: RawFields;
 }
 
+/** A parsed request line and head whose fields are kept as parsed ({@linkcode parseRequestFields}). */
+export interface ParsedRequestFields extends ParsedRequestHead {
+  /**
+   * The fields, for `HeaderMap.fromRaw`; `headers` is empty. Their `buf` and
+   * `base` are the parsed buffer and `start`: valid while the caller leaves
+   * that part of the buffer alone (and deletes `buf` before it reuses it).
+   */
+  fields: RawFields;
+}
+
 /** The form of a request target (RFC 9112 §3.2). */
 export type TargetForm = "origin" | "absolute" | "authority" | "asterisk";
 
@@ -758,6 +768,43 @@ export function parseRequestHead(
   end: number,
   limits: RequestHeadLimits = {},
 ): ParsedRequestHead {
+  return requestHead(buf, start, end, limits, null);
+}
+
+/**
+ * {@linkcode parseRequestHead} without making strings of the fields: the same
+ * checks and framing facts, `headers` empty, and the fields in `fields` for
+ * `HeaderMap.fromRaw` (as {@linkcode parseResponseFields} does for responses).
+ *
+ * @example
+ * ```ts
+ * import { parseRequestFields } from "@cirque/core/h1-parse";
+ * import { HeaderMap } from "@cirque/core/http-header";
+ * import assert from "node:assert/strict";
+ *
+ * const b = new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n");
+ * const h = parseRequestFields(b, 0, b.length);
+ * assert.equal(h.target, "/a");
+ * assert.deepEqual(h.headers, []);
+ * assert.equal(HeaderMap.fromRaw(h.fields).get("accept"), "text/html");
+ * ```
+ */
+export function parseRequestFields(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  limits: RequestHeadLimits = {},
+): ParsedRequestFields {
+  return requestHead(buf, start, end, limits, []) as ParsedRequestFields;
+}
+
+function requestHead(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  limits: RequestHeadLimits,
+  offsets: number[] | null,
+): ParsedRequestHead | ParsedRequestFields {
   const le = startLine(buf, start, end, limits);
   let i = start;
   while (i < le && TCHAR[buf[i]!] === 1) i++;
@@ -816,11 +863,117 @@ export function parseRequestHead(
     form = "absolute";
   }
   const text = decodeLatin1(buf, start, end);
-  const head = parseHeadFields(buf, start, le, end, limits, minor, text) as ParsedRequestHead;
+  const head = parseHeadFields(buf, start, le, end, limits, minor, text, offsets) as
+    & ParsedRequestHead
+    & ParsedRequestFields;
   head.method = text.slice(0, methodEnd - start);
   head.target = text.slice(ts - start, te - start);
   head.targetForm = form;
+  if (offsets !== null) head.fields = { text, offsets, buf, base: start };
   return head;
+}
+
+/**
+ * How many bytes {@linkcode writeFieldLines} writes for `raw`.
+ *
+ * @example
+ * ```ts
+ * import { fieldLinesLength } from "@cirque/core/h1-parse";
+ * import assert from "node:assert/strict";
+ *
+ * // "A:  b  " as parsed: name [0, 1), value [4, 5); written as "A: b\r\n".
+ * assert.equal(fieldLinesLength({ text: "A:  b  ", offsets: [0, 1, 4, 5] }), 6);
+ * ```
+ */
+export function fieldLinesLength(raw: RawFields): number {
+  const o = raw.offsets;
+  let n = 0;
+  for (let i = 0; i < o.length; i += 4) n += o[i + 1]! - o[i]! + o[i + 3]! - o[i + 2]! + 4;
+  return n;
+}
+
+/**
+ * Writes parsed fields at `out[p]` as `name: value` lines (each ending in
+ * CRLF) and returns the new end; `out` must have
+ * {@linkcode fieldLinesLength} bytes of room from `p`. Nothing is checked:
+ * the fields are trusted as a parser's output, which refused CR, LF and NUL
+ * in them. With `fromBuffer` and `raw.buf` there, the bytes are copied from
+ * the buffer they were parsed from (lines that came as `name: value` and
+ * follow each other in one copy); otherwise from the text, one byte per
+ * character. The output is the same either way.
+ *
+ * @example
+ * ```ts
+ * import { fieldLinesLength, parseRequestFields, writeFieldLines } from "@cirque/core/h1-parse";
+ * import assert from "node:assert/strict";
+ *
+ * const b = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\nX-Pad:\tb \r\n\r\n");
+ * const { fields } = parseRequestFields(b, 0, b.length);
+ * const out = new Uint8Array(fieldLinesLength(fields));
+ * writeFieldLines(out, 0, fields, true);
+ * assert.equal(new TextDecoder().decode(out), "Host: a\r\nX-Pad: b\r\n");
+ * ```
+ */
+export function writeFieldLines(
+  out: Uint8Array,
+  p: number,
+  raw: RawFields,
+  fromBuffer: boolean,
+): number {
+  const o = raw.offsets;
+  const b = raw.buf;
+  if (fromBuffer && b !== undefined) return copyFieldLines(out, p, b, raw.base ?? 0, o);
+  const t = raw.text;
+  for (let i = 0; i < o.length; i += 4) {
+    for (let k = o[i]!, e = o[i + 1]!; k < e; k++) out[p++] = t.charCodeAt(k);
+    out[p++] = COLON;
+    out[p++] = SP;
+    for (let k = o[i + 2]!, e = o[i + 3]!; k < e; k++) out[p++] = t.charCodeAt(k);
+    out[p++] = CR;
+    out[p++] = LF;
+  }
+  return p;
+}
+
+/**
+ * {@linkcode writeFieldLines} from the bytes (`b[base + k]` for offset `k`):
+ * lines that came as `name: value` (one space after the colon, none after
+ * the value) and follow each other go in one copy; any other is rebuilt as
+ * `name: value`.
+ */
+function copyFieldLines(
+  out: Uint8Array,
+  p: number,
+  b: Uint8Array,
+  base: number,
+  o: readonly number[],
+): number {
+  const n = o.length;
+  for (let i = 0; i < n;) {
+    const s = o[i]!;
+    if (o[i + 2]! - o[i + 1]! === 2 && b[base + o[i + 1]! + 1] === SP) {
+      // Extend over the next lines while each begins right after this one's
+      // CRLF (no trailing whitespace) and is `name: value` too.
+      let j = i;
+      while (
+        j + 4 < n && o[j + 4]! - o[j + 3]! === 2 && o[j + 6]! - o[j + 5]! === 2 &&
+        b[base + o[j + 5]! + 1] === SP
+      ) j += 4;
+      const e = o[j + 3]!;
+      out.set(b.subarray(base + s, base + e), p);
+      p += e - s;
+      i = j + 4;
+    } else {
+      for (let k = base + s, e = base + o[i + 1]!; k < e; k++) out[p++] = b[k]!;
+      out[p++] = COLON;
+      out[p++] = SP;
+      for (let k = base + o[i + 2]!, e = base + o[i + 3]!; k < e; k++) out[p++] = b[k]!;
+      i += 4;
+    }
+    out[p++] = CR;
+    out[p++] = LF;
+  }
+  return p;
 }
 
 /** Limits of a {@linkcode ChunkedDecoder}. */

@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import {
   ChunkedDecoder,
+  fieldLinesLength,
   findHeadEnd,
   HttpParseError,
   type ParseErrorReason,
+  parseRequestFields,
   parseRequestHead,
   parseResponseFields,
   parseResponseHead,
   type RequestHeadLimits,
+  writeFieldLines,
 } from "./h1_parse.ts";
 import { HeaderMap } from "./http_header.ts";
 import { mutate } from "./testdata/mutate.ts";
@@ -622,8 +625,29 @@ Deno.test("hostile heads: 20 000 seeded mutations parse into consistent heads or
     if (end < 0) continue; // incomplete (-1) or a bare LF (-2): never handed to a parser
     try {
       if (isRequest) {
-        const h = parseRequestHead(bytes, 0, end);
+        let h: ReturnType<typeof parseRequestHead>;
+        try {
+          h = parseRequestHead(bytes, 0, end);
+        } catch (e) {
+          assert.throws(
+            () => parseRequestFields(bytes, 0, end),
+            (f: unknown) =>
+              f instanceof HttpParseError && f.reason === (e as HttpParseError).reason,
+          );
+          throw e;
+        }
         checkHead(h);
+        // The string-free parse: the same head; its field lines, copied from
+        // the buffer or written from the text, are the pairs' lines.
+        const r = parseRequestFields(bytes, 0, end);
+        assert.deepEqual(HeaderMap.fromRaw(r.fields).pairs, h.headers);
+        const lines = fields(h).slice(0, -2);
+        for (const fromBuffer of [true, false]) {
+          const out = new Uint8Array(fieldLinesLength(r.fields) + 8);
+          const e = writeFieldLines(out, 3, r.fields, fromBuffer);
+          assert.equal(e - 3, fieldLinesLength(r.fields));
+          assert.equal(String.fromCharCode(...out.subarray(3, e)), lines);
+        }
         assert.match(h.method, TOKEN);
         assert.doesNotMatch(h.target, /[\0-\x20\x7f-\xff]/);
         const again = latin1(`${h.method} ${h.target} HTTP/1.${h.versionMinor}\r\n${fields(h)}`);

@@ -100,18 +100,18 @@ export function isNullBodyStatus(status: number): boolean {
  * ```
  */
 export class HeaderMap {
-  /** The fields as tuples, or null while they are still {@linkcode RawFields}. */
+  /** The fields as tuples, or null while they are still {@linkcode RawFields} (plus `#tail`). */
   #pairs: HeaderPairs | null;
-  /** Text of the parsed head the offsets point into (raw form only). */
-  #text = "";
-  /** Four offsets per field into `#text`: name start, name end, value start, value end. */
+  /** The parse the raw fields come from (text, buffer): shared with snapshots. */
+  #src: RawFields = NO_RAW;
+  /** Four offsets per raw field into the text: name start, name end, value start, value end. */
   #offsets: readonly number[] = NO_OFFSETS;
-  /** Whether `#offsets` is this map's own copy (else shared with the parser's result). */
+  /** Whether `#offsets` is this map's own copy (else shared: the parser's, or a snapshot's). */
   #ownOffsets = false;
-  /** The buffer the raw fields were parsed from ({@linkcode RawFields.buf}), or null. */
-  #buf: Uint8Array | null = null;
-  /** Where `#text` starts in `#buf`. */
-  #base = 0;
+  /** Raw form: fields added after the parsed ones, as tuples. */
+  #tail: HeaderPairs = EMPTY_PAIRS;
+  /** Whether `#tail` is this map's own array (else shared or the empty constant). */
+  #ownTail = false;
 
   /** Wraps `pairs` (not copied). */
   constructor(pairs: HeaderPairs = []) {
@@ -121,7 +121,12 @@ export class HeaderMap {
   /**
    * Wraps fields as a parser found them, without making strings of them: a
    * field's name and value become strings only when asked for, and
-   * {@linkcode HeaderMap.pairs} builds them all (once). `raw` is not changed.
+   * {@linkcode HeaderMap.pairs} builds them all (once). Fields added with
+   * `append`, or with `set` under a name no parsed field has, are kept apart
+   * ({@linkcode HeaderMap.tail}), so the parsed ones stay unmade. `raw` is not
+   * changed, except that {@linkcode HeaderMap.releaseBuffer} deletes its
+   * `buf`. The fields are trusted as a parser's output: a serializer copies
+   * them without checking them again.
    *
    * @example
    * ```ts
@@ -132,18 +137,17 @@ export class HeaderMap {
    * const h = HeaderMap.fromRaw({ text, offsets: [17, 23, 25, 26, 28, 38, 40, 45] });
    * assert.equal(h.get("connection"), "close");
    * h.delete("Connection");
-   * assert.deepEqual(h.pairs, [["Server", "x"]]);
+   * h.append("Via", "1.1 cirque");
+   * assert.deepEqual(h.raw?.offsets, [17, 23, 25, 26]);
+   * assert.deepEqual(h.tail, [["Via", "1.1 cirque"]]);
+   * assert.deepEqual(h.pairs, [["Server", "x"], ["Via", "1.1 cirque"]]);
    * ```
    */
   static fromRaw(raw: RawFields): HeaderMap {
     const h = new HeaderMap(EMPTY_PAIRS);
     h.#pairs = null;
-    h.#text = raw.text;
+    h.#src = raw;
     h.#offsets = raw.offsets;
-    if (raw.buf !== undefined) {
-      h.#buf = raw.buf;
-      h.#base = raw.base ?? 0;
-    }
     return h;
   }
 
@@ -160,42 +164,66 @@ export class HeaderMap {
 
   set pairs(pairs: HeaderPairs) {
     this.#pairs = pairs;
+    this.#src = NO_RAW;
     this.#offsets = NO_OFFSETS;
-    this.#text = "";
-    this.#buf = null;
+    this.#ownOffsets = false;
+    this.#tail = EMPTY_PAIRS;
+    this.#ownTail = false;
   }
 
   /**
-   * The fields as parsed, while no tuple was made of them (null after that):
-   * what a serializer may copy as they are. Its `offsets` must not be changed.
+   * The parsed fields, while no tuple was made of them (null after that):
+   * what a serializer may copy as they are. The fields added since are in
+   * {@linkcode HeaderMap.tail} and come after them. Its `offsets` must not be
+   * changed.
    */
   get raw(): RawFields | null {
     if (this.#pairs !== null) return null;
-    const buf = this.#buf;
-    return buf === null
-      ? { text: this.#text, offsets: this.#offsets }
-      : { text: this.#text, offsets: this.#offsets, buf, base: this.#base };
+    const src = this.#src;
+    const buf = src.buf;
+    return buf === undefined
+      ? { text: src.text, offsets: this.#offsets }
+      : { text: src.text, offsets: this.#offsets, buf, base: src.base ?? 0 };
   }
 
   /**
-   * Forgets the buffer the fields were parsed from ({@linkcode RawFields.buf}):
-   * a writer that copied the field lines from it calls this, so that a map a
-   * phase keeps for later does not hold on to the reader's buffer. `raw` then
-   * has only the text.
+   * While {@linkcode HeaderMap.raw} is not null: the fields added after the
+   * parsed ones, in order (empty when none). Do not change the array.
+   */
+  get tail(): readonly (readonly [string, string])[] {
+    return this.#pairs === null ? this.#tail : EMPTY_PAIRS;
+  }
+
+  /**
+   * Forgets the buffer the fields were parsed from ({@linkcode RawFields.buf}),
+   * for this map and every snapshot that shares its parse: a writer that
+   * copied the field lines from it calls this, so that a map a phase keeps
+   * for later does not hold on to the reader's buffer. `raw` then has only
+   * the text.
    */
   releaseBuffer(): void {
-    this.#buf = null;
+    if (this.#src.buf !== undefined) this.#src.buf = undefined;
   }
 
   #materialize(): HeaderPairs {
-    const t = this.#text;
+    const t = this.#src.text;
     const o = this.#offsets;
     const pairs: HeaderPairs = [];
     for (let i = 0; i < o.length; i += 4) {
       pairs.push([t.slice(o[i]!, o[i + 1]!), t.slice(o[i + 2]!, o[i + 3]!)]);
     }
+    for (const f of this.#tail) pairs.push(f);
     this.pairs = pairs;
     return pairs;
+  }
+
+  /** The tail, made this map's own before a change. */
+  #ownedTail(): HeaderPairs {
+    if (!this.#ownTail) {
+      this.#tail = this.#tail.slice();
+      this.#ownTail = true;
+    }
+    return this.#tail;
   }
 
   /** Name of field `i` (0 ≤ i < size). */
@@ -203,7 +231,8 @@ export class HeaderMap {
     const pairs = this.#pairs;
     if (pairs !== null) return pairs[i]![0];
     const o = this.#offsets;
-    return this.#text.slice(o[4 * i]!, o[4 * i + 1]!);
+    if (4 * i >= o.length) return this.#tail[i - (o.length >> 2)]![0];
+    return this.#src.text.slice(o[4 * i]!, o[4 * i + 1]!);
   }
 
   /** Value of field `i` (0 ≤ i < size). */
@@ -211,7 +240,8 @@ export class HeaderMap {
     const pairs = this.#pairs;
     if (pairs !== null) return pairs[i]![1];
     const o = this.#offsets;
-    return this.#text.slice(o[4 * i + 2]!, o[4 * i + 3]!);
+    if (4 * i >= o.length) return this.#tail[i - (o.length >> 2)]![1];
+    return this.#src.text.slice(o[4 * i + 2]!, o[4 * i + 3]!);
   }
 
   /**
@@ -221,17 +251,20 @@ export class HeaderMap {
   nameIs(i: number, lower: string): boolean {
     const pairs = this.#pairs;
     if (pairs !== null) return isFieldName(pairs[i]![0], lower);
-    // A parsed name is all tchar (ASCII): sameNameAt folds case as isFieldName does.
     const o = this.#offsets;
+    if (4 * i >= o.length) return isFieldName(this.#tail[i - (o.length >> 2)]![0], lower);
+    // A parsed name is all tchar (ASCII): sameNameAt folds case as isFieldName does.
     const s = o[4 * i]!;
-    return o[4 * i + 1]! - s === lower.length && sameNameAt(this.#text, s, lower);
+    return o[4 * i + 1]! - s === lower.length && sameNameAt(this.#src.text, s, lower);
   }
 
   /** Length of field `i`'s name; makes no string. */
   nameLengthAt(i: number): number {
     const pairs = this.#pairs;
     if (pairs !== null) return pairs[i]![0].length;
-    return this.#offsets[4 * i + 1]! - this.#offsets[4 * i]!;
+    const o = this.#offsets;
+    if (4 * i >= o.length) return this.#tail[i - (o.length >> 2)]![0].length;
+    return o[4 * i + 1]! - o[4 * i]!;
   }
 
   /** Removes field `i` (0 ≤ i < size). */
@@ -242,6 +275,10 @@ export class HeaderMap {
       return;
     }
     const o = this.#offsets as number[];
+    if (4 * i >= o.length) {
+      this.#ownedTail().splice(i - (o.length >> 2), 1);
+      return;
+    }
     if (this.#ownOffsets) {
       o.splice(4 * i, 4);
       return;
@@ -266,7 +303,7 @@ export class HeaderMap {
   /** Number of fields. */
   get size(): number {
     const pairs = this.#pairs;
-    return pairs !== null ? pairs.length : this.#offsets.length >> 2;
+    return pairs !== null ? pairs.length : (this.#offsets.length >> 2) + this.#tail.length;
   }
 
   /** First value of `name`, or `null`. */
@@ -274,19 +311,15 @@ export class HeaderMap {
     const pairs = this.#pairs;
     if (pairs === null) {
       const i = this.#rawIndex(name, 0);
-      return i < 0 ? null : this.valueAt(i);
+      return i >= 0 ? this.valueAt(i) : firstValue(this.#tail, name);
     }
-    for (let i = 0; i < pairs.length; i++) {
-      const p = pairs[i]!;
-      if (sameName(p[0], name)) return p[1];
-    }
-    return null;
+    return firstValue(pairs, name);
   }
 
-  /** First raw field at or after `from` named `name` (any case), or -1. */
+  /** First parsed field at or after `from` named `name` (any case), or -1. */
   #rawIndex(name: string, from: number): number {
     const o = this.#offsets;
-    const t = this.#text;
+    const t = this.#src.text;
     const l = name.length;
     for (let i = from; 4 * i < o.length; i++) {
       const s = o[4 * i]!;
@@ -298,13 +331,14 @@ export class HeaderMap {
   /** All values of `name` in order. */
   getAll(name: string): string[] {
     const out: string[] = [];
-    if (this.#pairs === null) {
+    let pairs = this.#pairs;
+    if (pairs === null) {
       for (let i = this.#rawIndex(name, 0); i >= 0; i = this.#rawIndex(name, i + 1)) {
         out.push(this.valueAt(i));
       }
-      return out;
+      pairs = this.#tail;
     }
-    for (const p of this.#pairs) if (sameName(p[0], name)) out.push(p[1]);
+    for (const p of pairs) if (sameName(p[0], name)) out.push(p[1]);
     return out;
   }
 
@@ -315,50 +349,68 @@ export class HeaderMap {
 
   /** Replaces every `name` field by one (at the first one's position, or appended). */
   set(name: string, value: string): void {
-    let at = -1;
-    const pairs = this.pairs;
-    for (let i = 0; i < pairs.length; i++) {
-      if (sameName(pairs[i]![0], name)) {
-        if (at < 0) {
-          at = i;
-          pairs[i] = [name, value];
-        } else {
-          pairs.splice(i--, 1);
-        }
-      }
+    if (this.#pairs === null && this.#rawIndex(name, 0) < 0) {
+      // No parsed field has the name: the parsed ones stay as they are.
+      setIn(this.#ownedTail(), name, value);
+      return;
     }
-    if (at < 0) pairs.push([name, value]);
+    setIn(this.pairs, name, value);
   }
 
   /** Adds a field at the end. */
   append(name: string, value: string): void {
-    this.pairs.push([name, value]);
+    (this.#pairs ?? this.#ownedTail()).push([name, value]);
   }
 
   /** Removes every `name` field; returns how many were removed. */
   delete(name: string): number {
-    if (this.#pairs === null) {
-      let removed = 0;
-      for (let i = this.#rawIndex(name, 0); i >= 0; i = this.#rawIndex(name, i)) {
-        this.deleteAt(i);
-        removed++;
-      }
-      return removed;
-    }
     const pairs = this.#pairs;
-    let w = 0;
-    for (let r = 0; r < pairs.length; r++) {
-      const p = pairs[r]!;
-      if (!sameName(p[0], name)) pairs[w++] = p;
+    if (pairs !== null) return deleteIn(pairs, name);
+    let removed = 0;
+    for (let i = this.#rawIndex(name, 0); i >= 0; i = this.#rawIndex(name, i)) {
+      this.deleteAt(i);
+      removed++;
     }
-    const removed = pairs.length - w;
-    pairs.length = w;
+    if (firstValue(this.#tail, name) !== null) removed += deleteIn(this.#ownedTail(), name);
     return removed;
   }
 
   /** A copy (the pairs are copied, the strings shared). */
   clone(): HeaderMap {
     return new HeaderMap(this.pairs.map((p) => [p[0], p[1]]));
+  }
+
+  /**
+   * A cheap copy: its own field list, sharing the `[name, value]` tuples, or,
+   * for fields still as parsed, the parse (copied on the first change). The
+   * methods never change a tuple or a shared list in place, so changing
+   * either copy through them leaves the other as it was.
+   *
+   * @example
+   * ```ts
+   * import { HeaderMap } from "@cirque/core/http-header";
+   * import assert from "node:assert/strict";
+   *
+   * const a = new HeaderMap([["Host", "x"], ["Accept", "*"]]);
+   * const b = a.snapshot();
+   * b.set("Host", "y");
+   * b.delete("accept");
+   * assert.deepEqual(a.pairs, [["Host", "x"], ["Accept", "*"]]);
+   * assert.deepEqual(b.pairs, [["Host", "y"]]);
+   * ```
+   */
+  snapshot(): HeaderMap {
+    const pairs = this.#pairs;
+    if (pairs !== null) return new HeaderMap(pairs.slice());
+    const h = new HeaderMap(EMPTY_PAIRS);
+    h.#pairs = null;
+    h.#src = this.#src;
+    h.#offsets = this.#offsets;
+    h.#tail = this.#tail;
+    // Both copy before their next change of what they now share.
+    this.#ownOffsets = false;
+    this.#ownTail = false;
+    return h;
   }
 
   /** A web `Headers` with the same fields. Throws on values `Headers` refuses. */
@@ -374,8 +426,47 @@ export class HeaderMap {
   }
 }
 
+/** The first value of `name` in `pairs`, or null. */
+function firstValue(pairs: readonly (readonly [string, string])[], name: string): string | null {
+  for (let i = 0; i < pairs.length; i++) {
+    const p = pairs[i]!;
+    if (sameName(p[0], name)) return p[1];
+  }
+  return null;
+}
+
+/** {@linkcode HeaderMap.set} on a tuple list. */
+function setIn(pairs: HeaderPairs, name: string, value: string): void {
+  let at = -1;
+  for (let i = 0; i < pairs.length; i++) {
+    if (sameName(pairs[i]![0], name)) {
+      if (at < 0) {
+        at = i;
+        pairs[i] = [name, value];
+      } else {
+        pairs.splice(i--, 1);
+      }
+    }
+  }
+  if (at < 0) pairs.push([name, value]);
+}
+
+/** Removes every `name` tuple from `pairs`; returns how many. */
+function deleteIn(pairs: HeaderPairs, name: string): number {
+  let w = 0;
+  for (let r = 0; r < pairs.length; r++) {
+    const p = pairs[r]!;
+    if (!sameName(p[0], name)) pairs[w++] = p;
+  }
+  const removed = pairs.length - w;
+  pairs.length = w;
+  return removed;
+}
+
 const NO_OFFSETS: readonly number[] = [];
+/** Never changed: the methods copy a list before changing it unless it is their own. */
 const EMPTY_PAIRS: HeaderPairs = [];
+const NO_RAW: RawFields = { text: "", offsets: NO_OFFSETS };
 
 /**
  * Header fields as a parser found them: the text of the head, and four
@@ -395,9 +486,12 @@ export interface RawFields {
    * the reader's, reused by its next reads. The HTTP/1.1 fast path does when
    * the body source says nothing was read since the head was parsed
    * (`BodySource.headIntact`) and the body's first chunk follows the head in
-   * that buffer; then it calls {@linkcode HeaderMap.releaseBuffer}.
+   * that buffer; then it calls {@linkcode HeaderMap.releaseBuffer}. A reader
+   * that lends its buffer this way deletes `buf` before it reads into that
+   * part of the buffer again (the HTTP/1.1 fast path does for request heads):
+   * maps made from these fields, and their snapshots, then copy from `text`.
    */
-  readonly buf?: Uint8Array;
+  buf?: Uint8Array | undefined;
   /** Where `text` starts in {@linkcode RawFields.buf}. */
   readonly base?: number;
 }
@@ -475,9 +569,9 @@ export class RequestHeader {
   }
 
   /**
-   * A cheap copy: its own field array, sharing the `[name, value]` tuples.
-   * Since `HeaderMap`'s methods replace tuples and never change one in place,
-   * filtering either copy through those methods leaves the other as it was.
+   * A cheap copy: its fields are a {@linkcode HeaderMap.snapshot} (shared
+   * tuples, or a shared parse), so filtering either copy through the
+   * `HeaderMap` methods leaves the other as it was.
    *
    * @example
    * ```ts
@@ -496,7 +590,7 @@ export class RequestHeader {
     return new RequestHeader(
       this.method,
       this.path,
-      new HeaderMap(this.headers.pairs.slice()),
+      this.headers.snapshot(),
       this.version,
       this.authority,
     );

@@ -12,18 +12,21 @@
 
 import {
   ChunkedDecoder,
+  fieldLinesLength,
   findHeadEnd,
   HttpParseError,
   parseDecimalLength,
+  type ParsedRequestFields,
   type ParsedRequestHead,
-  parseRequestHead,
+  parseRequestFields,
   responseHasBody,
+  writeFieldLines,
 } from "@cirque/core/h1-parse";
 import { BufferPool } from "@cirque/core/buffers";
 import { DeadlineSweeper, type Expirable } from "@cirque/core/deadline";
 import { ProxyError } from "@cirque/core/error";
 import {
-  isFieldName,
+  HeaderMap,
   type RawFields,
   RequestHeader,
   type ResponseHeader,
@@ -303,6 +306,8 @@ class H1Connection<Ctx> implements Expirable {
   readonly #draining: () => boolean;
   readonly #client: Endpoint | null;
   #buf: Uint8Array;
+  /** The fields of the last request head while their `buf` is `#buf` (see `#unlend`). */
+  #lent: RawFields | null = null;
   #start = 0;
   #end = 0;
   #closed = false;
@@ -440,6 +445,7 @@ class H1Connection<Ctx> implements Expirable {
   #watchClient(): void {
     // `#watchSoon` gave the session its abort link already.
     if (this.#watchable() === null) return;
+    this.#unlend();
     if (this.#start === this.#end) this.#start = this.#end = 0;
     const buf = this.#buf;
     // A buffer full of pipelined bytes: the next request is there already.
@@ -512,6 +518,7 @@ class H1Connection<Ctx> implements Expirable {
     // The answer is out: `shutdown()` closes a lingering connection as an idle one.
     this.#idle = true;
     const end = this.#sweeper.now() + total;
+    this.#unlend();
     const buf = this.#buf;
     // Bounded in time: every read has a deadline, and none goes past `end`.
     while (!this.#closed) {
@@ -539,6 +546,7 @@ class H1Connection<Ctx> implements Expirable {
    * is in).
    */
   #headStart(): void {
+    this.#unlend();
     if (this.#start === this.#end && this.#watch === null) this.#start = this.#end = 0;
     this.#scanFrom = this.#start;
   }
@@ -599,9 +607,24 @@ class H1Connection<Ctx> implements Expirable {
     return true;
   }
 
+  /**
+   * Ends the loan of `#buf` to the last request head's fields: from here on
+   * their maps (the request, its snapshots, a cache subrequest's copy) write
+   * them from the parsed text. Called before anything is read into `#buf`
+   * where the head was: the next head, the client watch, a chunked body,
+   * the lingering close.
+   */
+  #unlend(): void {
+    const lent = this.#lent;
+    if (lent !== null) {
+      lent.buf = undefined;
+      this.#lent = null;
+    }
+  }
+
   /** Serves one request; returns whether the connection may be reused. */
   async #one(): Promise<boolean> {
-    let head: ParsedRequestHead;
+    let head: ParsedRequestFields;
     try {
       // Reads until a whole head is buffered (straight to the socket: no
       // helper frame on the per-request path).
@@ -627,8 +650,10 @@ class H1Connection<Ctx> implements Expirable {
         if (!this.#headRead(n, first)) return false;
       }
       if (headEnd < 0) return false;
-      head = parseRequestHead(this.#buf, this.#start, headEnd, this.#s.limits);
+      head = parseRequestFields(this.#buf, this.#start, headEnd, this.#s.limits);
       this.#start = headEnd;
+      // The fields refer to #buf until it is read into again (#unlend).
+      this.#lent = head.fields;
     } catch (e) {
       if (this.#timedOut || this.#closed) return false;
       if (e instanceof HttpParseError) {
@@ -653,7 +678,8 @@ class H1Connection<Ctx> implements Expirable {
     }
     // Stricter than RFC 9112 allows: a repeated or list-valued Content-Length is
     // a smuggling vector, so the fast path refuses it outright.
-    if (head.contentLength >= 0 && !singleContentLength(head)) {
+    const headers = HeaderMap.fromRaw(head.fields);
+    if (head.contentLength >= 0 && !singleContentLength(headers)) {
       return await this.#refuse(badRequest(400, "duplicate-content-length"));
     }
     if (head.method === "CONNECT") {
@@ -673,7 +699,7 @@ class H1Connection<Ctx> implements Expirable {
     let keepAlive = http10
       ? head.connectionKeepAlive && !head.connectionClose
       : !head.connectionClose;
-    const req = new RequestHeader(head.method, path, head.headers, http10 ? "1.0" : "1.1");
+    const req = new RequestHeader(head.method, path, headers, http10 ? "1.0" : "1.1");
     // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host.
     if (authority !== null) req.headers.set("Host", authority);
     if (head.expectContinue) {
@@ -901,6 +927,7 @@ class H1Connection<Ctx> implements Expirable {
             await this.#write(CONTINUE_100);
           }
           this.#start = this.#end = 0;
+          this.#unlend();
           this.#arm(this.#s.ioTimeout);
           const n = await this.#read(this.#buf);
           this.#arm(0);
@@ -961,34 +988,21 @@ class H1Connection<Ctx> implements Expirable {
 
   /**
    * Writes fields kept as parsed (`HeaderMap.fromRaw`) at `p` as
-   * `name: value` lines, straight from the parsed text: one byte per character
-   * (the parser read them as Latin-1 and refused CR, LF and NUL in them).
-   * When `first` (the body's first chunk) still follows the head in the
-   * buffer it was parsed from and nothing has been read into that buffer
-   * since, the lines are copied from there instead: the same bytes, with the
-   * lines that came as `name: value` copied with their neighbours in runs.
+   * `name: value` lines ({@linkcode writeFieldLines}). When `first` (the
+   * body's first chunk) still follows the head in the buffer it was parsed
+   * from and nothing has been read into that buffer since, the lines are
+   * copied from there; otherwise from the parsed text.
    */
   #putRaw(raw: RawFields, p: number, first: Uint8Array | null, intact: boolean): number {
-    const t = raw.text;
-    const o = raw.offsets;
-    let need = p;
-    for (let i = 0; i < o.length; i += 4) need += o[i + 1]! - o[i]! + o[i + 3]! - o[i + 2]! + 4;
-    this.#reserve(need, p);
-    const out = this.#out;
+    this.#reserve(p + fieldLinesLength(raw), p);
     const b = raw.buf;
-    if (
+    return writeFieldLines(
+      this.#out,
+      p,
+      raw,
       intact && b !== undefined && first !== null && first.buffer === b.buffer &&
-      first.byteOffset === b.byteOffset + raw.base! + t.length
-    ) return putLines(out, p, b, raw.base!, o);
-    for (let i = 0; i < o.length; i += 4) {
-      for (let k = o[i]!, e = o[i + 1]!; k < e; k++) out[p++] = t.charCodeAt(k);
-      out[p++] = 58;
-      out[p++] = 32;
-      for (let k = o[i + 2]!, e = o[i + 3]!; k < e; k++) out[p++] = t.charCodeAt(k);
-      out[p++] = 13;
-      out[p++] = 10;
-    }
-    return p;
+        first.byteOffset === b.byteOffset + raw.base! + raw.text.length,
+    );
   }
 
   /** Gives `#out` back to the server's buffers; call only when no write uses it. */
@@ -1013,21 +1027,21 @@ class H1Connection<Ctx> implements Expirable {
     this.#out[p++] = 13;
     this.#out[p++] = 10;
     const raw = head.headers.raw;
+    let pairs: readonly (readonly [string, string])[];
     if (raw !== null) {
       p = this.#putRaw(raw, p, first, intact);
       // The upstream buffer is reused from the next read: a map a phase kept must not hold it.
       if (raw.buf !== undefined) head.headers.releaseBuffer();
-    } else {
-      const pairs = head.headers.pairs;
-      for (let i = 0; i < pairs.length; i++) {
-        const f = pairs[i]!;
-        p = this.#put(f[0], p, true);
-        this.#out[p++] = 58;
-        this.#out[p++] = 32;
-        p = this.#put(f[1], p, true);
-        this.#out[p++] = 13;
-        this.#out[p++] = 10;
-      }
+      pairs = head.headers.tail;
+    } else pairs = head.headers.pairs;
+    for (let i = 0; i < pairs.length; i++) {
+      const f = pairs[i]!;
+      p = this.#put(f[0], p, true);
+      this.#out[p++] = 58;
+      this.#out[p++] = 32;
+      p = this.#put(f[1], p, true);
+      this.#out[p++] = 13;
+      this.#out[p++] = 10;
     }
     this.#reserve(p + 2, p);
     this.#out[p++] = 13;
@@ -1270,11 +1284,11 @@ function readChunk(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<Uin
   return reader.read().then((r) => r.done ? null : r.value);
 }
 
-function singleContentLength(head: ParsedRequestHead): boolean {
+function singleContentLength(headers: HeaderMap): boolean {
   let n = 0;
-  for (const [k, v] of head.headers) {
-    if (isFieldName(k, "content-length")) {
-      if (++n > 1 || !/^[0-9]+$/.test(v)) return false;
+  for (let i = 0; i < headers.size; i++) {
+    if (headers.nameLengthAt(i) === 14 && headers.nameIs(i, "content-length")) {
+      if (++n > 1 || !/^[0-9]+$/.test(headers.valueAt(i))) return false;
     }
   }
   return true;
@@ -1293,48 +1307,6 @@ const MAX_OUT = 256 * 1024;
  * 40% of its CPU time in the allocation, the copy and the collection.
  */
 const COPY_FIRST_MAX = 32 * 1024;
-
-/**
- * Writes the field lines of parsed fields at `out[p]` from the bytes they
- * were parsed from (`b[base + k]` for offset `k`); returns the new end. Lines
- * that came as `name: value` (one space after the colon, none after the
- * value) and follow each other go in one copy; any other is rebuilt as
- * `name: value`, so the output is the same as from the text.
- */
-function putLines(
-  out: Uint8Array,
-  p: number,
-  b: Uint8Array,
-  base: number,
-  o: readonly number[],
-): number {
-  const n = o.length;
-  for (let i = 0; i < n;) {
-    const s = o[i]!;
-    if (o[i + 2]! - o[i + 1]! === 2 && b[base + o[i + 1]! + 1] === 32) {
-      // Extend over the next lines while each begins right after this one's
-      // CRLF (no trailing whitespace) and is `name: value` too.
-      let j = i;
-      while (
-        j + 4 < n && o[j + 4]! - o[j + 3]! === 2 && o[j + 6]! - o[j + 5]! === 2 &&
-        b[base + o[j + 5]! + 1] === 32
-      ) j += 4;
-      const e = o[j + 3]!;
-      out.set(b.subarray(base + s, base + e), p);
-      p += e - s;
-      i = j + 4;
-    } else {
-      for (let k = base + s, e = base + o[i + 1]!; k < e; k++) out[p++] = b[k]!;
-      out[p++] = 58;
-      out[p++] = 32;
-      for (let k = base + o[i + 2]!, e = base + o[i + 3]!; k < e; k++) out[p++] = b[k]!;
-      i += 4;
-    }
-    out[p++] = 13;
-    out[p++] = 10;
-  }
-  return p;
-}
 
 function unsafeHead(): ProxyError {
   return new ProxyError("INTERNAL", "response head contains CR, LF or NUL", { source: "internal" });

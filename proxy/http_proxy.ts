@@ -201,6 +201,9 @@ class LiveHead implements RequestHead {
   get headers(): HeaderPairs {
     return this.#up.headers.pairs;
   }
+  get headerMap(): HeaderMap {
+    return this.#up.headers;
+  }
 }
 
 /** A stream over a {@linkcode BodySource}; chunks are copied (source views are transient). */

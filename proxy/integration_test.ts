@@ -451,6 +451,231 @@ Deno.test("fast path: the upstream's fields go out byte for byte, hop-by-hop one
   }
 });
 
+/** Reads one head from `conn` as Latin-1 text (up to and without CRLF CRLF), then `body` bytes. */
+async function readLatin1(
+  conn: Deno.Conn,
+  st: { bytes: number[] },
+  body = 0,
+): Promise<{ head: string; body: string } | null> {
+  const chunk = new Uint8Array(65536);
+  for (;;) {
+    const text = String.fromCharCode(...st.bytes);
+    const i = text.indexOf("\r\n\r\n");
+    if (i >= 0 && st.bytes.length >= i + 4 + body) {
+      st.bytes.splice(0, i + 4 + body);
+      return { head: text.slice(0, i), body: text.slice(i + 4, i + 4 + body) };
+    }
+    const n = await conn.read(chunk);
+    if (n === null) return null;
+    st.bytes.push(...chunk.subarray(0, n));
+  }
+}
+
+Deno.test("fast path: the client's fields go upstream as `name: value` lines, byte for byte, whether copied or rebuilt", async () => {
+  const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  const heads: string[] = [];
+  await using origin = rawOrigin(async (conn) => {
+    const st = { bytes: [] as number[] };
+    for (let k = 0; k < 3; k++) {
+      const r = await readLatin1(conn, st, k === 1 ? 2 : k === 2 ? 12 : 0);
+      if (r === null) return;
+      heads.push(r.head + "|" + r.body);
+      await writeAll(conn, "HTTP/1.1 204 No Content\r\n\r\n");
+    }
+  });
+  // Odd spacing, Latin-1, hop-by-hop fields, a client's X-Forwarded-For
+  // (replaced in place: the fields become tuples), a body with
+  // Content-Length, a chunked one.
+  const first = "GET /a HTTP/1.1\r\nHost: h\r\nX-Tight:1\r\nX-Spaces:\t  padded  \r\n" +
+    "x-lower: v\r\nX-Latin: caf\xe9 \xff\r\nX-Empty: \r\nX-Bare:\r\n" +
+    "Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: 5\r\nTE: trailers\r\n" +
+    "X-Forwarded-For: 6.6.6.6\r\nX-Run-1: a\r\nX-Run-2: b\r\n\r\n";
+  const second = "POST /b HTTP/1.1\r\nHost: h\r\nX-Tight:1\r\nContent-Length: 2\r\n" +
+    "X-Trail: t \t\r\nX-Run-1: a\r\nX-Run-2: b\r\n\r\nok";
+  const third = "PUT /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n" +
+    "2\r\nok\r\n0\r\n\r\n";
+  await withProxy(
+    "fast path",
+    new HttpPeer(`127.0.0.1:${origin.port}`),
+    async (base) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
+      try {
+        const st = { bytes: [] as number[] };
+        for (const req of [first, second, third]) {
+          await writeAll(conn, bytes(req));
+          const r = await readLatin1(conn, st);
+          assert.ok(r?.head.startsWith("HTTP/1.1 204"), r?.head);
+        }
+      } finally {
+        conn.close();
+      }
+    },
+  );
+  const fwd = "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nVia: 1.1 cirque";
+  assert.deepEqual(heads, [
+    "GET /a HTTP/1.1\r\nHost: h\r\nX-Tight: 1\r\nX-Spaces: padded\r\nx-lower: v\r\n" +
+    "X-Latin: caf\xe9 \xff\r\nX-Empty: \r\nX-Bare: \r\nX-Forwarded-For: 127.0.0.1\r\n" +
+    `X-Run-1: a\r\nX-Run-2: b\r\n${fwd}|`,
+    "POST /b HTTP/1.1\r\nHost: h\r\nX-Tight: 1\r\nX-Trail: t\r\nX-Run-1: a\r\n" +
+    `X-Run-2: b\r\nX-Forwarded-For: 127.0.0.1\r\n${fwd}\r\nContent-Length: 2|ok`,
+    `PUT /c HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-Forwarded-For: 127.0.0.1\r\n${fwd}\r\n` +
+    "Transfer-Encoding: chunked|2\r\nok\r\n0\r\n\r\n",
+  ]);
+});
+
+Deno.test("fast path: bytes a client sends while its request waits upstream never reach that request's head", async () => {
+  const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  const heads: string[] = [];
+  await using origin = rawOrigin(async (conn) => {
+    const st = { bytes: [] as number[] };
+    for (let k = 0; k < 2; k++) {
+      const r = await readLatin1(conn, st);
+      if (r === null) return;
+      heads.push(r.head);
+      await writeAll(conn, "HTTP/1.1 204 No Content\r\n\r\n");
+    }
+  });
+  const pad = "p".repeat(60);
+  const first = `GET /first HTTP/1.1\r\nHost: h\r\nX-One: ${pad}\r\nX-Two: ${pad}\r\n\r\n`;
+  const second = "GET /evil HTTP/1.1\r\nHost: e\r\nX-Evil: 1\r\n\r\n";
+  let firstFiltered = false;
+  await withProxy(
+    "fast path",
+    new HttpPeer(`127.0.0.1:${origin.port}`),
+    async (base) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
+      try {
+        await writeAll(conn, bytes(first));
+        // Past the server's first sweep (250 ms): it watches the client by
+        // reading into the buffer the first head was parsed from.
+        await new Promise((r) => setTimeout(r, 450));
+        await writeAll(conn, bytes(second));
+        const st = { bytes: [] as number[] };
+        for (let k = 0; k < 2; k++) {
+          const r = await readLatin1(conn, st);
+          assert.ok(r?.head.startsWith("HTTP/1.1 204"), r?.head);
+        }
+      } finally {
+        conn.close();
+      }
+    },
+    {
+      // The first request's head is written upstream only after this.
+      async upstreamRequestFilter(session) {
+        if (session.req.path !== "/first") return;
+        firstFiltered = true;
+        await new Promise((r) => setTimeout(r, 900));
+      },
+    },
+  );
+  assert.ok(firstFiltered);
+  const fwd = "X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\n";
+  assert.deepEqual(heads, [
+    `GET /first HTTP/1.1\r\nHost: h\r\nX-One: ${pad}\r\nX-Two: ${pad}\r\n${fwd}` +
+    "X-Forwarded-Host: h\r\nVia: 1.1 cirque",
+    `GET /evil HTTP/1.1\r\nHost: e\r\nX-Evil: 1\r\n${fwd}X-Forwarded-Host: e\r\nVia: 1.1 cirque`,
+  ]);
+});
+
+Deno.test("fast path: a retry after a chunked body was read writes the same head again", async () => {
+  // Until the final chunk: the whole body, read as Latin-1.
+  const readChunked = async (conn: Deno.Conn, st: { bytes: number[] }) => {
+    const head = await readLatin1(conn, st);
+    if (head === null) return null;
+    const chunk = new Uint8Array(65536);
+    while (!String.fromCharCode(...st.bytes).includes("0\r\n\r\n")) {
+      const n = await conn.read(chunk);
+      if (n === null) return null;
+      st.bytes.push(...chunk.subarray(0, n));
+    }
+    st.bytes.length = 0;
+    return head.head;
+  };
+  const heads: string[] = [];
+  await using origin = rawOrigin(async (conn, index) => {
+    const st = { bytes: [] as number[] };
+    if (index === 0) {
+      // Serves the first request, then reads the second one whole and closes
+      // without answering: a reused connection, so the proxy tries again.
+      if (await readLatin1(conn, st) === null) return;
+      await writeAll(conn, "HTTP/1.1 204 No Content\r\n\r\n");
+      const h = await readChunked(conn, st);
+      if (h !== null) heads.push(h);
+      return;
+    }
+    const h = await readChunked(conn, st);
+    if (h === null) return;
+    heads.push(h);
+    await writeAll(conn, "HTTP/1.1 204 No Content\r\n\r\n");
+  });
+  await withProxy(
+    "fast path",
+    new HttpPeer(`127.0.0.1:${origin.port}`),
+    async (base) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
+      try {
+        const st = { bytes: [] as number[] };
+        await writeAll(conn, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert.ok((await readLatin1(conn, st))?.head.startsWith("HTTP/1.1 204"));
+        await writeAll(
+          conn,
+          "PUT /put HTTP/1.1\r\nHost: h\r\nX-Keep: this-value\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        // The body in a later read: it is read into the buffer the head was parsed from.
+        await new Promise((r) => setTimeout(r, 50));
+        await writeAll(conn, `190\r\n${"z".repeat(400)}\r\n0\r\n\r\n`);
+        assert.ok((await readLatin1(conn, st))?.head.startsWith("HTTP/1.1 204"));
+      } finally {
+        conn.close();
+      }
+    },
+  );
+  const want = "PUT /put HTTP/1.1\r\nHost: h\r\nX-Keep: this-value\r\n" +
+    "X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n" +
+    "Via: 1.1 cirque\r\nTransfer-Encoding: chunked";
+  assert.deepEqual(heads, [want, want]);
+});
+
+Deno.test("fast path: a request head a phase keeps lets go of the connection's buffer once the next head is read", async () => {
+  await using origin = rawOrigin(async (conn) => {
+    const st = { buf: new Uint8Array(1 << 16), len: 0 };
+    while (await readRequest(conn, st) !== null) {
+      await writeAll(conn, "HTTP/1.1 204 No Content\r\n\r\n");
+    }
+  });
+  const kept: HeaderMap[] = [];
+  const lent: boolean[] = [];
+  await withProxy(
+    "fast path",
+    new HttpPeer(`127.0.0.1:${origin.port}`),
+    async (base) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
+      try {
+        for (const id of ["1", "2"]) {
+          await writeAll(conn, `GET / HTTP/1.1\r\nHost: h\r\nX-Id: ${id}\r\n\r\n`);
+          const r = await readLatin1(conn, { bytes: [] });
+          assert.ok(r?.head.startsWith("HTTP/1.1 204"), r?.head);
+        }
+      } finally {
+        conn.close();
+      }
+    },
+    {
+      upstreamRequestFilter(session) {
+        kept.push(session.req.headers);
+        // While its request is served, the head's fields refer to the buffer.
+        lent.push(session.req.headers.raw?.buf !== undefined);
+      },
+    },
+  );
+  assert.deepEqual(lent, [true, true]);
+  assert.equal(kept.length, 2);
+  // The first one's loan ended when the second head was read; its fields read the same.
+  assert.equal(kept[0]!.raw?.buf, undefined);
+  assert.equal(kept[0]!.get("x-id"), "1");
+  assert.equal(kept[1]!.get("x-id"), "2");
+});
+
 Deno.test("fast path: head and body come out whole whether the new head fits in front of the body or not", async () => {
   const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
   const body = "0123456789abcdef".repeat(1500); // 24 000 bytes: past the first read
