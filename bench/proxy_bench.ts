@@ -500,6 +500,10 @@ const cirque = (mode: string, port: number, extra = "", tls = false) =>
   `${DENO} ${extra} bench/cirque_proxy.ts ${mode} ${port} 127.0.0.1:${ORIGIN_PORT}` +
   (tls ? ` ${RUN}cert.pem ${RUN}key.pem` : "");
 
+/** What a browser sends besides Host (`bench/browser_headers.txt`), for the `-browser` rows. */
+const BROWSER_HEADERS = Deno.readTextFileSync(new URL("browser_headers.txt", import.meta.url))
+  .split("\n").filter((l) => l.trim() !== "");
+
 function rows(group: Group, args: Args): Row[] {
   // The profile is named after the row and group: `cirque-serve.cpuprofile`, `cirque-serve-h2.cpuprofile`.
   const prof = (id: string, tag = "") =>
@@ -586,6 +590,24 @@ function rows(group: Group, args: Args): Row[] {
         js: false,
         cirque: false,
         cmd: `${DENO} ${prof("io-floor")} bench/io_floor.ts ${PROXY_PORT} ${o}`,
+      },
+      // A browser's request (eleven more fields, ~600 bytes): what parsing
+      // and forwarding client fields cost, nginx beside Cirque.
+      {
+        id: "nginx-browser",
+        label: "nginx, a browser's request headers",
+        js: false,
+        cirque: false,
+        cmd: `nginx -p ${RUN}nginx -c ${RUN}nginx/nginx.conf`,
+        headers: BROWSER_HEADERS,
+      },
+      {
+        id: "cirque-h1-browser",
+        label: "**Cirque** fast path, a browser's request headers",
+        js: false,
+        cirque: true,
+        cmd: cirque("h1", PROXY_PORT),
+        headers: BROWSER_HEADERS,
       },
       {
         id: "cirque-h1-semi2",
@@ -1052,6 +1074,10 @@ function context(all: RunResult[]): string {
     add(
       `Cirque fast path ÷ raw floor, /${path} (the engine's cost)`,
       ratio(all, "h1", path, "cirque-h1", "raw-floor"),
+    );
+    add(
+      `Cirque fast path ÷ nginx, a browser's request headers, /${path}`,
+      ratio(all, "h1", path, "cirque-h1-browser", "nginx-browser"),
     );
   }
   // The spread behind the medians of the ratio targets.
