@@ -388,6 +388,25 @@ Deno.test("a GET on a reused connection that times out or gets an invalid respon
 });
 
 /** Sends `GET /` on `conn` and reads `length` bytes of the answer as Latin-1 text (fewer at EOF). */
+/** One byte per character (Latin-1), for heads with obs-text. */
+const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+
+/** The fast path in front of the origin on `originPort`, and one client connection to it for `fn`. */
+async function withClient(
+  originPort: number,
+  fn: (conn: Deno.Conn) => Promise<void>,
+  phases: Partial<ProxyHttp<null>> = {},
+): Promise<void> {
+  await withProxy("fast path", new HttpPeer(`127.0.0.1:${originPort}`), async (base) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
+    try {
+      await fn(conn);
+    } finally {
+      conn.close();
+    }
+  }, phases);
+}
+
 async function getRaw(conn: Deno.Conn, length: number): Promise<string> {
   await writeAll(conn, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
   const buf = new Uint8Array(65536);
@@ -403,7 +422,6 @@ async function getRaw(conn: Deno.Conn, length: number): Promise<string> {
 }
 
 Deno.test("fast path: the upstream's fields go out byte for byte, hop-by-hop ones and those Connection names removed", async () => {
-  const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
   await using origin = rawOrigin(async (conn) => {
     const st = { buf: new Uint8Array(1 << 16), len: 0 };
     for (let k = 0; k < 4; k++) {
@@ -427,19 +445,13 @@ Deno.test("fast path: the upstream's fields go out byte for byte, hop-by-hop one
     "X-Bare: \r\nContent-Length: 2\r\n\r\nok";
   // Heads a phase keeps: once written, they no longer refer to the upstream's buffer.
   const kept: HeaderMap[] = [];
-  await withProxy(
-    "fast path",
-    new HttpPeer(`127.0.0.1:${origin.port}`),
-    async (base) => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
-      try {
-        // On one connection: a fresh upstream connection, then the pooled one;
-        // the last two with the body arriving after the head.
-        for (let k = 0; k < 4; k++) {
-          assert.equal(await getRaw(conn, want.length), want);
-        }
-      } finally {
-        conn.close();
+  await withClient(
+    origin.port,
+    async (conn) => {
+      // On one connection: a fresh upstream connection, then the pooled one;
+      // the last two with the body arriving after the head.
+      for (let k = 0; k < 4; k++) {
+        assert.equal(await getRaw(conn, want.length), want);
       }
     },
     { responseFilter: (_s, head) => void kept.push(head.headers) },
@@ -472,7 +484,6 @@ async function readLatin1(
 }
 
 Deno.test("fast path: the client's fields go upstream as `name: value` lines, byte for byte, whether copied or rebuilt", async () => {
-  const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
   const heads: string[] = [];
   await using origin = rawOrigin(async (conn) => {
     const st = { bytes: [] as number[] };
@@ -494,23 +505,14 @@ Deno.test("fast path: the client's fields go upstream as `name: value` lines, by
     "X-Trail: t \t\r\nX-Run-1: a\r\nX-Run-2: b\r\n\r\nok";
   const third = "PUT /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n" +
     "2\r\nok\r\n0\r\n\r\n";
-  await withProxy(
-    "fast path",
-    new HttpPeer(`127.0.0.1:${origin.port}`),
-    async (base) => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
-      try {
-        const st = { bytes: [] as number[] };
-        for (const req of [first, second, third]) {
-          await writeAll(conn, bytes(req));
-          const r = await readLatin1(conn, st);
-          assert.ok(r?.head.startsWith("HTTP/1.1 204"), r?.head);
-        }
-      } finally {
-        conn.close();
-      }
-    },
-  );
+  await withClient(origin.port, async (conn) => {
+    const st = { bytes: [] as number[] };
+    for (const req of [first, second, third]) {
+      await writeAll(conn, bytes(req));
+      const r = await readLatin1(conn, st);
+      assert.ok(r?.head.startsWith("HTTP/1.1 204"), r?.head);
+    }
+  });
   const fwd = "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\nVia: 1.1 cirque";
   assert.deepEqual(heads, [
     "GET /a HTTP/1.1\r\nHost: h\r\nX-Tight: 1\r\nX-Spaces: padded\r\nx-lower: v\r\n" +
@@ -524,7 +526,6 @@ Deno.test("fast path: the client's fields go upstream as `name: value` lines, by
 });
 
 Deno.test("fast path: bytes a client sends while its request waits upstream never reach that request's head", async () => {
-  const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
   const heads: string[] = [];
   await using origin = rawOrigin(async (conn) => {
     const st = { bytes: [] as number[] };
@@ -539,24 +540,18 @@ Deno.test("fast path: bytes a client sends while its request waits upstream neve
   const first = `GET /first HTTP/1.1\r\nHost: h\r\nX-One: ${pad}\r\nX-Two: ${pad}\r\n\r\n`;
   const second = "GET /evil HTTP/1.1\r\nHost: e\r\nX-Evil: 1\r\n\r\n";
   let firstFiltered = false;
-  await withProxy(
-    "fast path",
-    new HttpPeer(`127.0.0.1:${origin.port}`),
-    async (base) => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
-      try {
-        await writeAll(conn, bytes(first));
-        // Past the server's first sweep (250 ms): it watches the client by
-        // reading into the buffer the first head was parsed from.
-        await new Promise((r) => setTimeout(r, 450));
-        await writeAll(conn, bytes(second));
-        const st = { bytes: [] as number[] };
-        for (let k = 0; k < 2; k++) {
-          const r = await readLatin1(conn, st);
-          assert.ok(r?.head.startsWith("HTTP/1.1 204"), r?.head);
-        }
-      } finally {
-        conn.close();
+  await withClient(
+    origin.port,
+    async (conn) => {
+      await writeAll(conn, bytes(first));
+      // Past the server's first sweep (250 ms): it watches the client by
+      // reading into the buffer the first head was parsed from.
+      await new Promise((r) => setTimeout(r, 450));
+      await writeAll(conn, bytes(second));
+      const st = { bytes: [] as number[] };
+      for (let k = 0; k < 2; k++) {
+        const r = await readLatin1(conn, st);
+        assert.ok(r?.head.startsWith("HTTP/1.1 204"), r?.head);
       }
     },
     {
@@ -608,28 +603,19 @@ Deno.test("fast path: a retry after a chunked body was read writes the same head
     heads.push(h);
     await writeAll(conn, "HTTP/1.1 204 No Content\r\n\r\n");
   });
-  await withProxy(
-    "fast path",
-    new HttpPeer(`127.0.0.1:${origin.port}`),
-    async (base) => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
-      try {
-        const st = { bytes: [] as number[] };
-        await writeAll(conn, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
-        assert.ok((await readLatin1(conn, st))?.head.startsWith("HTTP/1.1 204"));
-        await writeAll(
-          conn,
-          "PUT /put HTTP/1.1\r\nHost: h\r\nX-Keep: this-value\r\nTransfer-Encoding: chunked\r\n\r\n",
-        );
-        // The body in a later read: it is read into the buffer the head was parsed from.
-        await new Promise((r) => setTimeout(r, 50));
-        await writeAll(conn, `190\r\n${"z".repeat(400)}\r\n0\r\n\r\n`);
-        assert.ok((await readLatin1(conn, st))?.head.startsWith("HTTP/1.1 204"));
-      } finally {
-        conn.close();
-      }
-    },
-  );
+  await withClient(origin.port, async (conn) => {
+    const st = { bytes: [] as number[] };
+    await writeAll(conn, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert.ok((await readLatin1(conn, st))?.head.startsWith("HTTP/1.1 204"));
+    await writeAll(
+      conn,
+      "PUT /put HTTP/1.1\r\nHost: h\r\nX-Keep: this-value\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    // The body in a later read: it is read into the buffer the head was parsed from.
+    await new Promise((r) => setTimeout(r, 50));
+    await writeAll(conn, `190\r\n${"z".repeat(400)}\r\n0\r\n\r\n`);
+    assert.ok((await readLatin1(conn, st))?.head.startsWith("HTTP/1.1 204"));
+  });
   const want = "PUT /put HTTP/1.1\r\nHost: h\r\nX-Keep: this-value\r\n" +
     "X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n" +
     "Via: 1.1 cirque\r\nTransfer-Encoding: chunked";
@@ -645,19 +631,13 @@ Deno.test("fast path: a request head a phase keeps lets go of the connection's b
   });
   const kept: HeaderMap[] = [];
   const lent: boolean[] = [];
-  await withProxy(
-    "fast path",
-    new HttpPeer(`127.0.0.1:${origin.port}`),
-    async (base) => {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
-      try {
-        for (const id of ["1", "2"]) {
-          await writeAll(conn, `GET / HTTP/1.1\r\nHost: h\r\nX-Id: ${id}\r\n\r\n`);
-          const r = await readLatin1(conn, { bytes: [] });
-          assert.ok(r?.head.startsWith("HTTP/1.1 204"), r?.head);
-        }
-      } finally {
-        conn.close();
+  await withClient(
+    origin.port,
+    async (conn) => {
+      for (const id of ["1", "2"]) {
+        await writeAll(conn, `GET / HTTP/1.1\r\nHost: h\r\nX-Id: ${id}\r\n\r\n`);
+        const r = await readLatin1(conn, { bytes: [] });
+        assert.ok(r?.head.startsWith("HTTP/1.1 204"), r?.head);
       }
     },
     {
@@ -677,7 +657,6 @@ Deno.test("fast path: a request head a phase keeps lets go of the connection's b
 });
 
 Deno.test("fast path: head and body come out whole whether the new head fits in front of the body or not", async () => {
-  const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
   const body = "0123456789abcdef".repeat(1500); // 24 000 bytes: past the first read
   const upstream = `HTTP/1.1 200 OK\r\nX-Old: ${
     "o".repeat(100)
