@@ -10,9 +10,11 @@
  *   complete head byte by byte and return the start line, the fields as
  *   `[name as written, value trimmed]` pairs, and the framing facts computed
  *   during the same pass (Content-Length, chunked, Connection tokens, Upgrade,
- *   `Expect: 100-continue`, Host count). {@linkcode parseResponseFields} does
- *   the same without making strings of the fields (offsets for
- *   `HeaderMap.fromRaw`).
+ *   `Expect: 100-continue`, Host count). {@linkcode parseResponseFields} and
+ *   {@linkcode parseRequestFields} do the same without making strings of the
+ *   fields (offsets for `HeaderMap.fromRaw`), and {@linkcode writeFieldLines}
+ *   writes such fields back out as `name: value` lines, copied from the
+ *   parsed buffer while the caller lends it.
  * - {@linkcode ChunkedDecoder} decodes a chunked body incrementally, handing
  *   out data as ranges of the input buffer (no copies) and parsing trailers.
  *
