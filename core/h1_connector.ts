@@ -105,13 +105,6 @@ export interface H1BodySource {
    * head and the body's first bytes in one write without copying the body.
    */
   readonly spareFront: boolean;
-  /**
-   * True while nothing has been read into the connection's buffer since the
-   * response head was parsed: the bytes its fields were parsed from
-   * ({@linkcode RawFields.buf}) are still as they were. Turns false for good
-   * at the first read from the socket.
-   */
-  readonly headIntact: boolean;
 }
 
 /**
@@ -160,7 +153,6 @@ const EMPTY_SOURCE: H1BodySource = {
   read: () => null,
   cancel: () => {},
   spareFront: true,
-  headIntact: false,
 };
 
 /** A response whose `body` stream is made from its source on first read. */
@@ -1087,6 +1079,7 @@ export class H1Connector implements Connector {
       res.trailers = new Promise((r) => resolveTrailers = r);
       res.source = new ChunkedSource(
         conn,
+        h.fields,
         peer.address,
         keepAlive,
         readTimeout,
@@ -1106,10 +1099,10 @@ export class H1Connector implements Connector {
         res.source = EMPTY_SOURCE;
         return res;
       }
-      res.source = new FixedSource(conn, peer.address, cl, keepAlive, readTimeout, fin);
+      res.source = new FixedSource(conn, h.fields, peer.address, cl, keepAlive, readTimeout, fin);
       return res;
     }
-    res.source = new CloseSource(conn, readTimeout, fin);
+    res.source = new CloseSource(conn, h.fields, readTimeout, fin);
     return res;
   }
 
@@ -1391,8 +1384,9 @@ function emptyStream(): ReadableStream<Uint8Array> {
  */
 class FixedSource implements H1BodySource {
   readonly spareFront = true;
-  headIntact = true;
   #conn: H1Connection;
+  /** The response head's fields: their `buf` is deleted before the first read into it. */
+  #fields: RawFields;
   #peer: string;
   #length: number;
   #remaining: number;
@@ -1403,6 +1397,7 @@ class FixedSource implements H1BodySource {
 
   constructor(
     conn: H1Connection,
+    fields: RawFields,
     peer: string,
     length: number,
     keepAlive: boolean,
@@ -1410,6 +1405,7 @@ class FixedSource implements H1BodySource {
     fin: Finish,
   ) {
     this.#conn = conn;
+    this.#fields = fields;
     this.#peer = peer;
     this.#length = length;
     this.#remaining = length;
@@ -1444,7 +1440,7 @@ class FixedSource implements H1BodySource {
 
   async #more(): Promise<Uint8Array> {
     const conn = this.#conn;
-    this.headIntact = false;
+    this.#fields.buf = undefined;
     try {
       conn.start = conn.end = 0;
       if (this.#remaining > conn.buf.length) conn.growBuffer();
@@ -1477,8 +1473,9 @@ class FixedSource implements H1BodySource {
 /** A chunked body, de-chunked in place in the connection's buffer. */
 class ChunkedSource implements H1BodySource {
   readonly spareFront = true;
-  headIntact = true;
   #conn: H1Connection;
+  /** The response head's fields: their `buf` is deleted before the first read into it. */
+  #fields: RawFields;
   #peer: string;
   #keepAlive: boolean;
   #timeout: number;
@@ -1489,6 +1486,7 @@ class ChunkedSource implements H1BodySource {
 
   constructor(
     conn: H1Connection,
+    fields: RawFields,
     peer: string,
     keepAlive: boolean,
     timeout: number,
@@ -1496,6 +1494,7 @@ class ChunkedSource implements H1BodySource {
     trailers: (t: HeaderPairs) => void,
   ) {
     this.#conn = conn;
+    this.#fields = fields;
     this.#peer = peer;
     this.#keepAlive = keepAlive;
     this.#timeout = timeout;
@@ -1534,7 +1533,7 @@ class ChunkedSource implements H1BodySource {
   }
 
   async #more(): Promise<Uint8Array | null> {
-    this.headIntact = false;
+    this.#fields.buf = undefined;
     try {
       // Not all in the first read: a body worth the full-size buffer.
       this.#conn.growBuffer();
@@ -1576,14 +1575,16 @@ class ChunkedSource implements H1BodySource {
 /** A body that ends when the upstream closes the connection. */
 class CloseSource implements H1BodySource {
   readonly spareFront = true;
-  headIntact = true;
   #conn: H1Connection;
+  /** The response head's fields: their `buf` is deleted before the first read into it. */
+  #fields: RawFields;
   #timeout: number;
   #fin: Finish;
   #done = false;
 
-  constructor(conn: H1Connection, timeout: number, fin: Finish) {
+  constructor(conn: H1Connection, fields: RawFields, timeout: number, fin: Finish) {
     this.#conn = conn;
+    this.#fields = fields;
     this.#timeout = timeout;
     this.#fin = fin;
   }
@@ -1601,7 +1602,7 @@ class CloseSource implements H1BodySource {
 
   async #more(): Promise<Uint8Array | null> {
     const conn = this.#conn;
-    this.headIntact = false;
+    this.#fields.buf = undefined;
     try {
       conn.start = conn.end = 0;
       conn.growBuffer();

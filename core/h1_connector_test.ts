@@ -1211,6 +1211,19 @@ Deno.test("H1Connector: bodySource hands out the body without a stream", async (
       );
     }
     if (path === "/big") return new Response(new Uint8Array(300 * 1024).fill(7));
+    if (path === "/chunked-slow") {
+      // Each chunk 10 ms after the last: the body needs reads after the head's.
+      let n = 0;
+      return new Response(
+        new ReadableStream({
+          async pull(c) {
+            await new Promise((r) => setTimeout(r, 10));
+            if (n++ < 3) c.enqueue(new TextEncoder().encode("xyz"));
+            else c.close();
+          },
+        }),
+      );
+    }
     return new Response("hello");
   });
   const connector = new H1Connector();
@@ -1256,6 +1269,27 @@ Deno.test("H1Connector: bodySource hands out the body without a stream", async (
       assert.equal(bytes.length, 300 * 1024);
       assert.ok(bytes.every((b) => b === 7));
     });
+    await t.step(
+      "the head's fields keep the buffer until the source reads into it again",
+      async () => {
+        // A buffered body: nothing more is read, the fields still have the buffer.
+        const res = await connector.request(peer, { ...GET, path: "/" }, null, {
+          bodySource: true,
+        });
+        const fields = res.fields!;
+        assert.notEqual(fields.buf, undefined);
+        assert.ok(res.source!.read() instanceof Uint8Array);
+        assert.notEqual(fields.buf, undefined);
+        // Bodies that need more reads (Content-Length, chunked): the loan ends at the first.
+        for (const path of ["/big", "/chunked-slow"]) {
+          const r = await connector.request(peer, { ...GET, path }, null, { bodySource: true });
+          assert.notEqual(r.fields!.buf, undefined, path);
+          const bytes = await pull(r.source!);
+          assert.ok(bytes.length > 0, path);
+          assert.equal(r.fields!.buf, undefined, path);
+        }
+      },
+    );
     await t.step("reading body instead turns the source into a stream", async () => {
       const res = await connector.request(peer, { ...GET, path: "/chunked" }, null, {
         bodySource: true,

@@ -479,17 +479,13 @@ export interface RawFields {
   /** `4 × fields` offsets into `text`. */
   readonly offsets: readonly number[];
   /**
-   * The buffer the head was parsed from, if the parser says: while that buffer
-   * is unchanged, `buf[base + k]` is the byte of `text[k]`, and a serializer
-   * may copy field lines from it instead of encoding the text again. Only a
-   * caller that knows the bytes are still there may use it: the buffer is
-   * the reader's, reused by its next reads. The HTTP/1.1 fast path does when
-   * the body source says nothing was read since the head was parsed
-   * (`BodySource.headIntact`) and the body's first chunk follows the head in
-   * that buffer; then it calls {@linkcode HeaderMap.releaseBuffer}. A reader
-   * that lends its buffer this way deletes `buf` before it reads into that
-   * part of the buffer again (the HTTP/1.1 fast path does for request heads):
-   * maps made from these fields, and their snapshots, then copy from `text`.
+   * The buffer the head was parsed from, lent by its reader: `buf[base + k]`
+   * is the byte of `text[k]`, and a serializer may copy field lines from it
+   * instead of encoding the text again. The reader deletes `buf` before it
+   * reads into that part of the buffer again (the fast path's server for a
+   * request head; `H1Connector`'s body source for a response head); maps
+   * made from these fields, and their snapshots, then copy from `text`. A
+   * writer done with the bytes calls {@linkcode HeaderMap.releaseBuffer}.
    */
   buf?: Uint8Array | undefined;
   /** Where `text` starts in {@linkcode RawFields.buf}. */

@@ -990,17 +990,18 @@ class H1Connection<Ctx> implements Expirable {
    * Writes fields kept as parsed (`HeaderMap.fromRaw`) at `p` as
    * `name: value` lines ({@linkcode writeFieldLines}). When `first` (the
    * body's first chunk) still follows the head in the buffer it was parsed
-   * from and nothing has been read into that buffer since, the lines are
-   * copied from there; otherwise from the parsed text.
+   * from and the fields still have that buffer (the body source deletes
+   * `buf` before it reads into it again), the lines are copied from there;
+   * otherwise from the parsed text.
    */
-  #putRaw(raw: RawFields, p: number, first: Uint8Array | null, intact: boolean): number {
+  #putRaw(raw: RawFields, p: number, first: Uint8Array | null): number {
     this.#reserve(p + fieldLinesLength(raw), p);
     const b = raw.buf;
     return writeFieldLines(
       this.#out,
       p,
       raw,
-      intact && b !== undefined && first !== null && first.buffer === b.buffer &&
+      b !== undefined && first !== null && first.buffer === b.buffer &&
         first.byteOffset === b.byteOffset + raw.base! + raw.text.length,
     );
   }
@@ -1018,7 +1019,6 @@ class H1Connection<Ctx> implements Expirable {
     head: ResponseHeader,
     http10: boolean,
     first: Uint8Array | null = null,
-    intact = false,
   ): number {
     let p = this.#put(http10 ? "HTTP/1.0 " : "HTTP/1.1 ", 0, false);
     p = this.#put(String(head.status), p, false);
@@ -1029,7 +1029,7 @@ class H1Connection<Ctx> implements Expirable {
     const raw = head.headers.raw;
     let pairs: readonly (readonly [string, string])[];
     if (raw !== null) {
-      p = this.#putRaw(raw, p, first, intact);
+      p = this.#putRaw(raw, p, first);
       // The upstream buffer is reused from the next read: a map a phase kept must not hold it.
       if (raw.buf !== undefined) head.headers.releaseBuffer();
       pairs = head.headers.tail;
@@ -1194,7 +1194,7 @@ class H1Connection<Ctx> implements Expirable {
     }
     let headLength: number;
     try {
-      headLength = this.#serializeHead(head, http10, first, src?.headIntact === true);
+      headLength = this.#serializeHead(head, http10, first);
     } catch (e) {
       // Nothing was written yet: answer 500 instead of a broken head.
       if (src !== null) src.cancel(e);

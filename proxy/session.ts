@@ -74,13 +74,6 @@ export interface BodySource {
    * sends head and body bytes in one write without copying the body.
    */
   readonly spareFront?: boolean;
-  /**
-   * When true, nothing has been read into the chunk's buffer since the
-   * response head was parsed from it: the bytes the head's fields came from
-   * (`RawFields.buf`) are unchanged, and the fast path copies the field lines
-   * from there.
-   */
-  readonly headIntact?: boolean;
 }
 
 /**
