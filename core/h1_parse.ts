@@ -188,8 +188,9 @@ export interface ParsedResponseHead extends ParsedHead {
 export interface ParsedResponseFields extends ParsedResponseHead {
   /**
    * The fields, for `HeaderMap.fromRaw`; `headers` is empty. Their `buf` and
-   * `base` are the parsed buffer and `start`: valid while the caller leaves
-   * that part of the buffer alone.
+   * `base` are the parsed buffer and `start`, lent by the caller: it deletes
+   * `buf` before it reads into that part of the buffer again
+   * ({@linkcode RawFields.buf}).
    */
   fields: RawFields;
 }
@@ -198,8 +199,9 @@ export interface ParsedResponseFields extends ParsedResponseHead {
 export interface ParsedRequestFields extends ParsedRequestHead {
   /**
    * The fields, for `HeaderMap.fromRaw`; `headers` is empty. Their `buf` and
-   * `base` are the parsed buffer and `start`: valid while the caller leaves
-   * that part of the buffer alone (and deletes `buf` before it reuses it).
+   * `base` are the parsed buffer and `start`, lent by the caller: it deletes
+   * `buf` before it reads into that part of the buffer again
+   * ({@linkcode RawFields.buf}).
    */
   fields: RawFields;
 }
