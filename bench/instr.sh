@@ -4,19 +4,22 @@
 # shows, where timing A/Bs on a shared VM swing by more than that. Count the
 # builds you compare close together: timers fire per millisecond of wall time,
 # so a busy machine moves the count (bench/README.md).
-#   bash bench/instr.sh <dir> [mode=h1] [path=small] [warm=20000] [measured=4000]
+#   bash bench/instr.sh <dir> [mode=h1] [path=small] [warm=100000] [measured=10000]
 # Runs `bench/cirque_proxy.ts <mode>` of checkout <dir> (or, when <mode> is a
 # script such as bench/serve_floor.ts, that script) under callgrind on CPU 1
 # with instrumentation off, warms it with <warm> requests (h2load --h1, 10
 # connections), counts user-space instructions (all threads: V8, GC, Deno's ops,
-# tokio) over <measured> more, and prints instructions per request. With
+# tokio) over <measured> more, and prints instructions per request. The warm-up
+# is long because V8 goes on compiling (TurboFan, on its own threads, counted
+# too) for tens of thousands of requests under valgrind: after 20 000 the fast
+# path still counted 108k per request on /small, after 100 000 71k. With
 # PROFILE=1 it also writes V8's perf map of JIT code and prints the top frames
 # (bench/instr_top.ts). Needs the origin of `deno task bench:proxy` on
 # 127.0.0.1:29100 and the packages valgrind and nghttp2-client. It counts
 # instructions, not time: a syscall, a cache miss or an op's wait weighs
 # nothing here, so confirm a gain with bench/ab_concurrent.sh.
 set -e
-D=$(cd "$1" && pwd); M=${2:-h1}; P=${3:-small}; W=${4:-20000}; N=${5:-4000}
+D=$(cd "$1" && pwd); M=${2:-h1}; P=${3:-small}; W=${4:-100000}; N=${5:-10000}
 PORT=29101
 OUT=$(mktemp -d)
 FLAGS=()

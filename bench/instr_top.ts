@@ -2,8 +2,9 @@
 /**
  * Top frames by instructions per request from a callgrind dump of a Deno
  * process started with `--v8-flags=--perf-basic-prof` (bench/instr.sh does
- * both): self cost per function, JIT code named through V8's perf map (the
- * latest entry covering an address wins, since code space is reused), then
+ * both): self cost per function, JIT code and V8's builtins named through
+ * V8's perf map (the latest entry covering an address wins, since code space
+ * is reused; builtins at callgrind's address plus valgrind's load offset), then
  * the totals of our code, Deno's JavaScript, V8's builtins and the binary
  * (Rust, V8's C++ runtime and GC, tokio; stripped, so shown by address).
  * Diagnostic aid for the hot-path work; see bench/README.md.
@@ -23,23 +24,27 @@ interface Code {
   name: string;
   order: number;
 }
-const codes: Code[] = [];
+// V8's embedded builtins live in the binary; the perf map gives their run-time
+// addresses, while callgrind names code in a stripped binary by its address
+// relative to where valgrind loaded it (0x108000 for a PIE). So JIT code and
+// builtins are looked up in two tables, builtins after adding that offset,
+// which is found below from the builtins' entry points.
+const jit: Code[] = [];
+const embedded: Code[] = [];
 for (const line of Deno.readTextFileSync(mapPath).split("\n")) {
   const a = line.indexOf(" ");
   const b = line.indexOf(" ", a + 1);
   if (a < 0 || b < 0) continue;
   const start = parseInt(line.slice(0, a), 16);
-  codes.push({
-    start,
-    end: start + parseInt(line.slice(a + 1, b), 16),
-    name: line.slice(b + 1).replace(/ (file|ext):\S*\//, " "),
-    order: codes.length,
-  });
+  const name = line.slice(b + 1).replace(/ (file|ext):\S*\//, " ");
+  const table = /^(Builtin|BytecodeHandler):/.test(name) ? embedded : jit;
+  table.push({ start, end: start + parseInt(line.slice(a + 1, b), 16), name, order: table.length });
 }
-codes.sort((x, y) => x.start - y.start);
+jit.sort((x, y) => x.start - y.start);
+embedded.sort((x, y) => x.start - y.start);
 
-/** The latest perf-map entry covering `addr`, or null. */
-function codeAt(addr: number): string | null {
+/** The latest entry of `codes` covering `addr`, or null. */
+function codeAt(codes: Code[], addr: number): string | null {
   let lo = 0;
   let hi = codes.length;
   while (lo < hi) {
@@ -54,6 +59,29 @@ function codeAt(addr: number): string | null {
     if (addr < c.end && (best === null || c.order > best.order)) best = c;
   }
   return best?.name ?? null;
+}
+
+/**
+ * The distance from callgrind's addresses to the perf map's for builtins: the
+ * difference that makes the most of callgrind's function addresses land
+ * exactly on a builtin's first byte (0 when none stands out).
+ */
+function builtinOffset(addrs: number[]): number {
+  const starts = new Set(embedded.map((c) => c.start));
+  const lo = embedded[0]?.start ?? 0;
+  const hi = embedded.at(-1)?.end ?? 0;
+  const votes = new Map<number, number>();
+  for (const a of addrs) {
+    // Only addresses within 64 MiB below the builtins can be theirs.
+    if (a > hi || a < lo - 0x4000000) continue;
+    for (const s of starts) {
+      if (s >= a && s - a < 0x4000000) votes.set(s - a, (votes.get(s - a) ?? 0) + 1);
+    }
+  }
+  let best = 0;
+  let bestVotes = 10;
+  for (const [d, n] of votes) if (n > bestVotes) [best, bestVotes] = [d, n];
+  return best;
 }
 
 // callgrind's format: `fn=(id) name` (the name only the first time an id
@@ -96,13 +124,20 @@ for (const line of Deno.readTextFileSync(dumpPath).split("\n")) {
   }
 }
 
+const hexOf = (fn: string | undefined) => {
+  const hex = /^0x([0-9a-f]+)$/.exec(fn ?? "");
+  return hex === null ? -1 : parseInt(hex[1]!, 16);
+};
+const offset = builtinOffset(
+  [...self.keys()].map((k) => hexOf(k.split("\t")[0])).filter((a) => a >= 0),
+);
 const byName = new Map<string, number>();
 let total = 0;
 for (const [key, cost] of self) {
   const [fn, ob] = key.split("\t");
-  const hex = /^0x([0-9a-f]+)$/.exec(fn ?? "");
-  const name = hex !== null
-    ? codeAt(parseInt(hex[1]!, 16)) ?? `${ob || "?"} ${fn}`
+  const addr = hexOf(fn);
+  const name = addr >= 0
+    ? codeAt(jit, addr) ?? codeAt(embedded, addr + offset) ?? `${ob || "?"} ${fn}`
     : `${fn} (${ob})`;
   byName.set(name, (byName.get(name) ?? 0) + cost);
   total += cost;
