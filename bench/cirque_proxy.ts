@@ -26,7 +26,8 @@ import { HttpPeer } from "@cirque/core/peer";
 import { H1Connector } from "@cirque/core/h1";
 // Single modules, as a user's proxy would import them: the `@cirque/lb` root
 // also loads file discovery and its YAML parser (~10 MiB of RSS) that this
-// proxy never uses; the cache is loaded only in `cache` mode.
+// proxy never uses. The engine always loads the cache's rules
+// (`@cirque/cache/http-cache`); its storage and lock only in `cache` mode.
 import { LoadBalancer } from "@cirque/lb/load-balancer";
 import { RoundRobin } from "@cirque/lb/round-robin";
 import { HttpProxy, httpProxyService, type ProxyHttp, serveH1 } from "@cirque/proxy";
