@@ -897,12 +897,23 @@ async function measure(
   }
 }
 
-/** The warm-up loads, in seconds: all of it, or, from 2 s on, the rest and then 1–2 s. */
+/**
+ * The warm-up loads, in whole seconds (wrk takes no fractions): all of it, or,
+ * from 2 s on, the rest and then 1–2 s.
+ */
 function warmups(total: number): number[] {
-  if (total <= 0) return [];
-  if (total < 2) return [total];
-  const second = Math.min(2, total / 2);
-  return [total - second, second];
+  const t = Math.round(total);
+  if (t <= 0) return [];
+  if (t < 2) return [t];
+  const second = Math.min(2, Math.floor(t / 2));
+  return [t - second, second];
+}
+
+/** The warm-up as the report states it, e.g. `3 + 2 s warm-up (two loads)`. */
+function warmupText(total: number): string {
+  const w = warmups(total);
+  if (w.length === 0) return "no warm-up";
+  return w.length === 1 ? `${w[0]} s warm-up` : `${w.join(" + ")} s warm-up (two loads)`;
 }
 
 // ---------------------------------------------------------------- report
@@ -1205,9 +1216,7 @@ async function main(): Promise<void> {
   sections.push("");
   sections.push(
     `Command: \`deno task bench:proxy ${Deno.args.join(" ")}\`; ${args.rounds} round(s), ` +
-      `${
-        warmups(args.warmup).join(" + ")
-      } s warm-up (two loads) + ${args.duration} s measured per run, ` +
+      `${warmupText(args.warmup)} + ${args.duration} s measured per run, ` +
       `${args.connections} connections, ` +
       `fresh proxy process per run, rounds interleaved. Load generator and nginx origin on CPU 0, ` +
       `proxy alone on CPU 1.`,
